@@ -1,0 +1,1 @@
+"""Shared app harness: run directory, config, strategy, callbacks, export, plots."""

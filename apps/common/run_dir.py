@@ -1,0 +1,114 @@
+"""The run directory: everything one run produces, in one place.
+
+runs/<app>/<timestamp>/
+    config.json      resolved configuration
+    vocab/           vocabularies and tokenizer models used by training
+    checkpoints/     best model (`best.keras`)
+    backup/          BackupAndRestore state: rerunning resumes from here
+    logs/            TensorBoard event files
+    metrics.json     final metrics (merged across commands)
+    plots/           PNG figures
+    export/<n>/      SavedModels in TF Serving version folders
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+
+class RunDir:
+    """Paths of one run; creates the folders it hands out."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, app: str, run_dir: str = "", base: str | Path = "runs") -> RunDir:
+        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>."""
+        if run_dir:
+            return cls(run_dir)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        return cls(Path(base) / app / stamp)
+
+    def _sub(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def vocab_dir(self) -> Path:
+        return self._sub("vocab")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self._sub("checkpoints")
+
+    @property
+    def best_model_path(self) -> Path:
+        return self.checkpoint_dir / "best.keras"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self._sub("backup")
+
+    @property
+    def log_dir(self) -> Path:
+        return self._sub("logs")
+
+    @property
+    def plot_dir(self) -> Path:
+        return self._sub("plots")
+
+    @property
+    def export_root(self) -> Path:
+        return self._sub("export")
+
+    def next_export_dir(self) -> Path:
+        """A new TF Serving version folder: export/1, export/2, ..."""
+        versions = [int(p.name) for p in self.export_root.iterdir() if p.name.isdigit()]
+        return self.export_root / str(max(versions, default=0) + 1)
+
+    def latest_export_dir(self) -> Path:
+        versions = [int(p.name) for p in self.export_root.iterdir() if p.name.isdigit()]
+        if not versions:
+            raise FileNotFoundError(
+                f"{self.export_root}: no exported model; run the app's `export` command first"
+            )
+        return self.export_root / str(max(versions))
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics_path.exists():
+            return {}
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+
+    def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Merges `metrics` into metrics.json and returns the merged content."""
+        merged = self.read_metrics()
+        merged.update({key: _plain(value) for key, value in metrics.items()})
+        self.metrics_path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        return merged
+
+
+def _plain(value: Any) -> Any:
+    """Numpy/TF scalars and arrays to JSON-serialisable Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "numpy"):
+        return value.numpy().tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

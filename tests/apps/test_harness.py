@@ -1,0 +1,191 @@
+"""The shared app harness: config resolution, resumable training, strategies."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.common.config import (
+    TrainConfig,
+    load_config,
+    parse_config,
+    save_config,
+)
+from apps.common.plots import read_history
+from apps.common.run_dir import RunDir
+from apps.common.strategy import make_strategy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class ToyConfig(TrainConfig):
+    units: int = 8
+    cells: list[str] = dataclasses.field(default_factory=lambda: ["lstm"])
+    use_crf: bool = False
+
+
+def test_flags_override_file_override_defaults(tmp_path):
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps({"units": 32, "learning_rate": 0.5, "epochs": 3}))
+    config = parse_config(
+        ToyConfig,
+        ["--config", str(config_file), "--units", "64", "--cells", "gru,nig", "--use-crf", "true"],
+    )
+    assert config.units == 64  # flag beats file
+    assert config.learning_rate == 0.5  # file beats default
+    assert config.epochs == 3
+    assert config.batch_size == TrainConfig.batch_size  # default
+    assert config.cells == ["gru", "nig"]
+    assert config.use_crf is True
+
+
+def test_config_json_round_trip(tmp_path):
+    config = ToyConfig(units=5, cells=["a", "b"], clip_norm=2.5, use_crf=True)
+    save_config(config, tmp_path / "config.json")
+    assert load_config(ToyConfig, tmp_path / "config.json") == config
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"units": 3,\n "epochs": }')
+    with pytest.raises(ValueError, match=r"bad.json:2: not valid JSON"):
+        parse_config(ToyConfig, ["--config", str(bad)])
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text('{"unitz": 3}')
+    with pytest.raises(ValueError, match=r"unknown config keys \['unitz'\]"):
+        parse_config(ToyConfig, ["--config", str(unknown)])
+    with pytest.raises(SystemExit):
+        parse_config(ToyConfig, ["--units", "many"])
+
+
+def test_run_dir_layout_and_metrics_merge(tmp_path):
+    run_dir = RunDir.create("toy", base=tmp_path)
+    assert run_dir.root.parent == tmp_path / "toy"
+    run_dir.write_metrics({"a": np.float32(1.5)})
+    merged = run_dir.write_metrics({"b": [1, 2]})
+    assert merged == {"a": 1.5, "b": [1, 2]}
+    assert run_dir.next_export_dir().name == "1"
+    (run_dir.export_root / "1").mkdir()
+    assert run_dir.next_export_dir().name == "2"
+    assert run_dir.latest_export_dir().name == "1"
+
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import keras, numpy as np, tensorflow as tf
+    from apps.common.cli import RunContext
+    from apps.common.config import TrainConfig
+    from apps.common.run_dir import RunDir
+    from apps.common.training import train_model
+
+    class KillAfter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            print("EPOCH_BEGIN", epoch, flush=True)
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == int(os.environ.get("KILL_AT_EPOCH", "-1")):
+                os._exit(17)  # a hard kill: no cleanup, no exception handling
+
+    config = TrainConfig(epochs=4, verbose=0, learning_rate=0.05, run_dir=sys.argv[1])
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+    def build():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ctx = RunContext(app="toy", config=config, run_dir=RunDir(sys.argv[1]), args=None)
+    model, history = train_model(ctx, build, data, data, extra_callbacks=[KillAfter()])
+    print("DONE", len(history["loss"]), flush=True)
+    """
+)
+
+
+def _run_training(run_dir: Path, kill_at: int | None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+    if kill_at is not None:
+        env["KILL_AT_EPOCH"] = str(kill_at)
+    return subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=240,
+    )
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    first = _run_training(run_dir, kill_at=1)
+    assert first.returncode == 17, first.stderr[-2000:]
+    assert "EPOCH_BEGIN 0" in first.stdout and "EPOCH_BEGIN 1" in first.stdout
+    assert "DONE" not in first.stdout
+
+    second = _run_training(run_dir, kill_at=None)
+    assert second.returncode == 0, second.stderr[-2000:]
+    begun = [
+        int(line.split()[1])
+        for line in second.stdout.splitlines()
+        if line.startswith("EPOCH_BEGIN")
+    ]
+    assert begun == [2, 3]  # resumed after the last completed epoch, nothing repeated
+    history = read_history(run_dir / "history.csv")
+    assert len(history["loss"]) == 4
+    assert history["loss"][-1] < history["loss"][0]
+    assert (run_dir / "checkpoints" / "best.keras").exists()
+    assert (run_dir / "plots" / "learning_curves.png").exists()
+    assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from apps.common.cli import RunContext
+    from apps.common.training import train_model
+
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    config = TrainConfig(epochs=2, verbose=0, strategy="mirrored", learning_rate=0.05)
+    x = np.random.default_rng(1).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+    def build():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ctx = RunContext(app="toy", config=config, run_dir=RunDir(tmp_path / "run"), args=None)
+    model, history = train_model(ctx, build, data, None)
+    assert len(history["loss"]) == 2
+    assert history["loss"][1] < history["loss"][0]
+
+
+def test_strategy_errors_are_clear(monkeypatch):
+    with pytest.raises(ValueError, match="unknown strategy 'tpu'"):
+        make_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        make_strategy("multi_worker")
+
+
+def test_clip_norm_reaches_the_optimizer():
+    from apps.common.callbacks import make_optimizer
+
+    optimizer = make_optimizer(TrainConfig(clip_norm=2.0, optimizer="sgd", learning_rate=0.1))
+    assert optimizer.global_clipnorm == 2.0
+    assert make_optimizer(TrainConfig()).global_clipnorm is None
