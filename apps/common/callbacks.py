@@ -34,13 +34,17 @@ def standard_callbacks(
     if save_best:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                str(run_dir.best_model_path), monitor=config.monitor, save_best_only=True
+                str(run_dir.best_model_path),
+                monitor=config.monitor,
+                mode=config.monitor_mode,
+                save_best_only=True,
             )
         )
     if config.early_stopping_patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=config.monitor,
+                mode=config.monitor_mode,
                 patience=config.early_stopping_patience,
                 restore_best_weights=True,
             )

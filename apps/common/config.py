@@ -32,6 +32,7 @@ class TrainConfig:
     clip_norm: float = 0.0  # global gradient-norm clipping; 0 disables
     early_stopping_patience: int = 0  # epochs without improvement; 0 disables
     monitor: str = "val_loss"
+    monitor_mode: str = "auto"  # auto | min | max: whether a larger `monitor` value is better
     verbose: int = 1
 
 

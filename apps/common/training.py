@@ -20,10 +20,16 @@ def train_model(
     validation_data: tf.data.Dataset | None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     save_best: bool = True,
+    metric_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Builds and compiles the model inside the strategy scope, fits it with the standard
     callbacks (resuming from the run's backup if there is one), plots the learning curves
-    into plots/learning_curves.png and returns the model and the whole history."""
+    into plots/learning_curves.png and returns the model and the whole history.
+
+    `metric_callbacks` run before the standard callbacks at each epoch end, so that values
+    they add to the epoch logs (e.g. a validation BLEU, then usable as `monitor`) reach
+    the best-model checkpoint, early stopping, the CSV history and TensorBoard;
+    `extra_callbacks` run after them."""
     config = ctx.config
     strategy = ctx.strategy()
     with strategy.scope():
@@ -36,7 +42,7 @@ def train_model(
         validation_data=validation_data,
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch or None,
-        callbacks=[*callbacks, *extra_callbacks],
+        callbacks=[*metric_callbacks, *callbacks, *extra_callbacks],
         verbose=config.verbose,
         shuffle=False,  # tf.data pipelines shuffle themselves
     )
