@@ -1,0 +1,258 @@
+"""`Recurrent`: the suite's sequence layer, running any cell of `layers/` over time."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from layers import _tf_ops
+
+__all__ = ["Recurrent"]
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class Recurrent(keras.layers.Layer):
+    """Runs a recurrent cell over a sequence, with masks, initial and stateful states.
+
+    The input projection of every time step is computed before the loop as one matrix
+    product (`cell.project_inputs` on the whole `[T, B, D]` sequence); the loop runs only
+    `cell.step`, the recurrent product and the element-wise gate maths:
+
+        P = project_inputs(x_1..T)                       (one matmul)
+        for t in 1..T:  y_t, s_t = step(P_t, s_{t-1})    (masked: s_t = s_{t-1}, y_t = 0)
+
+    The cell can be any cell of `layers/` (a `RecurrentCell`: `SimpleRNNCell`, `LSTMCell`,
+    `GRUCell`, `MUTCell`). Cells that only implement the Keras cell API
+    (`call(inputs, states)`) also work: their `call` runs inside the loop.
+
+    Args:
+        cell: A cell instance (or its serialised config).
+        return_sequences: Return the outputs of all steps `[B, T, units]` (else the last
+            output `[B, units]`).
+        return_state: Also return the final states (`h`, and `c` for the LSTM).
+        go_backwards: Process the sequence in reverse; the returned sequence is in the
+            order of processing (as in `keras.layers.RNN`, which `Bidirectional` expects).
+        stateful: Keep the final states of each batch as the initial states of the next
+            (truncated BPTT); needs a fixed batch size; `reset_state()` zeroes them.
+        **kwargs: Arguments of `keras.layers.Layer`.
+
+    Regularizers are options of the cell: `dropout`, `recurrent_dropout`,
+    `output_dropout` (the output dropout lives on the cell: the layer's outputs are the
+    cell's dropped outputs, while the carried and returned states are not dropped),
+    `zoneout_cell`, `zoneout_hidden`, `recurrent_weight_dropout`. Masks are drawn once per
+    call of this layer (one mask per sequence) and reused at every step.
+
+    Call arguments:
+        sequences: `[batch, time, features]`.
+        initial_state: Optional list of initial state tensors (`cell.state_size` order).
+        mask: Optional `[batch, time]` boolean mask (e.g. from
+            `Embedding(mask_zero=True)`). A masked step leaves the states (and the last
+            output) unchanged and outputs zeros in the returned sequence, so post-padded
+            input gives the same last output and states as the unpadded sequence, and a
+            fully masked row gives zeros.
+        training: Whether dropout and zoneout are active.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(1000, 32, mask_zero=True)(inputs)
+    x = keras.layers.Bidirectional(Recurrent(LSTMCell(64), return_sequences=True))(x)
+    outputs = Recurrent(GRUCell(64, dropout=0.2, recurrent_dropout=0.2))(x)
+    model = keras.Model(inputs, outputs)
+    ```
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        **kwargs,
+    ):
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not isinstance(cell, keras.layers.Layer) or not hasattr(cell, "state_size"):
+            raise ValueError(
+                "`cell` must be a recurrent cell layer with a `state_size` (e.g. "
+                f"`LSTMCell(64)` or `build_cell('lstm', 64)`). Received: cell={cell!r}"
+            )
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.supports_masking = True
+        self.input_spec = None
+        self.states = None
+        state_size = cell.state_size
+        self.state_size = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+
+    @property
+    def output_size(self) -> int:
+        return getattr(self.cell, "output_size", None) or self.state_size[0]
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch_size, length = sequences_shape[0], sequences_shape[1]
+        if self.return_sequences:
+            output_shape = (batch_size, length, self.output_size)
+        else:
+            output_shape = (batch_size, self.output_size)
+        if self.return_state:
+            return (output_shape, *[(batch_size, size) for size in self.state_size])
+        return output_shape
+
+    def compute_mask(self, _, mask):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None for _ in self.state_size]
+        return output_mask
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                "`Recurrent` expects inputs of shape [batch, time, features]; received "
+                f"shape {tuple(sequences_shape)}."
+            )
+        if not self.cell.built:
+            self.cell.build((sequences_shape[0], sequences_shape[2]))
+            self.cell.built = True
+        if self.stateful:
+            if sequences_shape[0] is None:
+                raise ValueError(
+                    "A stateful `Recurrent` needs a fixed batch size: pass `batch_size=` "
+                    f"(or `batch_shape=`) to `keras.Input`. Received shape {tuple(sequences_shape)}."
+                )
+            if self.states is None:
+                self.states = [
+                    self.add_weight(
+                        shape=(sequences_shape[0], size),
+                        initializer="zeros",
+                        trainable=False,
+                        name=f"state_{index}",
+                    )
+                    for index, size in enumerate(self.state_size)
+                ]
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        get_initial = getattr(self.cell, "get_initial_state", None)
+        if get_initial is not None:
+            states = get_initial(batch_size=batch_size)
+            return list(states) if isinstance(states, (list, tuple)) else [states]
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
+
+    def reset_state(self, states=None):
+        """Zeroes the stateful states, or sets them to `states` (a list of arrays)."""
+        if self.states is None:
+            return
+        if states is None:
+            for variable in self.states:
+                variable.assign(ops.zeros_like(variable))
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != len(self.states):
+            raise ValueError(
+                f"`reset_state` needs {len(self.states)} states, received {len(states)}."
+            )
+        for variable, value in zip(self.states, states):
+            variable.assign(ops.convert_to_tensor(value, dtype=variable.dtype))
+
+    def reset_states(self, states=None):
+        """Alias of `reset_state`."""
+        self.reset_state(states)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        cell = self.cell
+        batch_size = ops.shape(sequences)[0]
+        if initial_state is None:
+            initial_state = (
+                [ops.convert_to_tensor(v) for v in self.states]
+                if self.stateful
+                else self.get_initial_state(batch_size)
+            )
+        initial_state = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
+        if len(initial_state) != len(self.state_size):
+            raise ValueError(
+                f"The cell has {len(self.state_size)} states (sizes {self.state_size}) but "
+                f"`initial_state` holds {len(initial_state)} tensors."
+            )
+        dtype = cell.compute_dtype
+        initial_state = [ops.cast(state, dtype) for state in initial_state]
+        initial_output = ops.zeros((batch_size, self.output_size), dtype=dtype)
+        sequences_tm = ops.transpose(ops.cast(sequences, dtype), (1, 0, 2))
+        mask_tm = None
+        if mask is not None:
+            if isinstance(mask, (list, tuple)):
+                mask = mask[0]
+            mask_tm = ops.transpose(ops.cast(mask, "bool"), (1, 0))
+
+        two_part = hasattr(cell, "project_inputs") and hasattr(cell, "step")
+        try:
+            if hasattr(cell, "prepare_sequence"):
+                cell.prepare_sequence(sequences[:, 0], initial_state[0], training=training)
+            elif training and hasattr(cell, "get_recurrent_dropout_mask"):  # Keras cells
+                cell.get_dropout_mask(sequences[:, 0])
+                cell.get_recurrent_dropout_mask(initial_state[0])
+            if two_part:
+                # One matrix product for the input side of all time steps.
+                projected = cell.project_inputs(sequences_tm, training=training, time_major=True)
+
+                def step_fn(projected_t, states):
+                    return cell.step(projected_t, states, training=training)
+            else:
+                projected = sequences_tm
+
+                def step_fn(inputs_t, states):
+                    return cell(inputs_t, states, training=training)
+
+            last_output, outputs, states = _tf_ops.run_steps(
+                step_fn,
+                projected,
+                initial_state,
+                initial_output,
+                mask=mask_tm,
+                go_backwards=self.go_backwards,
+                return_sequences=self.return_sequences,
+            )
+        finally:
+            for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
+                if hasattr(cell, reset):
+                    getattr(cell, reset)()
+
+        if self.stateful:
+            for variable, state in zip(self.states, states):
+                variable.assign(ops.cast(state, variable.dtype))
+        if self.return_sequences:
+            output = ops.transpose(outputs, (1, 0, 2))
+        else:
+            output = last_output
+        output = ops.cast(output, self.compute_dtype)
+        if self.return_state:
+            return (output, *[ops.cast(state, self.compute_dtype) for state in states])
+        return output
+
+    def get_config(self):
+        config = {
+            "cell": keras.saving.serialize_keras_object(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+        }
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        cell = keras.saving.deserialize_keras_object(
+            config.pop("cell"), custom_objects=custom_objects
+        )
+        return cls(cell, **config)

@@ -1,0 +1,103 @@
+"""The Elman recurrent cell (tanh or ReLU), with the IRNN initialisation of Le et al. 2015."""
+
+from __future__ import annotations
+
+import keras
+from keras import activations, initializers, ops
+
+from layers.cell_base import RecurrentCell
+
+__all__ = ["SimpleRNNCell"]
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class SimpleRNNCell(RecurrentCell):
+    """Elman recurrent cell; with ReLU and `identity_init=True`, the IRNN.
+
+    Elman 1990, "Finding Structure in Time":
+
+        h_t = act(x_t W + h_{t-1} U + b)
+
+    IRNN (Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of
+    Rectified Linear Units"): `activation="relu"`, `U` initialised to the identity and `b`
+    to zero (`identity_init=True`).
+
+    Weights: `kernel` `(input_dim, units)`, `recurrent_kernel` `(units, units)`, `bias`
+    `(units,)`, the layout of `keras.layers.SimpleRNNCell`.
+
+    Args:
+        units: Width of the hidden state.
+        activation: `"tanh"` (default) or `"relu"` (any Keras activation works).
+        identity_init: Initialise `recurrent_kernel` to the identity and `bias` to zero,
+            overriding `recurrent_initializer` and `bias_initializer`.
+        **kwargs: The arguments of `RecurrentCell` (initializers, regularizers,
+            constraints, `dropout`, `recurrent_dropout`, `output_dropout`,
+            `zoneout_hidden`, `recurrent_weight_dropout`, `seed`) and of
+            `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: `[batch, input_dim]` (one step).
+        states: `[h]` or `h`, `[batch, units]`.
+        training: Whether dropout and zoneout are active.
+
+    Masking is done by the sequence layer (`Recurrent` or `keras.layers.RNN`).
+
+    Example:
+
+    ```python
+    cell = SimpleRNNCell(64, activation="relu", identity_init=True)  # IRNN
+    y = Recurrent(cell)(keras.random.normal((8, 20, 3)))  # (8, 64)
+    ```
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        identity_init: bool = False,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.activation = activations.get(activation)
+        self.identity_init = identity_init
+        self.state_size = units
+
+    @property
+    def projection_size(self) -> int:
+        return self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.kernel = self._add_kernel(input_dim, self.units)
+        if self.identity_init:
+            self.recurrent_kernel = self._add_recurrent_kernel(
+                self.units, initializer=initializers.Identity()
+            )
+            self.bias = self._add_bias((self.units,), initializer=initializers.Zeros())
+        else:
+            self.recurrent_kernel = self._add_recurrent_kernel(self.units)
+            self.bias = self._add_bias((self.units,))
+        self.built = True
+
+    def project_inputs(self, inputs, training=None, time_major: bool = False):
+        projected = ops.matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
+        if self.bias is not None:
+            projected = projected + self.bias
+        return projected
+
+    def step(self, projected_t, states, training=None):
+        nested = isinstance(states, (list, tuple))
+        h_previous = states[0] if nested else states
+        h_recurrent = self._drop_recurrent(h_previous, training)
+        h_new = self.activation(
+            projected_t + ops.matmul(h_recurrent, self._recurrent_kernel_value(training))
+        )
+        h_state, output = self._finish_step(h_previous, h_new, training)
+        return output, ([h_state] if nested else h_state)
+
+    def get_config(self):
+        config = {
+            "activation": activations.serialize(self.activation),
+            "identity_init": self.identity_init,
+        }
+        return {**super().get_config(), **config}
