@@ -597,11 +597,14 @@ class AttentionDecoder(keras.layers.Layer):
                     f"tensors or all {len(default_state)} decoder states; got "
                     f"{len(initial_state)}."
                 )
-        inputs_tm = ops.transpose(inputs, (1, 0, 2))
         if inputs_mask is None:
-            mask_tm = ops.ones(ops.shape(inputs_tm)[:2], dtype="bool")
+            float_mask = ops.ones(ops.shape(inputs)[:2], dtype=inputs.dtype)
         else:
-            mask_tm = ops.transpose(ops.cast(inputs_mask, "bool"), (1, 0))
+            float_mask = ops.cast(inputs_mask, inputs.dtype)
+        # One time-major tensor [T, B, E + 1] of inputs and mask: `keras.ops.scan` on the
+        # TensorFlow backend (Keras 3.15) fails on several sequences of unknown length.
+        steps = ops.transpose(ops.concatenate([inputs, float_mask[..., None]], -1), (1, 0, 2))
+        inputs_tm = steps[:, :, :-1]
 
         # Like keras.layers.RNN: create dropout masks once per sequence, outside the loop.
         wrapped = self.cell.cell
@@ -619,7 +622,7 @@ class AttentionDecoder(keras.layers.Layer):
 
         def step(carry, step_inputs):
             step_states, _, _ = carry
-            x_t, valid = step_inputs
+            x_t, valid = step_inputs[:, :-1], step_inputs[:, -1] > 0.5
             output, new_states, alignments = self.cell.step(
                 x_t, step_states, memory, memory_mask, memory_keys, training=training
             )
@@ -635,7 +638,7 @@ class AttentionDecoder(keras.layers.Layer):
             return new_carry, new_carry
 
         (final_states, _, _), (_, outputs_tm, alignments_tm) = ops.scan(
-            step, (states, initial_output, initial_alignments), (inputs_tm, mask_tm)
+            step, (states, initial_output, initial_alignments), steps
         )
         _reset_dropout_masks(wrapped)
         outputs = ops.transpose(outputs_tm, (1, 0, 2))

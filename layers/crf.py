@@ -44,6 +44,23 @@ def _boundary(boundary_transitions, potentials):
     return ops.cast(boundary_transitions, potentials.dtype)
 
 
+def _time_major_steps(potentials, mask):
+    """Packs potentials, mask and a first-step flag into one time-major tensor [T, B, K+2].
+
+    `keras.ops.scan` on the TensorFlow backend (Keras 3.15) fails on several sequences
+    of unknown length, so the per-step inputs travel as one tensor.
+    """
+    float_mask = ops.cast(mask, potentials.dtype)
+    first = ops.cast(ops.arange(ops.shape(potentials)[1]) == 0, potentials.dtype)
+    first = ops.zeros_like(float_mask) + first[None, :]
+    packed = ops.concatenate([potentials, float_mask[..., None], first[..., None]], axis=-1)
+    return ops.transpose(packed, (1, 0, 2))
+
+
+def _unpack_step(packed):
+    return packed[:, :-2], packed[:, -2] > 0.5, (packed[:, -1] > 0.5)[:, None]
+
+
 def crf_sequence_score(
     potentials,
     tags,
@@ -108,20 +125,17 @@ def crf_log_partition(
     transitions = ops.cast(transitions, potentials.dtype)
     start = _boundary(start_transitions, potentials)
     end = _boundary(end_transitions, potentials)
-    potentials_tm = ops.transpose(potentials, (1, 0, 2))
-    mask_tm = ops.transpose(mask, (1, 0))
-    is_first = ops.arange(ops.shape(potentials_tm)[0]) == 0
+    steps = _time_major_steps(potentials, mask)
 
     def step(alpha, inputs):
-        unary, step_mask, first = inputs
+        unary, step_mask, first = _unpack_step(inputs)
         recursion = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + unary
         new_alpha = ops.where(first, start[None, :] + unary, recursion)
         new_alpha = ops.where(step_mask[:, None], new_alpha, alpha)
         # Keras' scan (TF backend) needs per-step outputs shaped like the carry.
         return new_alpha, new_alpha
 
-    initial_alpha = ops.zeros_like(potentials_tm[0])
-    alpha, _ = ops.scan(step, initial_alpha, (potentials_tm, mask_tm, is_first))
+    alpha, _ = ops.scan(step, ops.zeros_like(potentials[:, 0]), steps)
     log_z = ops.logsumexp(alpha + end[None, :], axis=1)
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
     return ops.where(lengths > 0, log_z, ops.zeros_like(log_z))
@@ -163,19 +177,17 @@ def crf_viterbi_decode(
     start = _boundary(start_transitions, potentials)
     end = _boundary(end_transitions, potentials)
     num_tags = ops.shape(potentials)[-1]
-    potentials_tm = ops.transpose(potentials, (1, 0, 2))
-    mask_tm = ops.transpose(mask, (1, 0))
-    is_first = ops.arange(ops.shape(potentials_tm)[0]) == 0
+    steps = _time_major_steps(potentials, mask)
     identity = ops.arange(num_tags, dtype="int32")
 
     def forward(carry, inputs):
         delta, _ = carry
-        unary, step_mask, first = inputs
+        unary, step_mask, first = _unpack_step(inputs)
         candidates = delta[:, :, None] + transitions[None]  # [B, K_prev, K_next]
         best_previous = ops.cast(ops.argmax(candidates, axis=1), "int32")
         recursion = ops.max(candidates, axis=1) + unary
         new_delta = ops.where(first, start[None, :] + unary, recursion)
-        keep = ops.logical_and(step_mask, ops.logical_not(first))[:, None]
+        keep = ops.logical_and(step_mask[:, None], ops.logical_not(first))
         # Padded steps (and the first step) point each tag at itself, so backtracking
         # passes through them unchanged.
         backpointers = ops.where(keep, best_previous, identity[None, :])
@@ -184,10 +196,10 @@ def crf_viterbi_decode(
         return new_carry, new_carry
 
     initial = (
-        ops.zeros_like(potentials_tm[0]),
-        ops.zeros(ops.shape(potentials_tm[0]), dtype="int32"),
+        ops.zeros_like(potentials[:, 0]),
+        ops.zeros(ops.shape(potentials[:, 0]), dtype="int32"),
     )
-    (delta, _), (_, backpointers) = ops.scan(forward, initial, (potentials_tm, mask_tm, is_first))
+    (delta, _), (_, backpointers) = ops.scan(forward, initial, steps)
     final = delta + end[None, :]
     last_tags = ops.cast(ops.argmax(final, axis=1), "int32")
     best_scores = ops.max(final, axis=1)
