@@ -1,0 +1,233 @@
+"""Column files for sequence tagging: CoNLL-2000/2003 and CoNLL-U, and tag-scheme conversion."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines._io import iter_lines
+from pipelines.errors import DataFormatError
+
+#: Default column names by column count (CoNLL-2003: 4, CoNLL-2000: 3).
+DEFAULT_COLUMNS = {
+    2: ("tokens", "tags"),
+    3: ("tokens", "pos", "chunks"),
+    4: ("tokens", "pos", "chunks", "ner"),
+}
+
+#: CoNLL-U columns, named as in TFDS's ``universal_dependencies``.
+CONLLU_COLUMNS = (
+    "id", "tokens", "lemmas", "upos", "xpos", "feats", "head", "deprel", "deps", "misc",
+)
+
+
+def read_conll(
+    path: str,
+    columns: Sequence[str] | None = None,
+    separator: str | None = None,
+) -> list[dict[str, list[str]]]:
+    """Reads a CoNLL-2000/2003 style file: one token per line, blank lines between sentences.
+
+    ``-DOCSTART-`` lines (document boundaries, wherever they appear, including at the end
+    of the file) end the current sentence and are skipped. Tags are returned as written
+    (CoNLL-2003 uses IOB1; convert with :func:`convert_tag_scheme`).
+
+    Args:
+        path: the file (``.gz`` read transparently).
+        columns: a name per column; default by column count: 4 -> tokens, pos, chunks,
+            ner (CoNLL-2003), 3 -> tokens, pos, chunks (CoNLL-2000), 2 -> tokens, tags.
+        separator: column separator; default any run of whitespace.
+
+    Returns:
+        A list of sentences, each ``{column: [value per token]}``.
+    """
+    sentences: list[dict[str, list[str]]] = []
+    current: list[list[str]] = []
+    width = len(columns) if columns is not None else None
+
+    def flush():
+        if current:
+            sentences.append({name: [row[i] for row in current] for i, name in enumerate(columns)})
+            current.clear()
+
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        fields = line.split(separator) if separator is not None else line.split()
+        if fields[0] == "-DOCSTART-":
+            flush()
+            continue
+        if width is None:
+            if len(fields) not in DEFAULT_COLUMNS:
+                raise DataFormatError(
+                    path,
+                    line_number,
+                    f"{len(fields)} columns; pass columns=(...) naming each of them",
+                )
+            columns = DEFAULT_COLUMNS[len(fields)]
+            width = len(fields)
+        if len(fields) != width:
+            raise DataFormatError(
+                path,
+                line_number,
+                f"expected {width} columns ({', '.join(columns)}), found {len(fields)}: {line!r}",
+            )
+        if any(not field for field in fields):
+            raise DataFormatError(path, line_number, f"empty column in {line!r}")
+        current.append(fields)
+    flush()
+    if not sentences:
+        raise DataFormatError(path, None, "no sentences: the file is empty or holds only blank lines")
+    return sentences
+
+
+_INTEGER_ID = re.compile(r"^[0-9]+$")
+_RANGE_ID = re.compile(r"^[0-9]+-[0-9]+$")
+_EMPTY_NODE_ID = re.compile(r"^[0-9]+\.[0-9]+$")
+
+
+def read_conllu(
+    path: str, fields: Sequence[str] = ("tokens", "upos", "xpos")
+) -> list[dict[str, list[str]]]:
+    """Reads a CoNLL-U file (Universal Dependencies) into word-level sentences.
+
+    Comment lines (``#``) are skipped; multiword-token lines (IDs like ``3-4``) and empty
+    nodes (IDs like ``8.1``) are skipped, so each sentence lists its syntactic words.
+
+    Args:
+        fields: which columns to return, by their TFDS names: ``id, tokens (FORM), lemmas,
+            upos, xpos, feats, head, deprel, deps, misc``.
+
+    Returns:
+        A list of sentences, each ``{field: [value per word]}``.
+    """
+    unknown = [field for field in fields if field not in CONLLU_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown CoNLL-U fields {unknown}; choose from {CONLLU_COLUMNS}")
+    indices = [CONLLU_COLUMNS.index(field) for field in fields]
+    sentences: list[dict[str, list[str]]] = []
+    current: list[list[str]] = []
+    start_line = 0
+
+    def flush():
+        if current:
+            sentences.append({f: [row[i] for row in current] for f, i in zip(fields, indices)})
+            current.clear()
+
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith("#"):
+            continue
+        columns = line.split("\t")
+        if len(columns) != 10:
+            raise DataFormatError(
+                path,
+                line_number,
+                f"expected 10 TAB-separated columns (ID FORM LEMMA UPOS XPOS FEATS HEAD "
+                f"DEPREL DEPS MISC), found {len(columns)}",
+            )
+        word_id = columns[0]
+        if _RANGE_ID.match(word_id) or _EMPTY_NODE_ID.match(word_id):
+            continue
+        if not _INTEGER_ID.match(word_id):
+            raise DataFormatError(path, line_number, f"invalid word ID {word_id!r}")
+        if not current:
+            start_line = line_number
+        if int(word_id) != len(current) + 1:
+            raise DataFormatError(
+                path,
+                line_number,
+                f"word ID {word_id} out of sequence (expected {len(current) + 1} in the "
+                f"sentence starting at line {start_line}); is a blank line missing?",
+            )
+        current.append(columns)
+    flush()
+    if not sentences:
+        raise DataFormatError(path, None, "no sentences: the file is empty or holds only comments")
+    return sentences
+
+
+def sentences_to_dataset(sentences: Sequence[dict[str, Sequence[str]]]) -> tf.data.Dataset:
+    """A dataset of ``{field: string [num_tokens]}`` from reader output, in order."""
+    if not sentences:
+        raise ValueError("no sentences")
+    keys = list(sentences[0])
+    lengths = np.array([len(sentence[keys[0]]) for sentence in sentences], dtype=np.int64)
+    features = {}
+    for key in keys:
+        values = [value for sentence in sentences for value in sentence[key]]
+        ragged = tf.RaggedTensor.from_row_lengths(np.array(values, dtype=object), lengths)
+        features[key] = ragged
+    dataset = tf.data.Dataset.from_tensor_slices(features)
+    # Slices of a ragged tensor come out as rank-0-ragged specs; make them plain tensors.
+    return dataset.map(
+        lambda example: {
+            key: value.flat_values if isinstance(value, tf.RaggedTensor) else value
+            for key, value in example.items()
+        }
+    )
+
+
+_SCHEMES = ("iob1", "bio", "iob2", "bioes", "iobes", "io")
+
+
+def _spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Entity spans (start, end exclusive, type), decoded leniently from any IOB scheme."""
+    spans: list[tuple[int, int, str]] = []
+    start, kind = None, None
+
+    def close(end):
+        nonlocal start, kind
+        if start is not None:
+            spans.append((start, end, kind))
+        start, kind = None, None
+
+    for index, tag in enumerate(tags):
+        prefix, _, label = tag.partition("-")
+        if tag == "O":
+            close(index)
+            continue
+        if prefix not in ("B", "I", "E", "S") or not label:
+            raise ValueError(f"invalid tag {tag!r} at position {index}")
+        if prefix in ("B", "S") or start is None or label != kind:
+            close(index)
+            start, kind = index, label
+        if prefix in ("E", "S"):
+            close(index + 1)
+    close(len(tags))
+    return spans
+
+
+def convert_tag_scheme(tags: Sequence[str], source: str = "iob1", target: str = "bio") -> list[str]:
+    """Converts entity tags between IOB1, BIO (IOB2), BIOES (IOBES) and IO.
+
+    Spans are decoded leniently (an ``I-X`` after ``O`` or after another type starts an
+    entity, as conlleval does), then written in the target scheme. In IOB1, ``B-X`` marks
+    only an entity that directly follows another of the same type.
+    """
+    source, target = source.lower(), target.lower()
+    for scheme in (source, target):
+        if scheme not in _SCHEMES:
+            raise ValueError(f"unknown tag scheme {scheme!r}; choose from {_SCHEMES}")
+    output = ["O"] * len(tags)
+    previous_end, previous_kind = -1, None
+    for start, end, kind in _spans(tags):
+        for index in range(start, end):
+            output[index] = f"I-{kind}"
+        if target in ("bio", "iob2"):
+            output[start] = f"B-{kind}"
+        elif target in ("bioes", "iobes"):
+            if end - start == 1:
+                output[start] = f"S-{kind}"
+            else:
+                output[start], output[end - 1] = f"B-{kind}", f"E-{kind}"
+        elif target == "iob1" and previous_end == start and previous_kind == kind:
+            output[start] = f"B-{kind}"
+        previous_end, previous_kind = end, kind
+    return output
