@@ -39,7 +39,7 @@ def decode_line(path: str, line_number: int, raw: bytes) -> str:
         raise DataFormatError(
             path,
             line_number,
-            f"invalid UTF-8 (byte {raw[error.start:error.start + 1]!r} at column "
+            f"invalid UTF-8 (byte {raw[error.start : error.start + 1]!r} at column "
             f"{error.start + 1}); re-encode the file as UTF-8",
         ) from error
 
@@ -69,7 +69,7 @@ def read_text_file(path: str) -> str:
         raise DataFormatError(
             path,
             line_number,
-            f"invalid UTF-8 (byte {data[error.start:error.start + 1]!r} at column {column}); "
+            f"invalid UTF-8 (byte {data[error.start : error.start + 1]!r} at column {column}); "
             "re-encode the file as UTF-8",
         ) from error
 

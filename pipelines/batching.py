@@ -39,9 +39,13 @@ def default_length_fn(element) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
     """
     if isinstance(element, dict) and "source" in element and "target" in element:
         return tf.shape(element["source"])[0], tf.shape(element["target"])[0]
-    if isinstance(element, (tuple, list)) and len(element) == 2 and all(
-        isinstance(part, tf.Tensor) and part.shape.rank and part.shape.rank >= 1
-        for part in element
+    if (
+        isinstance(element, (tuple, list))
+        and len(element) == 2
+        and all(
+            isinstance(part, tf.Tensor) and part.shape.rank and part.shape.rank >= 1
+            for part in element
+        )
     ):
         return tf.shape(element[0])[0], tf.shape(element[1])[0]
     for tensor in tf.nest.flatten(element):
@@ -155,7 +159,9 @@ def bucket_by_length(
     if bucket_boundaries is not None:
         boundaries = sorted(int(b) for b in bucket_boundaries)
         if any(b < 1 for b in boundaries) or len(set(boundaries)) != len(boundaries):
-            raise ValueError(f"bucket_boundaries must be distinct positive integers: {bucket_boundaries}")
+            raise ValueError(
+                f"bucket_boundaries must be distinct positive integers: {bucket_boundaries}"
+            )
         width = None
     elif length_bucket_width is not None:
         if length_bucket_width < 1:
@@ -232,7 +238,9 @@ def bucket_by_length(
         window_size_func=window_size,
     )
     if shuffle and batch_shuffle_buffer_size > 1:
-        batched = batched.shuffle(batch_shuffle_buffer_size, seed=None if seed is None else seed + 1)
+        batched = batched.shuffle(
+            batch_shuffle_buffer_size, seed=None if seed is None else seed + 1
+        )
     return batched
 
 
@@ -427,14 +435,18 @@ def padding_stats(
         else:
             tensors = sequences(batch_element)
             if not tensors:
-                raise ValueError("no [batch, time] feature to measure; pass features= or lengths_fn=")
+                raise ValueError(
+                    "no [batch, time] feature to measure; pass features= or lengths_fn="
+                )
             real_counts, slots = [], []
             for tensor in tensors:
                 pad = padding_value
                 if pad is None:
                     pad = "" if tensor.dtype == tf.string else 0
                 real_counts.append(
-                    tf.reduce_sum(tf.cast(tf.not_equal(tensor, tf.cast(pad, tensor.dtype)), tf.int64))
+                    tf.reduce_sum(
+                        tf.cast(tf.not_equal(tensor, tf.cast(pad, tensor.dtype)), tf.int64)
+                    )
                 )
                 shape = tf.cast(tf.shape(tensor), tf.int64)
                 slots.append(shape[0] * shape[1])
@@ -473,40 +485,6 @@ def padding_stats(
     }
 
 
-# --------------------------------------------------------------------------- language models
-
-
-def contiguous_lm_batches(
-    token_ids: Sequence[int] | np.ndarray, batch_size: int, sequence_length: int
-) -> tf.data.Dataset:
-    """Batches for truncated BPTT with a stateful RNN (Zaremba et al. 2014 layout).
-
-    The token stream is cut into ``batch_size`` contiguous rows; batch ``k`` holds columns
-    ``[k T, (k + 1) T)`` of every row, so row ``i`` of batch ``k + 1`` continues row ``i``
-    of batch ``k``. Targets are the inputs shifted by one token. The incomplete tail is
-    dropped so that every batch has the same shape.
-
-    Returns:
-        A dataset of ``(inputs, targets)``, int32 ``[batch_size, sequence_length]``.
-    """
-    ids = np.asarray(token_ids, dtype=np.int32)
-    row_length = (len(ids) - 1) // batch_size
-    num_batches = row_length // sequence_length
-    if num_batches < 1:
-        raise ValueError(
-            f"{len(ids)} tokens are too few for one batch of {batch_size} x {sequence_length}"
-        )
-    inputs = ids[: batch_size * row_length].reshape(batch_size, row_length)
-    targets = ids[1 : batch_size * row_length + 1].reshape(batch_size, row_length)
-    used = num_batches * sequence_length
-
-    def blocks(array):
-        return array[:, :used].reshape(batch_size, num_batches, sequence_length).transpose(1, 0, 2)
-
-    return tf.data.Dataset.from_tensor_slices((blocks(inputs), blocks(targets)))
-
-
 def finalize(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """The last step of every pipeline: ``prefetch(tf.data.AUTOTUNE)``."""
     return dataset.prefetch(tf.data.AUTOTUNE)
-

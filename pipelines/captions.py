@@ -42,7 +42,11 @@ def read_coco_caption_records(json_path: str, image_dir: str) -> list[dict]:
             )
         images[image["id"]] = {"image_id": image["id"], "image_path": image_path, "captions": []}
     for position, annotation in enumerate(data["annotations"]):
-        if not isinstance(annotation, dict) or "image_id" not in annotation or "caption" not in annotation:
+        if (
+            not isinstance(annotation, dict)
+            or "image_id" not in annotation
+            or "caption" not in annotation
+        ):
             raise DataFormatError(
                 json_path, None, f'annotations[{position}] lacks "image_id" or "caption"'
             )
@@ -89,9 +93,11 @@ def read_coco_captions(
             }
         )
         return dataset.map(
-            lambda e: {**e, "captions": e["captions"].flat_values}
-            if isinstance(e["captions"], tf.RaggedTensor)
-            else e
+            lambda e: (
+                {**e, "captions": e["captions"].flat_values}
+                if isinstance(e["captions"], tf.RaggedTensor)
+                else e
+            )
         )
     rows = [(r["image_path"], r["image_id"], c) for r in records for c in r["captions"]]
     return tf.data.Dataset.from_tensor_slices(

@@ -1,4 +1,8 @@
-"""Column files for sequence tagging: CoNLL-2000/2003 and CoNLL-U, and tag-scheme conversion."""
+"""Column files for sequence tagging: CoNLL-2000/2003 and CoNLL-U.
+
+Tags are returned as written; convert entity tags (CoNLL-2003 is IOB1) with
+:func:`pipelines.tag_schemes.convert_tags`.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,16 @@ DEFAULT_COLUMNS = {
 
 #: CoNLL-U columns, named as in TFDS's ``universal_dependencies``.
 CONLLU_COLUMNS = (
-    "id", "tokens", "lemmas", "upos", "xpos", "feats", "head", "deprel", "deps", "misc",
+    "id",
+    "tokens",
+    "lemmas",
+    "upos",
+    "xpos",
+    "feats",
+    "head",
+    "deprel",
+    "deps",
+    "misc",
 )
 
 
@@ -33,7 +46,7 @@ def read_conll(
 
     ``-DOCSTART-`` lines (document boundaries, wherever they appear, including at the end
     of the file) end the current sentence and are skipped. Tags are returned as written
-    (CoNLL-2003 uses IOB1; convert with :func:`convert_tag_scheme`).
+    (CoNLL-2003 uses IOB1; convert with ``pipelines.tag_schemes.convert_tags``).
 
     Args:
         path: the file (``.gz`` read transparently).
@@ -81,7 +94,9 @@ def read_conll(
         current.append(fields)
     flush()
     if not sentences:
-        raise DataFormatError(path, None, "no sentences: the file is empty or holds only blank lines")
+        raise DataFormatError(
+            path, None, "no sentences: the file is empty or holds only blank lines"
+        )
     return sentences
 
 
@@ -172,62 +187,3 @@ def sentences_to_dataset(sentences: Sequence[dict[str, Sequence[str]]]) -> tf.da
             for key, value in example.items()
         }
     )
-
-
-_SCHEMES = ("iob1", "bio", "iob2", "bioes", "iobes", "io")
-
-
-def _spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """Entity spans (start, end exclusive, type), decoded leniently from any IOB scheme."""
-    spans: list[tuple[int, int, str]] = []
-    start, kind = None, None
-
-    def close(end):
-        nonlocal start, kind
-        if start is not None:
-            spans.append((start, end, kind))
-        start, kind = None, None
-
-    for index, tag in enumerate(tags):
-        prefix, _, label = tag.partition("-")
-        if tag == "O":
-            close(index)
-            continue
-        if prefix not in ("B", "I", "E", "S") or not label:
-            raise ValueError(f"invalid tag {tag!r} at position {index}")
-        if prefix in ("B", "S") or start is None or label != kind:
-            close(index)
-            start, kind = index, label
-        if prefix in ("E", "S"):
-            close(index + 1)
-    close(len(tags))
-    return spans
-
-
-def convert_tag_scheme(tags: Sequence[str], source: str = "iob1", target: str = "bio") -> list[str]:
-    """Converts entity tags between IOB1, BIO (IOB2), BIOES (IOBES) and IO.
-
-    Spans are decoded leniently (an ``I-X`` after ``O`` or after another type starts an
-    entity, as conlleval does), then written in the target scheme. In IOB1, ``B-X`` marks
-    only an entity that directly follows another of the same type.
-    """
-    source, target = source.lower(), target.lower()
-    for scheme in (source, target):
-        if scheme not in _SCHEMES:
-            raise ValueError(f"unknown tag scheme {scheme!r}; choose from {_SCHEMES}")
-    output = ["O"] * len(tags)
-    previous_end, previous_kind = -1, None
-    for start, end, kind in _spans(tags):
-        for index in range(start, end):
-            output[index] = f"I-{kind}"
-        if target in ("bio", "iob2"):
-            output[start] = f"B-{kind}"
-        elif target in ("bioes", "iobes"):
-            if end - start == 1:
-                output[start] = f"S-{kind}"
-            else:
-                output[start], output[end - 1] = f"B-{kind}", f"E-{kind}"
-        elif target == "iob1" and previous_end == start and previous_kind == kind:
-            output[start] = f"B-{kind}"
-        previous_end, previous_kind = end, kind
-    return output

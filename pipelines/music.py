@@ -36,15 +36,21 @@ def read_jsb(path: str) -> dict[str, list[np.ndarray]]:
         rolls = []
         for index, sequence in enumerate(sequences):
             if not isinstance(sequence, list) or not sequence:
-                raise DataFormatError(path, None, f"{split}[{index}] is not a non-empty list of steps")
+                raise DataFormatError(
+                    path, None, f"{split}[{index}] is not a non-empty list of steps"
+                )
             roll = np.zeros((len(sequence), NUM_PITCHES), dtype=np.float32)
             for step, pitches in enumerate(sequence):
                 if not isinstance(pitches, list):
-                    raise DataFormatError(path, None, f"{split}[{index}][{step}] is not a list of pitches")
+                    raise DataFormatError(
+                        path, None, f"{split}[{index}][{step}] is not a list of pitches"
+                    )
                 for pitch in pitches:
-                    if not isinstance(pitch, (int, float)) or not (
-                        LOWEST_PITCH <= pitch < LOWEST_PITCH + NUM_PITCHES
-                    ) or int(pitch) != pitch:
+                    if (
+                        not isinstance(pitch, (int, float))
+                        or not (LOWEST_PITCH <= pitch < LOWEST_PITCH + NUM_PITCHES)
+                        or int(pitch) != pitch
+                    ):
                         raise DataFormatError(
                             path,
                             None,

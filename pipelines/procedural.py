@@ -171,7 +171,9 @@ def rendered_shapes_captions(
             radius = 0.17 if big else 0.1
             for _ in range(100):
                 x, y = rng.uniform(radius + 0.02, 1 - radius - 0.02, size=2)
-                if all(np.hypot(x - px, y - py) > (radius + pr) * 1.5 + 0.02 for px, py, pr in placed):
+                if all(
+                    np.hypot(x - px, y - py) > (radius + pr) * 1.5 + 0.02 for px, py, pr in placed
+                ):
                     break
             placed.append((float(x), float(y), radius))
             params[index, slot] = (shape, colour, x, y, radius, 1.0)

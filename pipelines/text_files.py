@@ -106,7 +106,9 @@ def _parse_label(path, line_number, value, label_names):
         if label_names is not None:
             if stripped not in label_names:
                 raise DataFormatError(
-                    path, line_number, f"unknown label {stripped!r}; expected one of {list(label_names)}"
+                    path,
+                    line_number,
+                    f"unknown label {stripped!r}; expected one of {list(label_names)}",
                 )
             return label_names.index(stripped)
         try:
@@ -189,13 +191,17 @@ def read_classification_examples(
             raw_labels.append(_parse_label(path, line_number, row[label_column], names))
             line_numbers.append(line_number)
     if not texts:
-        raise DataFormatError(path, None, "no examples: the file is empty or holds only blank lines")
+        raise DataFormatError(
+            path, None, "no examples: the file is empty or holds only blank lines"
+        )
     string_labels = sorted({label for label in raw_labels if isinstance(label, str)})
     if string_labels:
         if any(isinstance(label, int) for label in raw_labels):
             index = next(i for i, label in enumerate(raw_labels) if isinstance(label, str))
             raise DataFormatError(
-                path, line_numbers[index], f"label {raw_labels[index]!r} is not an integer like the others"
+                path,
+                line_numbers[index],
+                f"label {raw_labels[index]!r} is not an integer like the others",
             )
         names = string_labels
         logger.info("%s: string labels mapped to ids %s", path, dict(zip(names, range(len(names)))))

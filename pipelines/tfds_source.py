@@ -117,7 +117,11 @@ def _feature_mapper(name: str, info) -> Callable[[dict], Any] | None:
         }
     if family == "universal_dependencies":
         upos = _class_names(features["upos"].feature)
-        return lambda x: {"tokens": x["tokens"], "upos": _to_names(x["upos"], upos), "xpos": x["xpos"]}
+        return lambda x: {
+            "tokens": x["tokens"],
+            "upos": _to_names(x["upos"], upos),
+            "xpos": x["xpos"],
+        }
     if family in ("ted_hrlr_translate", "wmt14_translate", "wmt15_translate", "wmt16_translate"):
         source, target = info.supervised_keys
         return lambda x: {"source": x[source], "target": x[target]}
@@ -178,7 +182,9 @@ def load_tfds(
             )
         if not network_available():
             raise DataUnavailableError(
-                _unavailable_message(name, data_dir, "the download servers cannot be reached (no network)")
+                _unavailable_message(
+                    name, data_dir, "the download servers cannot be reached (no network)"
+                )
             )
         builder.download_and_prepare()
     dataset = builder.as_dataset(split=split, shuffle_files=shuffle_files, **kwargs)
@@ -197,8 +203,12 @@ def expected_archives(name: str) -> list[dict[str, Any]]:
     builder = tfds.builder(name)
     infos = builder.url_infos or {}
     return [
-        {"url": url, "file_name": info.filename or url.rstrip("/").split("/")[-1],
-         "size": info.size, "sha256": info.checksum}
+        {
+            "url": url,
+            "file_name": info.filename or url.rstrip("/").split("/")[-1],
+            "size": info.size,
+            "sha256": info.checksum,
+        }
         for url, info in sorted(infos.items())
     ]
 

@@ -68,7 +68,9 @@ def train_sentencepiece(
         The serialized model proto (``bytes``); save it with :func:`save_sentencepiece`.
     """
     if model_type not in ("bpe", "unigram", "word", "char"):
-        raise ValueError(f"model_type must be 'bpe' or 'unigram' (or word/char), got {model_type!r}")
+        raise ValueError(
+            f"model_type must be 'bpe' or 'unigram' (or word/char), got {model_type!r}"
+        )
     model = io.BytesIO()
     options = dict(
         model_type=model_type,
@@ -95,7 +97,9 @@ def train_sentencepiece(
     return model.getvalue()
 
 
-def save_sentencepiece(model_proto: bytes, run_dir: str, file_name: str = SENTENCEPIECE_FILE) -> str:
+def save_sentencepiece(
+    model_proto: bytes, run_dir: str, file_name: str = SENTENCEPIECE_FILE
+) -> str:
     """Writes the model into the run directory; returns its path."""
     tf.io.gfile.makedirs(run_dir)
     path = os.path.join(run_dir, file_name)
@@ -110,7 +114,9 @@ def load_sentencepiece(run_dir_or_path: str, file_name: str = SENTENCEPIECE_FILE
     if tf.io.gfile.isdir(path):
         path = os.path.join(path, file_name)
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{path}: no SentencePiece model (train one with train_sentencepiece)")
+        raise FileNotFoundError(
+            f"{path}: no SentencePiece model (train one with train_sentencepiece)"
+        )
     with tf.io.gfile.GFile(path, "rb") as f:
         return f.read()
 
@@ -360,7 +366,10 @@ def load_vocabulary(path: str) -> list[str]:
 
 
 def make_lookup(
-    vocabulary: Sequence[str], invert: bool = False, num_oov_indices: int = 1, mask_token: str | None = ""
+    vocabulary: Sequence[str],
+    invert: bool = False,
+    num_oov_indices: int = 1,
+    mask_token: str | None = "",
 ) -> keras.layers.StringLookup:
     """A ``StringLookup`` over the vocabulary: id 0 is padding (``""``), 1 is OOV.
 
