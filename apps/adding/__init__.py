@@ -1,0 +1,1 @@
+"""The adding problem app (and the offline demo)."""
