@@ -104,7 +104,13 @@ def length_normalized_scores(
     )
 
 
-def _check_max_length(max_length) -> int:
+def _check_max_length(max_length):
+    """A positive Python int, or a scalar integer tensor (e.g. a serving-signature input:
+    the output then has a dynamic time dimension)."""
+    if tf.is_tensor(max_length):
+        if not max_length.dtype.is_integer or max_length.shape.rank not in (None, 0):
+            raise ValueError(f"`max_length` must be a scalar integer tensor; got {max_length!r}.")
+        return tf.cast(max_length, tf.int32)
     if not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"`max_length` must be a positive Python int; got {max_length!r}.")
     return max_length
@@ -215,9 +221,51 @@ def greedy_decode(
     )
 
 
-def _filter_top_k(logits: tf.Tensor, top_k: int) -> tf.Tensor:
+def _filter_top_k(logits: tf.Tensor, top_k) -> tf.Tensor:
     kth_largest = tf.math.top_k(logits, k=top_k).values[:, -1:]
     return tf.where(logits < kth_largest, tf.constant(IMPOSSIBLE_LOG_PROB, logits.dtype), logits)
+
+
+def sample_logits(logits, temperature=1.0, top_k=None, seed: int | None = None, step=0) -> tf.Tensor:
+    """Draws one token per row from softmax(logits / temperature), optionally among the
+    `top_k` most probable: the choice `sample_decode` makes at every step, for callers
+    that run their own loop (e.g. streaming one token at a time).
+
+    `temperature` and `top_k` may be Python numbers or scalar tensors (inputs of a
+    serving signature). `temperature=0` (or `top_k=1`) is the argmax; a tensor `top_k`
+    <= 0 means no top-k filtering. With an int `seed` the draw is stateless, from the
+    seed pair (seed, step); with `None` it uses TensorFlow's stateful random ops.
+
+    Args:
+        logits: float [B, V].
+        temperature: float >= 0.
+        top_k: int, scalar int tensor or `None`.
+        seed: int or `None`.
+        step: int or scalar int tensor, mixed into a stateless seed.
+
+    Returns:
+        int32 [B].
+    """
+    logits = tf.cast(tf.convert_to_tensor(logits), tf.float32)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    dynamic = tf.is_tensor(temperature) or tf.is_tensor(top_k)
+    if not dynamic and (temperature == 0 or top_k == 1):
+        return greedy
+    temperature_tensor = tf.cast(temperature, tf.float32)
+    scaled = logits / tf.maximum(temperature_tensor, 1e-20)
+    if tf.is_tensor(top_k):
+        k = tf.clip_by_value(tf.cast(top_k, tf.int32), 1, tf.shape(logits)[-1])
+        scaled = tf.where(top_k > 0, _filter_top_k(scaled, k), scaled)
+    elif top_k is not None:
+        scaled = _filter_top_k(scaled, min(top_k, logits.shape[-1] or top_k))
+    if seed is None:
+        sampled = tf.random.categorical(scaled, 1, dtype=tf.int32)[:, 0]
+    else:
+        step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+        sampled = tf.random.stateless_categorical(scaled, 1, seed=step_seed, dtype=tf.int32)[:, 0]
+    if dynamic:
+        return tf.where(temperature_tensor > 0, sampled, greedy)
+    return sampled
 
 
 def sample_decode(
@@ -235,34 +283,30 @@ def sample_decode(
 
     `temperature=0` (or `top_k=1`) is greedy search. With an int `seed`, draws are
     stateless and reproducible (step t uses the seed pair (seed, t)); with `None` they use
-    TensorFlow's stateful random ops, which differ at every call.
+    TensorFlow's stateful random ops, which differ at every call. Each draw is
+    `sample_logits`.
 
     Args:
-        step_fn, initial_state, start_tokens, end_token, max_length, padding_token: as in
+        step_fn, initial_state, start_tokens, end_token, padding_token: as in
             `greedy_decode`.
-        temperature: float >= 0. Defaults to 1.0.
-        top_k: int or `None`; sample only among the k most probable tokens.
+        max_length: Python int, or a scalar int tensor (the number of tokens as an input
+            of a serving signature).
+        temperature: float >= 0, or a scalar float tensor. Defaults to 1.0.
+        top_k: int, scalar int tensor (<= 0: no top-k) or `None`; sample only among the
+            k most probable tokens.
         seed: int or `None`.
 
     Returns:
         A `DecodeResult`; its scores are the model's log-probabilities (temperature 1,
         no top-k) of the sampled tokens.
     """
-    if temperature < 0:
+    if not tf.is_tensor(temperature) and temperature < 0:
         raise ValueError(f"`temperature` must be >= 0; got {temperature}.")
-    if top_k is not None and top_k < 1:
+    if top_k is not None and not tf.is_tensor(top_k) and top_k < 1:
         raise ValueError(f"`top_k` must be a positive int or None; got {top_k}.")
 
     def choose(logits, step):
-        if temperature == 0 or top_k == 1:
-            return tf.argmax(logits, axis=-1, output_type=tf.int32)
-        scaled = logits / temperature
-        if top_k is not None:
-            scaled = _filter_top_k(scaled, top_k)
-        if seed is None:
-            return tf.random.categorical(scaled, 1, dtype=tf.int32)[:, 0]
-        step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
-        return tf.random.stateless_categorical(scaled, 1, seed=step_seed, dtype=tf.int32)[:, 0]
+        return sample_logits(logits, temperature, top_k, seed, step)
 
     return _sequential_decode(
         step_fn, initial_state, start_tokens, end_token, max_length, choose, padding_token
