@@ -36,7 +36,7 @@ class RunContext:
 
     app: str
     config: Any
-    run_dir: RunDir
+    run_dir: RunDir | None  # None only for commands with requires_run=False run without one
     args: argparse.Namespace
 
     def strategy(self):
@@ -49,7 +49,8 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     creates_run: bool = False  # train: may create a new run directory
-    requires_run: bool = True  # others: need --run-dir of an existing run
+    requires_run: bool = True  # others: need --run-dir of an existing run (if False, the
+    # handler gets run_dir=None when no --run-dir is given)
 
 
 def _load_run_config(config_cls: type, run_dir: RunDir) -> dict[str, Any]:
@@ -84,13 +85,17 @@ def run_app(
             parser.error(f"{args.command}: --run-dir RUN_DIR is required (a folder made by train)")
         if not (Path(run_dir_arg) / "config.json").exists():
             parser.error(f"{args.command}: {run_dir_arg} is not a run directory (no config.json)")
-    run_dir = RunDir.create(app, run_dir_arg)
-    config = resolve_config(config_cls, args, base=_load_run_config(config_cls, run_dir))
-    config.run_dir = str(run_dir.root)
+    if not command.creates_run and not command.requires_run and not run_dir_arg:
+        run_dir = None  # e.g. predicting with an export alone: no run directory is made
+        config = resolve_config(config_cls, args)
+    else:
+        run_dir = RunDir.create(app, run_dir_arg)
+        config = resolve_config(config_cls, args, base=_load_run_config(config_cls, run_dir))
+        config.run_dir = str(run_dir.root)
     if command.creates_run:
         save_config(config, run_dir.config_path)
     keras.utils.set_random_seed(config.seed)
-    logging.info("%s %s: run directory %s", app, args.command, run_dir.root)
+    logging.info("%s %s: run directory %s", app, args.command, run_dir.root if run_dir else "none")
     return command.handler(RunContext(app=app, config=config, run_dir=run_dir, args=args))
 
 

@@ -1,0 +1,47 @@
+"""`python -m apps.sentiment train|evaluate|predict|export`: IMDB sentiment."""
+
+from __future__ import annotations
+
+import argparse
+
+from apps.common.cli import Command, main_guard, run_app
+from apps.sentiment import tasks
+from apps.sentiment.config import SentimentConfig
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results-file", default="", help="also merge the figures into this JSON")
+    parser.add_argument("--results-name", default="", help="prefix of the figures in --results-file")
+
+
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", help="reviews to classify")
+    parser.add_argument("--input-file", default="", help="a file of reviews, one per line")
+    parser.add_argument("--export-dir", default="", help="predict with this SavedModel instead")
+
+
+COMMANDS = {
+    "train": Command(tasks.train, "train a classifier (resumes an existing --run-dir)", creates_run=True),
+    "evaluate": Command(tasks.evaluate, "accuracy on the whole test split", _evaluate_arguments),
+    "predict": Command(
+        tasks.predict,
+        "positive-class probability of reviews (from --run-dir or --export-dir)",
+        _predict_arguments,
+        requires_run=False,
+    ),
+    "export": Command(tasks.export, "write a SavedModel (raw strings in) into RUN_DIR/export/<version>"),
+}
+
+
+def main(argv: list[str] | None = None):
+    return run_app(
+        "sentiment",
+        SentimentConfig,
+        COMMANDS,
+        argv,
+        description="IMDB sentiment classification with the suite's recurrent cells.",
+    )
+
+
+if __name__ == "__main__":
+    main_guard(main)

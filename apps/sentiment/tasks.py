@@ -1,0 +1,201 @@
+"""The sentiment app's commands: train, evaluate, predict, export."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.common.cli import RunContext
+from apps.common.export import export_module, load_export
+from apps.common.run_dir import RunDir
+from apps.common.training import train_model
+from apps.sentiment.config import SentimentConfig
+from apps.sentiment.data import (
+    TextEncoder,
+    build_vocabulary,
+    load_split,
+    make_dataset,
+    train_validation_split,
+)
+from apps.sentiment.export import SIGNATURE, SentimentServer
+from apps.sentiment.model import build_compiled_model
+
+logger = logging.getLogger(__name__)
+
+
+def train(ctx: RunContext) -> dict:
+    config: SentimentConfig = ctx.config
+    config.validate()
+    start = time.time()
+    texts, labels = load_split(config, "train")
+    (train_texts, train_labels), (val_texts, val_labels) = train_validation_split(
+        texts, labels, config.validation_fraction, config.seed
+    )
+    build_vocabulary(config, train_texts, ctx.run_dir.vocab_dir)
+    encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
+    train_data = make_dataset(train_texts, train_labels, encoder, config, training=True)
+    val_data = (
+        make_dataset(val_texts, val_labels, encoder, config, training=False)
+        if len(val_texts)
+        else None
+    )
+    model, history = train_model(
+        ctx,
+        lambda: build_compiled_model(config, encoder.vocabulary_size),
+        train_data,
+        val_data,
+    )
+    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    metrics = {
+        "train_examples": len(train_texts),
+        "validation_examples": len(val_texts),
+        "vocabulary_size": encoder.vocabulary_size,
+        "parameters": int(model.count_params()),
+        "epochs_trained": len(history.get("loss", [])),
+        "train_loss": history.get("loss", [None])[-1],
+        "train_wall_time_s": round(time.time() - start, 1),
+    }
+    if val_data is not None:
+        best = load_model(ctx.run_dir)
+        result = best.evaluate(val_data, verbose=0, return_dict=True)
+        metrics["validation_accuracy"] = float(result["accuracy"])
+        metrics["validation_loss"] = float(result["loss"])
+        print(f"validation accuracy: {metrics['validation_accuracy']:.4f}")
+    return ctx.run_dir.write_metrics(metrics)
+
+
+def load_model(run_dir: RunDir) -> keras.Model:
+    import apps.sentiment.model  # noqa: F401  (registers the app's layers)
+    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
+
+    for name in ("best.keras", "final.keras"):
+        path = run_dir.checkpoint_dir / name
+        if path.exists():
+            return keras.saving.load_model(path)
+    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+
+
+def make_server(ctx: RunContext) -> SentimentServer:
+    return SentimentServer(load_model(ctx.run_dir), TextEncoder(ctx.config, ctx.run_dir.vocab_dir))
+
+
+def evaluate(ctx: RunContext) -> dict:
+    config: SentimentConfig = ctx.config
+    start = time.time()
+    model = load_model(ctx.run_dir)
+    encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
+    texts, labels = load_split(config, "test")
+    result = model.evaluate(
+        make_dataset(texts, labels, encoder, config, training=False), verbose=0, return_dict=True
+    )
+    metrics = {
+        "test_accuracy": float(result["accuracy"]),
+        "test_loss": float(result["loss"]),
+        "test_examples": len(texts),
+        "evaluate_wall_time_s": round(time.time() - start, 1),
+    }
+    print(f"test accuracy: {metrics['test_accuracy']:.4f} on {len(texts)} reviews")
+    merged = ctx.run_dir.write_metrics(metrics)
+    if getattr(ctx.args, "results_file", ""):
+        write_results(Path(ctx.args.results_file), ctx.args.results_name, merged, config)
+    return merged
+
+
+def write_results(path: Path, name: str, metrics: dict, config: SentimentConfig) -> dict:
+    """Merges one run's figures into a flat benchmark JSON (`<name>_<metric>` keys)."""
+    prefix = f"{name}_" if name else ""
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results.update(
+        {
+            "benchmark": "sentiment",
+            "dataset": f"IMDB (TFDS {config.tfds_name} or local files)",
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+            + f", {os.cpu_count()} CPU cores, no accelerator",
+            f"{prefix}date": datetime.date.today().isoformat(),
+            f"{prefix}cell": config.cell,
+            f"{prefix}command": _command_line(config),
+        }
+    )
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "test_examples",
+        "validation_accuracy",
+        "train_wall_time_s",
+        "epochs_trained",
+        "parameters",
+    ):
+        if key in metrics:
+            results[prefix + key] = metrics[key]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    logger.info("results merged into %s", path)
+    return results
+
+
+def _command_line(config: SentimentConfig) -> str:
+    """The train command that reproduces the run (its config, as flags)."""
+    defaults = SentimentConfig()
+    flags = [
+        f"--{name.replace('_', '-')} {_flag_value(value)}"
+        for name, value in sorted(vars(config).items())
+        if name not in ("run_dir", "verbose") and value != getattr(defaults, name)
+    ]
+    return " ".join(["python -m apps.sentiment train", *flags])
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _read_inputs(args) -> list[bytes]:
+    texts = [text.encode("utf-8", "surrogateescape") for text in args.texts]
+    if args.input_file:
+        data = Path(args.input_file).read_bytes()
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        texts.extend(line.rstrip(b"\r") for line in lines)
+    if not texts:
+        raise ValueError("predict: give reviews as arguments or --input-file FILE (one per line)")
+    return texts
+
+
+def predict(ctx: RunContext) -> np.ndarray:
+    texts = _read_inputs(ctx.args)
+    if ctx.args.export_dir:
+        served = load_export(ctx.args.export_dir)
+        outputs = served.signatures[SIGNATURE](texts=tf.constant(texts, tf.string))
+    elif ctx.run_dir is not None:
+        server = make_server(ctx)  # a named reference: `serve` holds its module weakly
+        outputs = server.serve(tf.constant(texts, tf.string))
+    else:
+        raise ValueError("predict: give --run-dir RUN_DIR (made by train) or --export-dir EXPORT")
+    probabilities = outputs["probability"].numpy()
+    num_tokens = outputs["num_tokens"].numpy()
+    for text, probability, count in zip(texts, probabilities, num_tokens):
+        label = "positive" if probability >= 0.5 else "negative"
+        preview = text.decode("utf-8", "replace").replace("\n", " ")
+        preview = preview[:60] + ("..." if len(preview) > 60 else "")
+        print(f"{probability:.4f}  {label:<8}  {count:>6} tokens  {preview}")
+    sys.stdout.flush()
+    return probabilities
+
+
+def export(ctx: RunContext) -> Path:
+    server = make_server(ctx)
+    path = export_module(server, ctx.run_dir, signatures={SIGNATURE: server.serve})
+    print(f"exported SavedModel: {path}")
+    return path
