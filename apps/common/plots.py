@@ -69,3 +69,34 @@ def plot_curves(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_heatmap(
+    matrix,
+    path: Path,
+    x_labels: Sequence[str],
+    y_labels: Sequence[str],
+    title: str,
+    xlabel: str = "",
+    ylabel: str = "",
+) -> Path:
+    """A labelled heatmap of `matrix` [len(y_labels), len(x_labels)] (e.g. attention
+    weights: rows are output steps, columns input positions)."""
+    rows, columns = len(y_labels), len(x_labels)
+    figure, axis = plt.subplots(
+        figsize=(min(2.0 + 0.35 * columns, 30.0), min(1.5 + 0.3 * rows, 30.0))
+    )
+    image = axis.imshow(matrix, cmap="viridis", aspect="auto", vmin=0.0)
+    axis.set_xticks(range(columns))
+    axis.set_xticklabels(list(x_labels), rotation=90, fontsize=8)
+    axis.set_yticks(range(rows))
+    axis.set_yticklabels(list(y_labels), fontsize=8)
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    figure.colorbar(image, ax=axis, fraction=0.03)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,1 @@
+"""Translation app: bidirectional recurrent encoder, attention decoder, beam search, BLEU."""

@@ -1,0 +1,145 @@
+"""Strings in, translations out, inside one TF graph: the `Translator` module.
+
+SentencePiece tokenisation, the encoder, greedy or beam search (`layers.decoding`) and
+detokenisation all run in `tf.function`s, so the same module serves `evaluate`,
+`translate`, the validation BLEU of training and the exported SavedModel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from apps.translation.data import Vocabularies
+from apps.translation.model import AttentionSeq2Seq
+from layers.decoding import beam_search_decode, greedy_decode, tile_to_beam
+from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID, SentencePieceTokenizer
+
+
+class Translator(tf.Module):
+    """Translates `[N]` source strings with a trained `AttentionSeq2Seq`.
+
+    Args:
+        model: the trained model (its variables are tracked, so the module exports).
+        vocabularies: the run's SentencePiece models.
+        beam_width: 1 is greedy search.
+        length_penalty: GNMT length penalty alpha of beam search (0: raw log-probability).
+        max_length: the most target pieces per translation (a graph constant).
+    """
+
+    def __init__(
+        self,
+        model: AttentionSeq2Seq,
+        vocabularies: Vocabularies,
+        beam_width: int = 5,
+        length_penalty: float = 0.6,
+        max_length: int = 100,
+    ):
+        super().__init__(name="translator")
+        if beam_width < 1:
+            raise ValueError(f"--beam-width must be >= 1, got {beam_width}")
+        self.model = model
+        # Listed explicitly so that tf.saved_model.save tracks every weight of the model.
+        self.model_variables = [variable.value for variable in model.variables]
+        self.source_tokenizer = SentencePieceTokenizer(vocabularies.source, dense=False)
+        self.target_tokenizer = SentencePieceTokenizer(vocabularies.target, dense=False)
+        self.beam_width = int(beam_width)
+        self.length_penalty = float(length_penalty)
+        self.max_length = int(max_length)
+
+    def _search(self, source_ids):
+        model = self.model
+        memory, memory_mask, cell_states = model.encode(source_ids, training=False)
+        states = model.initial_decoder_state(cell_states, memory)
+        start = tf.fill([tf.shape(source_ids)[0]], tf.constant(BOS_ID, tf.int32))
+        if self.beam_width == 1:
+            memory_keys = model.decoder_step_cell.attention.setup_memory(memory)
+
+            def step_fn(token_ids, step_states):
+                logits, new_states, _ = model.decode_step(
+                    token_ids, step_states, memory, memory_mask, memory_keys
+                )
+                return logits, new_states
+
+            result = greedy_decode(step_fn, states, start, EOS_ID, self.max_length, PAD_ID)
+            return result.sequences, result.scores
+
+        tiled_memory, tiled_mask = tile_to_beam((memory, memory_mask), self.beam_width)
+        tiled_keys = model.decoder_step_cell.attention.setup_memory(tiled_memory)
+
+        def beam_step_fn(token_ids, step_states):
+            logits, new_states, _ = model.decode_step(
+                token_ids, step_states, tiled_memory, tiled_mask, tiled_keys
+            )
+            return logits, new_states
+
+        result = beam_search_decode(
+            beam_step_fn,
+            states,
+            start,
+            EOS_ID,
+            self.max_length,
+            self.beam_width,
+            length_penalty=self.length_penalty,
+            padding_token=PAD_ID,
+        )
+        return result.sequences[:, 0], result.scores[:, 0]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    def translate_ids(self, source_ids):
+        """Source ids `[N, S]` (0-padded) -> target ids `[N, max_length]` (</s> and padding
+        included) and scores `[N]`."""
+        source_ids = tf.pad(source_ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source_ids)[1])]])
+        sequences, scores = self._search(source_ids)
+        return {"token_ids": sequences, "scores": scores}
+
+    def tokenize(self, sentences):
+        return self.source_tokenizer(sentences).to_tensor(default_value=PAD_ID)
+
+    def detokenize(self, token_ids):
+        keep = tf.logical_and(tf.not_equal(token_ids, PAD_ID), tf.not_equal(token_ids, EOS_ID))
+        text = self.target_tokenizer.detokenize(tf.ragged.boolean_mask(token_ids, keep))
+        return tf.strings.strip(text)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    def translate(self, sentences):
+        """Source sentences `[N]` -> `{"translations": [N] strings, "scores": [N]}`."""
+        source_ids = self.tokenize(tf.strings.strip(sentences))
+        source_ids = tf.pad(source_ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source_ids)[1])]])
+        sequences, scores = self._search(source_ids)
+        return {"translations": self.detokenize(sequences), "scores": scores}
+
+
+def translate_sentences(
+    translator, sentences: Sequence[str], batch_size: int = 64
+) -> tuple[list[str], float]:
+    """Translates in batches of similar length (in the given order on return); returns
+    the translations and the seconds spent. `translator` is a `Translator` or a loaded
+    export (anything with `translate(strings) -> {"translations": ...}`)."""
+    order = sorted(range(len(sentences)), key=lambda index: len(sentences[index]))
+    outputs: list[str] = [""] * len(sentences)
+    started = time.perf_counter()
+    for begin in range(0, len(order), batch_size):
+        indices = order[begin : begin + batch_size]
+        batch = tf.constant([sentences[index] for index in indices], tf.string)
+        translations = translator.translate(batch)["translations"].numpy()
+        for index, text in zip(indices, translations):
+            outputs[index] = text.decode("utf-8")
+    return outputs, time.perf_counter() - started
+
+
+def alignments_of(translator: Translator, sentence: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source ids, translation ids (</s> included) and the attention weights
+    `[target, source]` of the model translating `sentence`."""
+    source_ids = translator.tokenize(tf.constant([sentence]))
+    if source_ids.shape[1] == 0:
+        source_ids = tf.zeros([1, 1], tf.int32)
+    token_ids = translator.translate_ids(source_ids)["token_ids"].numpy()[0]
+    length = int(np.sum(token_ids != PAD_ID))
+    target_ids = token_ids[:length]
+    target_in = np.concatenate([[BOS_ID], target_ids[:-1]])[None].astype("int32")
+    _, alignments = translator.model.teacher_forced(source_ids, target_in, training=False)
+    return source_ids.numpy()[0], target_ids, np.asarray(alignments)[0]

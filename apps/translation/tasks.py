@@ -1,0 +1,281 @@
+"""The translation app's commands: train, evaluate, translate, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import sacrebleu
+
+from apps.common.cli import RunContext
+from apps.common.export import export_module, load_export
+from apps.common.plots import plot_heatmap
+from apps.common.run_dir import RunDir
+from apps.common.training import train_model
+from apps.translation.config import TranslationConfig
+from apps.translation.data import (
+    Vocabularies,
+    build_vocabularies,
+    load_vocabularies,
+    make_batches,
+    read_split_examples,
+    tokenize_pairs,
+)
+from apps.translation.inference import Translator, alignments_of, translate_sentences
+from apps.translation.model import build_model
+from pipelines.batching import padding_stats
+from pipelines.text_files import read_lines
+from pipelines.tokenizers import sentencepiece_processor
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- BLEU
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
+    """Corpus BLEU of detokenised hypotheses against one reference each (sacrebleu's
+    default 13a tokenisation), and sacrebleu's signature of the settings."""
+    metric = sacrebleu.metrics.BLEU()
+    score = metric.corpus_score(list(hypotheses), [list(references)])
+    return float(score.score), str(metric.get_signature())
+
+
+class ValidationBLEU(keras.callbacks.Callback):
+    """Adds `val_bleu` (greedy search on the validation sentences) to the epoch logs,
+    every `every` epochs (the last value is repeated in between)."""
+
+    def __init__(
+        self,
+        vocabularies: Vocabularies,
+        sources: Sequence[str],
+        references: Sequence[str],
+        every: int = 1,
+        max_length: int = 100,
+    ):
+        super().__init__()
+        self.vocabularies = vocabularies
+        self.sources = list(sources)
+        self.references = list(references)
+        self.every = every
+        self.max_length = max_length
+        self.translator: Translator | None = None
+        self.last: float | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if (epoch + 1) % self.every == 0 or self.last is None:
+            if self.translator is None or self.translator.model is not self.model:
+                self.translator = Translator(
+                    self.model, self.vocabularies, beam_width=1, max_length=self.max_length
+                )
+            hypotheses, seconds = translate_sentences(self.translator, self.sources)
+            self.last, _ = bleu(hypotheses, self.references)
+            logger.info(
+                "epoch %d: validation BLEU (greedy) %.2f (%d sentences in %.1f s)",
+                epoch + 1, self.last, len(self.sources), seconds,
+            )
+        logs["val_bleu"] = self.last
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _monitoring(config: TranslationConfig, has_validation: bool) -> TranslationConfig:
+    """Falls back from `val_bleu` to the losses when no validation BLEU is computed."""
+    if config.monitor == "val_bleu" and not (has_validation and config.bleu_every_epochs > 0):
+        monitor = "val_loss" if has_validation else "loss"
+        logger.info("no validation BLEU during training: monitoring %s", monitor)
+        return dataclasses.replace(config, monitor=monitor, monitor_mode="min")
+    return config
+
+
+def train(ctx: RunContext) -> dict:
+    config: TranslationConfig = ctx.config
+    started = time.perf_counter()
+    train_sources, train_targets = read_split_examples(config, "train")
+    valid_sources, valid_targets = read_split_examples(config, "valid")
+    vocabularies = build_vocabularies(config, train_sources, train_targets, ctx.run_dir.vocab_dir)
+    train_data = make_batches(tokenize_pairs(train_sources, train_targets, vocabularies), config, True)
+    valid_data = None
+    if valid_sources:
+        valid_data = make_batches(
+            tokenize_pairs(valid_sources, valid_targets, vocabularies), config, False
+        )
+    stats = padding_stats(train_data.map(lambda x, y, w: y), max_batches=200)
+    logger.info(
+        "training batches (%s, %s, batch_size %d): %.1f %% padding, %.1f examples a batch",
+        config.batch_strategy, config.batch_type, config.batch_size,
+        100 * stats["padded_fraction"], stats["mean_batch_size"],
+    )
+    config = _monitoring(config, bool(valid_sources))
+    ctx = dataclasses.replace(ctx, config=config)
+    metric_callbacks = []
+    if valid_sources and config.bleu_every_epochs > 0:
+        limit = config.bleu_max_sentences or len(valid_sources)
+        metric_callbacks.append(
+            ValidationBLEU(
+                vocabularies,
+                valid_sources[:limit],
+                valid_targets[:limit],
+                every=config.bleu_every_epochs,
+                max_length=config.maximum_decoding_length,
+            )
+        )
+    model, history = train_model(
+        ctx,
+        lambda: build_model(config, vocabularies.source_size, vocabularies.target_size),
+        train_data,
+        valid_data,
+        metric_callbacks=metric_callbacks,
+    )
+    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    metrics = {
+        "train_examples": len(train_sources),
+        "source_vocab_size": vocabularies.source_size,
+        "target_vocab_size": vocabularies.target_size,
+        "parameters": int(model.count_params()),
+        "epochs_trained": len(history.get("loss", [])),
+        "train_padding_fraction": stats["padded_fraction"],
+        "train_wall_s": round(time.perf_counter() - started, 1),
+    }
+    if "val_bleu" in history:
+        metrics["best_val_bleu_greedy"] = max(history["val_bleu"])
+    ctx.run_dir.write_metrics(metrics)
+    if valid_sources:
+        metrics.update(_evaluate_split(ctx, "valid", load_model(ctx.run_dir), vocabularies))
+    return ctx.run_dir.read_metrics()
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def load_model(run_dir: RunDir) -> keras.Model:
+    import apps.translation.model  # noqa: F401  (registers the model for deserialisation)
+    import layers  # noqa: F401
+
+    for name in ("best.keras", "final.keras"):
+        path = run_dir.checkpoint_dir / name
+        if path.exists():
+            return keras.saving.load_model(path, compile=False)
+    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+
+
+def _beam_widths(config: TranslationConfig) -> list[int]:
+    return sorted({1, config.beam_width})
+
+
+def _evaluate_split(
+    ctx: RunContext, split: str, model: keras.Model, vocabularies: Vocabularies
+) -> dict:
+    """BLEU and decoding speed with greedy search and the configured beam; writes the
+    translations into RUN_DIR/translations/ and attention heatmaps into plots/."""
+    config: TranslationConfig = ctx.config
+    sources, references = read_split_examples(config, split)
+    if not sources:
+        raise ValueError(
+            f"no {split} data: give --{split}-source/--{split}-target (or --tfds-name)"
+        )
+    metrics: dict = {}
+    output_dir = ctx.run_dir.root / "translations"
+    output_dir.mkdir(exist_ok=True)
+    for beam_width in _beam_widths(config):
+        translator = Translator(
+            model, vocabularies, beam_width, config.length_penalty, config.maximum_decoding_length
+        )
+        translate_sentences(translator, sources[:8])  # traces the graph outside the timing
+        hypotheses, seconds = translate_sentences(translator, sources)
+        score, signature = bleu(hypotheses, references)
+        (output_dir / f"{split}.beam{beam_width}.txt").write_text(
+            "".join(line + "\n" for line in hypotheses), encoding="utf-8"
+        )
+        metrics[f"{split}_bleu_beam{beam_width}"] = round(score, 2)
+        metrics[f"{split}_sentences_per_s_beam{beam_width}"] = round(len(sources) / seconds, 1)
+        metrics["bleu_signature"] = signature
+        print(
+            f"{split} BLEU (beam {beam_width}): {score:.2f}  "
+            f"[{len(sources) / seconds:.1f} sentences/s]  {signature}"
+        )
+    metrics["length_penalty"] = config.length_penalty
+    _heatmaps(ctx, translator, sources[: config.heatmap_sentences], vocabularies, split)
+    return ctx.run_dir.write_metrics(metrics)
+
+
+def _heatmaps(ctx, translator: Translator, sentences, vocabularies: Vocabularies, split: str):
+    source_pieces = sentencepiece_processor(vocabularies.source)
+    target_pieces = sentencepiece_processor(vocabularies.target)
+    for index, sentence in enumerate(sentences):
+        source_ids, target_ids, alignments = alignments_of(translator, sentence)
+        path = plot_heatmap(
+            alignments[:, : len(source_ids)],
+            ctx.run_dir.plot_dir / f"attention_{split}_{index}.png",
+            x_labels=[source_pieces.id_to_piece(int(i)) for i in source_ids],
+            y_labels=[target_pieces.id_to_piece(int(i)) for i in target_ids],
+            title=f"{sentence}\n-> {translator.detokenize(target_ids[None]).numpy()[0].decode()}",
+            xlabel="source",
+            ylabel="translation",
+        )
+        logger.info("attention heatmap: %s", path)
+
+
+def evaluate(ctx: RunContext) -> dict:
+    return _evaluate_split(
+        ctx, ctx.args.split, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
+    )
+
+
+# --------------------------------------------------------------------------- translate, export
+
+
+def _read_input(path: str) -> list[str]:
+    if path and path != "-":
+        return [line.strip() for line in read_lines(path)]
+    return [line.rstrip("\n").strip() for line in sys.stdin]
+
+
+def translate(ctx: RunContext) -> list[str]:
+    """Translates one sentence a line from --input FILE (default stdin) to --output
+    (default stdout), with the run's checkpoint or an exported SavedModel."""
+    config: TranslationConfig = ctx.config
+    sentences = _read_input(ctx.args.input)
+    if ctx.args.export_dir:
+        translator = load_export(ctx.args.export_dir)
+    else:
+        translator = Translator(
+            load_model(ctx.run_dir),
+            load_vocabularies(ctx.run_dir.vocab_dir),
+            config.beam_width,
+            config.length_penalty,
+            config.maximum_decoding_length,
+        )
+    translations, _ = translate_sentences(translator, sentences) if sentences else ([], 0.0)
+    text = "".join(line + "\n" for line in translations)
+    if ctx.args.output and ctx.args.output != "-":
+        Path(ctx.args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return translations
+
+
+def export(ctx: RunContext) -> Path:
+    """A SavedModel whose `serving_default` takes source strings `[N]` and returns
+    `{"translations": [N] strings, "scores": [N]}`, with SentencePiece and beam search
+    in the graph."""
+    config: TranslationConfig = ctx.config
+    translator = Translator(
+        load_model(ctx.run_dir),
+        load_vocabularies(ctx.run_dir.vocab_dir),
+        config.beam_width,
+        config.length_penalty,
+        config.maximum_decoding_length,
+    )
+    path = export_module(translator, ctx.run_dir, {"serving_default": translator.translate})
+    print(f"exported SavedModel: {path}")
+    return path
