@@ -10,9 +10,8 @@ from pipelines.procedural import adding_problem
 
 def train_dataset(config: AddingConfig) -> tf.data.Dataset:
     dataset = adding_problem(config.train_examples, config.length, seed=config.seed)
-    return (
-        dataset.cache()
-        .shuffle(10_000, seed=config.seed)
+    return (  # the examples are already in memory: no cache needed
+        dataset.shuffle(10_000, seed=config.seed)
         .repeat()
         .batch(config.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
