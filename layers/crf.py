@@ -83,6 +83,7 @@ def crf_sequence_score(
     Returns:
         Float tensor [B]. Empty sequences (all steps masked) score 0.
     """
+    potentials = ops.convert_to_tensor(potentials)
     mask = _sequence_mask(potentials, mask)
     float_mask = ops.cast(mask, potentials.dtype)
     num_tags = ops.shape(potentials)[-1]
@@ -121,6 +122,7 @@ def crf_log_partition(
     Returns:
         Float tensor [B]; 0 for empty sequences.
     """
+    potentials = ops.convert_to_tensor(potentials)
     mask = _sequence_mask(potentials, mask)
     transitions = ops.cast(transitions, potentials.dtype)
     start = _boundary(start_transitions, potentials)
@@ -172,6 +174,7 @@ def crf_viterbi_decode(
         `(tags, scores)`: int32 tensor [B, T] of best paths (0 at padded steps) and float
         tensor [B] of their unnormalised scores (0 for empty sequences).
     """
+    potentials = ops.convert_to_tensor(potentials)
     mask = _sequence_mask(potentials, mask)
     transitions = ops.cast(transitions, potentials.dtype)
     start = _boundary(start_transitions, potentials)
@@ -491,7 +494,7 @@ class CRF(keras.layers.Layer):
     def _prepare(self, potentials):
         if not self.built:
             self.build(tuple(potentials.shape))
-        return ops.cast(potentials, self.compute_dtype)
+        return ops.cast(ops.convert_to_tensor(potentials), self.compute_dtype)
 
     def log_likelihood(self, potentials, tags, mask=None):
         """Log-likelihood log p(tags | potentials) per sequence, float tensor [B]."""
@@ -624,6 +627,12 @@ class CRFTagger(keras.Model):
         self.backbone = backbone
         self.crf = crf
         self._sequence_mask = _SequenceMask(name="sequence_mask")
+        if not crf.built:
+            crf.build((None, None, crf.num_tags))
+
+    def build(self, input_shape):
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
 
     def call(self, inputs, training=None):
         outputs = self.backbone(inputs, training=training)

@@ -1,5 +1,5 @@
 """Tests of layers/crf.py: brute force over all tag paths on tiny cases, constraints,
-gradients, save/load, and a BiLSTM-CRF tagger that trains and exports."""
+gradients, save/load, and a CRF tagger that trains and exports."""
 
 import itertools
 
@@ -223,23 +223,26 @@ def _tagging_data(num_examples=96, length=7, vocabulary=12, seed=0):
     return tokens.astype("int32"), tags.astype("int32")
 
 
-def _bilstm_backbone(vocabulary=12, num_tags=3):
+def _backbone(vocabulary=12, num_tags=3):
+    """Embedding -> Dense: the mask of `mask_zero` reaches the CRF through the Dense.
+
+    (An app puts a BiLSTM in between; it is left out here to keep graph tracing cheap.)
+    """
     tokens = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(vocabulary, 8, mask_zero=True)(tokens)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True))(x)
     return keras.Model(tokens, keras.layers.Dense(num_tags)(x))
 
 
 def test_crf_tagger_trains_and_exports(tmp_path):
     keras.utils.set_random_seed(0)
     tokens, tags = _tagging_data()
-    tagger = CRFTagger(_bilstm_backbone(), crf=CRF(3, name="crf"))
+    tagger = CRFTagger(_backbone(), crf=CRF(3, name="crf"))
     tagger.compile(optimizer=keras.optimizers.Adam(0.05))
-    history = tagger.fit(tokens, tags, batch_size=32, epochs=6, verbose=0)
+    history = tagger.fit(tokens, tags, batch_size=32, epochs=4, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.5 * losses[0], losses
 
-    outputs = tagger.predict(tokens[:8], verbose=0)
+    outputs = {key: np.asarray(value) for key, value in tagger(tokens[:8]).items()}
     mask = tokens[:8] > 0
     np.testing.assert_array_equal(outputs["mask"], mask)
     assert (outputs["tags"][mask] == tags[:8][mask]).mean() > 0.9
@@ -248,7 +251,7 @@ def test_crf_tagger_trains_and_exports(tmp_path):
     keras_path = str(tmp_path / "tagger.keras")
     tagger.save(keras_path)
     restored = keras.saving.load_model(keras_path)
-    np.testing.assert_array_equal(restored.predict(tokens[:8], verbose=0)["tags"], outputs["tags"])
+    np.testing.assert_array_equal(np.asarray(restored(tokens[:8])["tags"]), outputs["tags"])
 
     export_path = str(tmp_path / "export")
     tagger.export(
