@@ -186,7 +186,9 @@ def bucket_by_length(
         length = tf.maximum(length, 1)
         if width is not None:
             return (length - 1) // width
-        return tf.searchsorted(tf.constant(boundaries, tf.int64), length[None], side="left")[0]
+        return tf.searchsorted(
+            tf.constant(boundaries, tf.int64), length[None], side="left", out_type=tf.int64
+        )[0]
 
     def window_size(bucket_id):
         if batch_type == "examples":
@@ -352,6 +354,9 @@ def morishita_batches(
             "target_length": tf.cast(lengths[1], tf.int64),
         }
 
+    cardinality = int(dataset.cardinality())
+    if cardinality > 0:  # a known size: no need for buffers larger than the data
+        sort_window_size = min(sort_window_size, cardinality)
     if shuffle_examples:
         dataset = dataset.shuffle(sort_window_size, seed=seed)
     windows = dataset.map(with_lengths).ragged_batch(sort_window_size)

@@ -163,7 +163,7 @@ def read_classification_examples(
             line_numbers.append(line_number)
     else:
         delimiter = "," if file_format == "csv" else "\t"
-        lines = (line for _, line in iter_lines(path))
+        lines = (line + "\n" for _, line in iter_lines(path))
         reader = csv.reader(lines, delimiter=delimiter)
         text_column, label_column, width = 1, 0, 2
         first = True

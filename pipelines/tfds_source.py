@@ -222,8 +222,22 @@ def prepare_offline(name: str, archives_dir: str, data_dir: str | None = None) -
     Returns:
         The folder of the prepared dataset.
     """
+    archives_dir = os.path.expanduser(archives_dir)
+    missing = [
+        entry
+        for entry in expected_archives(name)
+        if not os.path.exists(os.path.join(archives_dir, entry["file_name"]))
+    ]
+    if missing:
+        listing = "\n".join(
+            f"  {entry['file_name']} ({entry['size']}, sha256 {entry['sha256']}) from {entry['url']}"
+            for entry in missing
+        )
+        raise DataUnavailableError(
+            f"{archives_dir} lacks the archive file(s) that {name!r} is built from:\n{listing}"
+        )
     builder = tfds.builder(name, data_dir=data_dir)
-    config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(archives_dir))
+    config = tfds.download.DownloadConfig(manual_dir=archives_dir)
     builder.download_and_prepare(download_config=config)
     return str(builder.data_dir)
 
