@@ -1,4 +1,5 @@
 """Keras layers of the suite: recurrent cells, the sequence layer and regularizers."""
+# ruff: noqa: F401  (this file is the list of public names)
 
 from layers.cell_base import RecurrentCell, layer_norm
 from layers.gru import GRUCell

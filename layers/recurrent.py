@@ -197,9 +197,9 @@ class Recurrent(keras.layers.Layer):
         two_part = hasattr(cell, "project_inputs") and hasattr(cell, "step")
         try:
             if hasattr(cell, "prepare_sequence"):
-                cell.prepare_sequence(sequences[:, 0], initial_state[0], training=training)
+                cell.prepare_sequence(sequences_tm[0], initial_state[0], training=training)
             elif training and hasattr(cell, "get_recurrent_dropout_mask"):  # Keras cells
-                cell.get_dropout_mask(sequences[:, 0])
+                cell.get_dropout_mask(sequences_tm[0])
                 cell.get_recurrent_dropout_mask(initial_state[0])
             if two_part:
                 # One matrix product for the input side of all time steps.

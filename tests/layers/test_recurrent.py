@@ -53,7 +53,7 @@ def test_post_padded_equals_unpadded(name, go_backwards):
             np.testing.assert_allclose(outputs[row, :length], ref_outputs, atol=1e-5)
             assert np.all(outputs[row, length:] == 0)
     last = clone_with(layer, return_sequences=False, return_state=False)(x, mask=mask)
-    for row, length in enumerate(lengths):
+    for row in range(len(lengths)):
         # The last output is the one of the last valid step: the final hidden state.
         np.testing.assert_allclose(last[row], states[0][row], atol=1e-5)
 
@@ -201,3 +201,39 @@ def test_gradients_are_finite_and_equal_finite_differences(name):
             v.assign(o)
         numeric = (values[0] - values[1]) / (2 * eps)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_inputs_are_projected_once_for_the_whole_sequence_before_the_loop():
+    cell = build_cell("lstm", UNITS)
+    layer = Recurrent(cell, return_sequences=True)
+    x = RNG.normal(size=(2, 7, UNITS)).astype("float32")
+    layer.build(x.shape)
+    calls = {"project": [], "step": 0}
+    project, step = cell.project_inputs, cell.step
+
+    def spy_project(inputs, **kwargs):
+        calls["project"].append((tuple(inputs.shape), kwargs.get("time_major")))
+        return project(inputs, **kwargs)
+
+    def spy_step(*args, **kwargs):
+        calls["step"] += 1
+        return step(*args, **kwargs)
+
+    cell.project_inputs, cell.step = spy_project, spy_step
+    layer(x)
+    assert calls["project"] == [((7, 2, UNITS), True)]
+    assert calls["step"] == 7  # eager tf.while_loop runs the body once per step
+
+
+def test_cells_work_in_keras_rnn_inside_bidirectional():
+    x = RNG.normal(size=(2, 5, UNITS)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], bool)
+    bidirectional = keras.layers.Bidirectional(
+        keras.layers.RNN(build_cell("vanilla", UNITS), return_sequences=True)
+    )
+    outputs = bidirectional(x, mask=mask)
+    suite = keras.layers.Bidirectional(Recurrent(build_cell("vanilla", UNITS), return_sequences=True))
+    suite.build(x.shape)
+    suite.forward_layer.cell.set_weights(bidirectional.forward_layer.cell.get_weights())
+    suite.backward_layer.cell.set_weights(bidirectional.backward_layer.cell.get_weights())
+    np.testing.assert_allclose(suite(x, mask=mask), outputs, atol=1e-5)
