@@ -239,7 +239,7 @@ def sample_logits(logits, temperature=1.0, top_k=None, seed: int | None = None, 
     Args:
         logits: float [B, V].
         temperature: float >= 0.
-        top_k: int, scalar int tensor or `None`.
+        top_k: int, scalar int tensor or `None`; `None` or <= 0 keeps all tokens.
         seed: int or `None`.
         step: int or scalar int tensor, mixed into a stateless seed.
 
@@ -252,11 +252,12 @@ def sample_logits(logits, temperature=1.0, top_k=None, seed: int | None = None, 
     if not dynamic and (temperature == 0 or top_k == 1):
         return greedy
     temperature_tensor = tf.cast(temperature, tf.float32)
-    scaled = logits / tf.maximum(temperature_tensor, 1e-20)
+    # The floor keeps a zero tensor temperature finite; its draw is then replaced by greedy.
+    scaled = logits / tf.maximum(temperature_tensor, 1e-6)
     if tf.is_tensor(top_k):
         k = tf.clip_by_value(tf.cast(top_k, tf.int32), 1, tf.shape(logits)[-1])
         scaled = tf.where(top_k > 0, _filter_top_k(scaled, k), scaled)
-    elif top_k is not None:
+    elif top_k is not None and top_k > 0:
         scaled = _filter_top_k(scaled, min(top_k, logits.shape[-1] or top_k))
     if seed is None:
         sampled = tf.random.categorical(scaled, 1, dtype=tf.int32)[:, 0]

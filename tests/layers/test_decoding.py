@@ -186,6 +186,36 @@ def test_all_decoders_run_in_graph_mode_with_unknown_batch_and_match_eager():
             np.testing.assert_allclose(eager_field, graph_field, rtol=1e-6)
 
 
+def test_serving_inputs_as_tensors_max_length_temperature_top_k():
+    step_fn, _ = _model(_tables(6))
+    signature = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
+                 tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)]
+
+    @tf.function(input_signature=signature)
+    def serve(start_tokens, max_length, temperature, top_k):
+        batch = tf.shape(start_tokens)[0]
+        state = {
+            "previous": tf.zeros([batch], tf.int32) + 2,
+            "batch": tf.range(batch),
+            "extra": (tf.zeros([batch, 1]), tf.zeros([batch, 2, 2])),
+        }
+        sampled = sample_decode(step_fn, state, start_tokens, END, max_length, temperature,
+                                top_k, seed=3, padding_token=PAD)
+        beam = beam_search_decode(step_fn, state, start_tokens, END, max_length, 2,
+                                  padding_token=PAD)
+        return sampled, beam
+
+    _, initial_state = _model(_tables(6))
+    greedy = greedy_decode(step_fn, initial_state, START_TOKENS, END, 2, PAD)
+    for temperature, top_k in [(0.0, 0), (1.0, 1)]:
+        sampled, beam = serve(START_TOKENS, tf.constant(2), tf.constant(temperature),
+                              tf.constant(top_k))
+        np.testing.assert_array_equal(sampled.sequences, greedy.sequences)
+        assert beam.sequences.shape == (len(START_TOKENS), 2, 2)
+    hot, _ = serve(START_TOKENS, tf.constant(3), tf.constant(5.0), tf.constant(0))
+    assert hot.sequences.shape == (len(START_TOKENS), 3)
+
+
 def test_beam_search_exports_in_a_saved_model(tmp_path):
     class Translator(tf.Module):
         def __init__(self):
