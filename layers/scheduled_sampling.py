@@ -87,17 +87,18 @@ def scheduled_sampling_probability(
     0.9736...
     """
     _validate_schedule(scheduled_sampling_type, scheduled_sampling_k, scheduled_sampling_c)
-    step = ops.cast(step, "float32")
-    k = ops.cast(scheduled_sampling_k, "float32")
+    # Computed in float64: k**i in float32 drifts by ~1e-4 after a few thousand steps.
+    step = ops.cast(step, "float64")
+    k = ops.convert_to_tensor(scheduled_sampling_k, dtype="float64")
     if scheduled_sampling_type == "constant":
         epsilon = k + ops.zeros_like(step)
     elif scheduled_sampling_type == "linear":
-        epsilon = k - ops.cast(scheduled_sampling_c, "float32") * step
+        epsilon = k - ops.convert_to_tensor(scheduled_sampling_c, dtype="float64") * step
     elif scheduled_sampling_type == "exponential":
         epsilon = ops.power(k, step)
     else:
         epsilon = k / (k + ops.exp(step / k))
-    return ops.clip(epsilon, epsilon_min, 1.0)
+    return ops.cast(ops.clip(epsilon, epsilon_min, 1.0), "float32")
 
 
 def mix_inputs(true_ids, predicted_ids, ground_truth_probability, seed=None):
