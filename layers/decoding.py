@@ -226,7 +226,9 @@ def _filter_top_k(logits: tf.Tensor, top_k) -> tf.Tensor:
     return tf.where(logits < kth_largest, tf.constant(IMPOSSIBLE_LOG_PROB, logits.dtype), logits)
 
 
-def sample_logits(logits, temperature=1.0, top_k=None, seed: int | None = None, step=0) -> tf.Tensor:
+def sample_logits(
+    logits, temperature=1.0, top_k=None, seed: int | None = None, step=0
+) -> tf.Tensor:
     """Draws one token per row from softmax(logits / temperature), optionally among the
     `top_k` most probable: the choice `sample_decode` makes at every step, for callers
     that run their own loop (e.g. streaming one token at a time).
@@ -410,7 +412,15 @@ def beam_search_decode(
         )
         flat_parent = tf.reshape(parent + batch_offsets, [-1])
         next_state = tf.nest.map_structure(lambda s: tf.gather(s, flat_parent), next_state)
-        return step + 1, tf.reshape(emitted, [-1]), next_state, log_probs, finished, lengths, sequences
+        return (
+            step + 1,
+            tf.reshape(emitted, [-1]),
+            next_state,
+            log_probs,
+            finished,
+            lengths,
+            sequences,
+        )
 
     # Only beam 0 is live at the start, so the first step does not pick duplicates.
     first_log_probs = tf.constant([[0.0] + [IMPOSSIBLE_LOG_PROB] * (beam_width - 1)])

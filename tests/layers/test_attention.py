@@ -143,7 +143,9 @@ def test_attention_decoder_matches_a_step_by_step_reference(input_feeding):
         new_attentional = np.tanh(np.concatenate([context, new_h], -1) @ w_c)
         valid = target_mask[:, t]
         np.testing.assert_allclose(outputs[valid, t], new_attentional[valid], atol=1e-5)
-        np.testing.assert_allclose(alignments[valid, t], np.asarray(step_alignments)[valid], atol=1e-6)
+        np.testing.assert_allclose(
+            alignments[valid, t], np.asarray(step_alignments)[valid], atol=1e-6
+        )
         assert np.all(outputs[~valid, t] == 0) and np.all(alignments[~valid, t] == 0)
         keep = valid[:, None]
         h = np.where(keep, new_h, h)
@@ -167,7 +169,9 @@ def _decoder_model(cell):
     "make_cell",
     [
         lambda: _decoder_cell(keras.layers.LSTMCell(6), BahdanauAttention(4)),
-        lambda: AttentionDecoderCell(keras.layers.GRUCell(6), LuongAttention(score="concat", units=3)),
+        lambda: AttentionDecoderCell(
+            keras.layers.GRUCell(6), LuongAttention(score="concat", units=3)
+        ),
     ],
     ids=["lstm-bahdanau", "gru-luong-concat-no-attention-layer"],
 )

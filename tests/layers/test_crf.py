@@ -56,9 +56,7 @@ def test_likelihood_and_log_partition_match_brute_force(boundary):
     potentials, transitions, start, end, mask, tags = _random_problem(0, boundary)
     log_z = np.asarray(crf_log_partition(potentials, transitions, mask, start, end))
     score = np.asarray(crf_sequence_score(potentials, tags, transitions, mask, start, end))
-    log_likelihood = np.asarray(
-        crf_log_likelihood(potentials, tags, transitions, mask, start, end)
-    )
+    log_likelihood = np.asarray(crf_log_likelihood(potentials, tags, transitions, mask, start, end))
     for b, length in enumerate(LENGTHS):
         if length == 0:
             assert log_z[b] == 0 and score[b] == 0 and log_likelihood[b] == 0

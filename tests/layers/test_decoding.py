@@ -23,9 +23,9 @@ START_TOKENS = np.array([1, 2, 3], np.int32)
 def _tables(seed=0, scale=1.5):
     """Per batch entry, a second-order Markov model: logits[b, previous2, previous, next]."""
     rng = np.random.default_rng(seed)
-    return (scale * rng.normal(size=(len(START_TOKENS), VOCABULARY, VOCABULARY, VOCABULARY))).astype(
-        "float32"
-    )
+    return (
+        scale * rng.normal(size=(len(START_TOKENS), VOCABULARY, VOCABULARY, VOCABULARY))
+    ).astype("float32")
 
 
 def _model(tables):
@@ -67,7 +67,9 @@ def _brute_force(tables, b, normalization="none", alpha=0.0):
             if END in tokens[:-1] or (length < MAX_LENGTH and tokens[-1] != END):
                 continue
             history = (2, int(START_TOKENS[b])) + tokens
-            total = sum(log_probs[history[t], history[t + 1], history[t + 2]] for t in range(length))
+            total = sum(
+                log_probs[history[t], history[t + 1], history[t + 2]] for t in range(length)
+            )
             if normalization == "average":
                 total /= length
             elif normalization == "gnmt":
@@ -80,16 +82,21 @@ def _padded(tokens):
     return list(tokens) + [PAD] * (MAX_LENGTH - len(tokens))
 
 
-@pytest.mark.parametrize(
-    "normalization, alpha", [("none", 0.0), ("average", 0.0), ("gnmt", 1.0)]
-)
+@pytest.mark.parametrize("normalization, alpha", [("none", 0.0), ("average", 0.0), ("gnmt", 1.0)])
 def test_exhaustive_beam_search_equals_brute_force(normalization, alpha):
     tables = _tables()
     step_fn, initial_state = _model(tables)
     beam_width = VOCABULARY**MAX_LENGTH  # no hypothesis is ever pruned
     result = beam_search_decode(
-        step_fn, initial_state, START_TOKENS, END, MAX_LENGTH, beam_width,
-        length_penalty=alpha, length_normalization=normalization, padding_token=PAD,
+        step_fn,
+        initial_state,
+        START_TOKENS,
+        END,
+        MAX_LENGTH,
+        beam_width,
+        length_penalty=alpha,
+        length_normalization=normalization,
+        padding_token=PAD,
     )
     for b in range(len(START_TOKENS)):
         expected = _brute_force(tables, b, normalization, alpha)[:8]
@@ -116,8 +123,14 @@ def test_beam_width_one_equals_greedy():
     step_fn, initial_state = _model(tables)
     greedy = greedy_decode(step_fn, initial_state, START_TOKENS, END, MAX_LENGTH, PAD)
     beam = beam_search_decode(
-        step_fn, initial_state, START_TOKENS, END, MAX_LENGTH, 1,
-        length_penalty=0.6, padding_token=PAD,
+        step_fn,
+        initial_state,
+        START_TOKENS,
+        END,
+        MAX_LENGTH,
+        1,
+        length_penalty=0.6,
+        padding_token=PAD,
     )
     np.testing.assert_array_equal(beam.sequences[:, 0], greedy.sequences)
     np.testing.assert_array_equal(beam.lengths[:, 0], greedy.lengths)
@@ -140,7 +153,9 @@ def test_beam_width_one_equals_greedy():
 def test_cold_sampling_equals_greedy(options):
     step_fn, initial_state = _model(_tables(3))
     greedy = greedy_decode(step_fn, initial_state, START_TOKENS, END, MAX_LENGTH)
-    sampled = sample_decode(step_fn, initial_state, START_TOKENS, END, MAX_LENGTH, seed=7, **options)
+    sampled = sample_decode(
+        step_fn, initial_state, START_TOKENS, END, MAX_LENGTH, seed=7, **options
+    )
     np.testing.assert_array_equal(sampled.sequences, greedy.sequences)
     np.testing.assert_allclose(sampled.scores, greedy.scores, rtol=1e-6)
 
@@ -175,21 +190,28 @@ def test_all_decoders_run_in_graph_mode_with_unknown_batch_and_match_eager():
         }
         return (
             greedy_decode(step_fn, state, start_tokens, END, MAX_LENGTH, PAD),
-            beam_search_decode(step_fn, state, start_tokens, END, MAX_LENGTH, 4, 0.6,
-                               padding_token=PAD),
+            beam_search_decode(
+                step_fn, state, start_tokens, END, MAX_LENGTH, 4, 0.6, padding_token=PAD
+            ),
             sample_decode(step_fn, state, start_tokens, END, MAX_LENGTH, 0.8, 3, seed=5),
         )
 
     graph = tf.function(decode_all, input_signature=[tf.TensorSpec([None], tf.int32)])
-    for eager_result, graph_result in zip(decode_all(START_TOKENS), graph(START_TOKENS), strict=True):
+    for eager_result, graph_result in zip(
+        decode_all(START_TOKENS), graph(START_TOKENS), strict=True
+    ):
         for eager_field, graph_field in zip(eager_result, graph_result, strict=True):
             np.testing.assert_allclose(eager_field, graph_field, rtol=1e-6)
 
 
 def test_serving_inputs_as_tensors_max_length_temperature_top_k():
     step_fn, _ = _model(_tables(6))
-    signature = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
-                 tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)]
+    signature = [
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([], tf.float32),
+        tf.TensorSpec([], tf.int32),
+    ]
 
     @tf.function(input_signature=signature)
     def serve(start_tokens, max_length, temperature, top_k):
@@ -199,17 +221,28 @@ def test_serving_inputs_as_tensors_max_length_temperature_top_k():
             "batch": tf.range(batch),
             "extra": (tf.zeros([batch, 1]), tf.zeros([batch, 2, 2])),
         }
-        sampled = sample_decode(step_fn, state, start_tokens, END, max_length, temperature,
-                                top_k, seed=3, padding_token=PAD)
-        beam = beam_search_decode(step_fn, state, start_tokens, END, max_length, 2,
-                                  padding_token=PAD)
+        sampled = sample_decode(
+            step_fn,
+            state,
+            start_tokens,
+            END,
+            max_length,
+            temperature,
+            top_k,
+            seed=3,
+            padding_token=PAD,
+        )
+        beam = beam_search_decode(
+            step_fn, state, start_tokens, END, max_length, 2, padding_token=PAD
+        )
         return sampled, beam
 
     _, initial_state = _model(_tables(6))
     greedy = greedy_decode(step_fn, initial_state, START_TOKENS, END, 2, PAD)
     for temperature, top_k in [(0.0, 0), (1.0, 1)]:
-        sampled, beam = serve(START_TOKENS, tf.constant(2), tf.constant(temperature),
-                              tf.constant(top_k))
+        sampled, beam = serve(
+            START_TOKENS, tf.constant(2), tf.constant(temperature), tf.constant(top_k)
+        )
         np.testing.assert_array_equal(sampled.sequences, greedy.sequences)
         assert beam.sequences.shape == (len(START_TOKENS), 2, 2)
     hot, _ = serve(START_TOKENS, tf.constant(3), tf.constant(5.0), tf.constant(0))
@@ -255,8 +288,9 @@ def test_tile_to_beam_and_length_normalization():
 def test_invalid_arguments_are_reported():
     step_fn, initial_state = _model(_tables())
     with pytest.raises(ValueError, match="length_normalization"):
-        beam_search_decode(step_fn, initial_state, START_TOKENS, END, 3, 2,
-                           length_normalization="wu")
+        beam_search_decode(
+            step_fn, initial_state, START_TOKENS, END, 3, 2, length_normalization="wu"
+        )
     with pytest.raises(ValueError, match="max_length"):
         greedy_decode(step_fn, initial_state, START_TOKENS, END, 0)
     with pytest.raises(ValueError, match="temperature"):
