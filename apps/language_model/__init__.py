@@ -1,0 +1,1 @@
+"""Character, word and SentencePiece RNN language models (truncated BPTT, sampling, perplexity)."""

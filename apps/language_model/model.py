@@ -1,0 +1,172 @@
+"""The RNN language model: P(x_{t+1} | x_1..x_t) = softmax(V h_t + b) (Mikolov et al. 2010).
+
+    e_t = E[x_t]                                  embedding (dropout: token / variational)
+    h_t^(l) = cell^(l)(h_t^(l-1), s_{t-1}^(l))    stacked `layers.Recurrent`, any cell
+    logits_t = h_t^(L) V + b                      or, tied (Press & Wolf 2017; Inan et al.
+                                                  2017): (h_t^(L) P) E^T
+
+The same weights serve three graphs: the training model (stateful with a fixed batch for
+truncated BPTT, or stateless), the evaluation model (stateful over `eval_batch_size`
+streams) and a one-token step function for sampling (`TokenStepper`).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+import layers
+from apps.common.callbacks import make_optimizer
+from apps.language_model.config import LanguageModelConfig
+
+
+def build_model(
+    config: LanguageModelConfig,
+    vocab_size: int,
+    batch_size: int | None = None,
+    stateful: bool = False,
+) -> keras.Model:
+    """tokens `[batch, time]` int32 -> logits `[batch, time, vocab_size]` float32.
+
+    `stateful=True` needs `batch_size`: the recurrent layers then carry their final states
+    into the next call (reset them with `reset_states`)."""
+    if stateful and not batch_size:
+        raise ValueError("a stateful language model needs a fixed batch size")
+    embedding_dim = config.embedding_dim
+    tokens = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
+    if config.tie_embeddings:
+        embedding = keras.layers.ReversibleEmbedding(
+            vocab_size, embedding_dim, tie_weights=True, name="embedding"
+        )
+    else:
+        embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+    x = embedding(tokens)
+    if config.embedding_dropout > 0:
+        # One draw per token occurrence: a dropped token's whole vector is zero.
+        x = keras.layers.Dropout(
+            config.embedding_dropout, noise_shape=(None, None, 1), name="embedding_dropout"
+        )(x)
+    if config.input_dropout > 0:
+        x = keras.layers.Dropout(
+            config.input_dropout, noise_shape=(None, 1, embedding_dim), name="input_dropout"
+        )(x)
+    for index in range(config.num_layers):
+        cell = layers.build_cell(
+            config.cell,
+            config.units,
+            recurrent_dropout=config.recurrent_dropout,
+            recurrent_weight_dropout=config.recurrent_weight_dropout,
+            zoneout_cell=config.zoneout_cell,
+            zoneout_hidden=config.zoneout_hidden,
+        )
+        x = layers.Recurrent(
+            cell, return_sequences=True, stateful=stateful, name=f"recurrent_{index}"
+        )(x)
+        if config.norm_stabilizer > 0:
+            x = layers.NormStabilizer(config.norm_stabilizer, name=f"norm_stabilizer_{index}")(x)
+        if config.dropout > 0:
+            # Variational ("locked") dropout: one mask per window and sequence.
+            x = keras.layers.Dropout(
+                config.dropout, noise_shape=(None, 1, config.units), name=f"dropout_{index}"
+            )(x)
+    if config.tie_embeddings:
+        if config.units != embedding_dim:
+            x = keras.layers.Dense(embedding_dim, name="projection")(x)
+        logits = embedding(x, reverse=True)
+    else:
+        logits = keras.layers.Dense(vocab_size, name="softmax")(x)
+    return keras.Model(tokens, logits, name="rnn_language_model")
+
+
+def compile_model(model: keras.Model, config: LanguageModelConfig) -> keras.Model:
+    """Adam (or `config.optimizer`) with global-norm clipping; loss = cross-entropy in nats
+    per token (plus any norm-stabilizer penalty); `cross_entropy` is the loss alone."""
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")],
+    )
+    return model
+
+
+def recurrent_layers(model: keras.Model) -> list[layers.Recurrent]:
+    return [layer for layer in model.layers if isinstance(layer, layers.Recurrent)]
+
+
+def reset_states(model: keras.Model) -> None:
+    """Zeroes the states of every stateful recurrent layer."""
+    for layer in recurrent_layers(model):
+        if layer.stateful:
+            layer.reset_state()
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> keras.Model:
+    """Copies the trained weights between two builds of the same configuration (e.g. the
+    stateful training model and a stateless one); stateful states are not copied."""
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        origin = source.get_layer(layer.name)
+        if isinstance(layer, layers.Recurrent):
+            layer.cell.set_weights(origin.cell.get_weights())
+        else:
+            layer.set_weights(origin.get_weights())
+    return target
+
+
+def load_trained(path, config: LanguageModelConfig, vocab_size: int, batch_size=None, stateful=False) -> keras.Model:
+    """Rebuilds the model for `batch_size`/`stateful` and loads the weights of a `.keras`
+    checkpoint into it."""
+    trained = keras.saving.load_model(path, compile=False)
+    return copy_weights(trained, build_model(config, vocab_size, batch_size, stateful))
+
+
+class TokenStepper:
+    """One step of the language model for decoding: `(token_ids [B], state) ->
+    (logits [B, V], new_state)`, the step-function contract of `layers.decoding`.
+
+    Runs the model's own layers (embedding, each recurrent layer's cell, the output
+    layer) one token at a time, at inference (no dropout). `state` is a tuple with one
+    tuple of tensors per recurrent layer.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.embedding = model.get_layer("embedding")
+        self.cells = [layer.cell for layer in recurrent_layers(model)]
+        names = {layer.name for layer in model.layers}
+        self.projection = model.get_layer("projection") if "projection" in names else None
+        self.softmax = model.get_layer("softmax") if "softmax" in names else None
+
+    def initial_state(self, batch_size) -> tuple:
+        return tuple(
+            tuple(tf.convert_to_tensor(s) for s in cell.get_initial_state(batch_size=batch_size))
+            for cell in self.cells
+        )
+
+    def __call__(self, token_ids, state):
+        x = self.embedding(token_ids)
+        new_state = []
+        for cell, cell_state in zip(self.cells, state):
+            x, next_cell_state = cell(x, list(cell_state), training=False)
+            next_cell_state = next_cell_state if isinstance(next_cell_state, (list, tuple)) else [next_cell_state]
+            new_state.append(tuple(next_cell_state))
+        if self.projection is not None:
+            x = self.projection(x)
+        if self.softmax is not None:
+            logits = self.softmax(x)
+        else:
+            logits = self.embedding(x, reverse=True)
+        return tf.cast(logits, tf.float32), tuple(new_state)
+
+    def prefill(self, token_ids, state):
+        """Feeds `token_ids [B, N]` one step at a time; returns the state after them."""
+        token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+        length = tf.shape(token_ids)[1]
+
+        def body(time, state):
+            _, state = self(token_ids[:, time], state)
+            return time + 1, state
+
+        _, state = tf.while_loop(lambda time, _: time < length, body, (tf.constant(0), state))
+        return state

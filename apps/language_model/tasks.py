@@ -1,0 +1,230 @@
+"""The language model's commands: train, evaluate, sample, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import keras
+
+import layers  # noqa: F401  (registers the suite's layers for loading checkpoints)
+from apps.common.cli import RunContext
+from apps.common.export import export_module, load_export
+from apps.common.run_dir import RunDir
+from apps.common.training import train_model
+from apps.language_model.callbacks import PerplexityLogs, StreamStates, TimeLimit
+from apps.language_model.config import LanguageModelConfig
+from apps.language_model.data import (
+    encode_splits,
+    load_texts,
+    training_windows,
+    validation_windows,
+)
+from apps.language_model.evaluation import evaluate_ids
+from apps.language_model.generation import TextGenerator, print_stream
+from apps.language_model.model import build_model, compile_model, load_trained
+from apps.language_model.ngram import NGramModel
+from apps.language_model.tokens import TextTokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def _tokenizer(ctx: RunContext, texts: dict[str, str]) -> TextTokenizer:
+    """The run's tokenizer: trained on the training split once, then reused (resume)."""
+    config: LanguageModelConfig = ctx.config
+    folder = ctx.run_dir.vocab_dir
+    if (folder / "tokenizer.json").exists():
+        tokenizer = TextTokenizer.load(folder)
+        if tokenizer.kind != config.tokenizer:
+            raise ValueError(
+                f"{folder}: this run's tokenizer is {tokenizer.kind!r}, not "
+                f"{config.tokenizer!r}; start a new --run-dir"
+            )
+        return tokenizer
+    tokenizer = TextTokenizer.train(
+        config.tokenizer,
+        texts["train"],
+        vocab_size=config.vocab_size,
+        lowercase=config.lowercase,
+        sentencepiece_type=config.sentencepiece_type,
+        seed=config.seed,
+    )
+    tokenizer.save(folder)
+    logger.info("%s vocabulary of %d tokens saved in %s", config.tokenizer, tokenizer.vocab_size, folder)
+    return tokenizer
+
+
+def _checkpoint(run_dir: RunDir):
+    for name in ("best.keras", "final.keras"):
+        path = run_dir.checkpoint_dir / name
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+
+
+def _chars(tokenizer: TextTokenizer, splits, name: str) -> int | None:
+    # Per token is per character for character tokens.
+    return None if tokenizer.kind == "char" else splits.num_chars[name]
+
+
+def evaluate_splits(model, config, tokenizer, splits) -> dict:
+    """Whole-split metrics of the RNN on every held-out split, and of the n-gram model."""
+    results = {}
+    for name in ("valid", "test"):
+        if name in splits.ids:
+            results[name] = evaluate_ids(
+                model, config, tokenizer.vocab_size, splits.ids[name], _chars(tokenizer, splits, name)
+            )
+            logger.info("%s: %s", name, results[name])
+    if config.ngram_order > 0:
+        start = time.time()
+        ngram = NGramModel(
+            config.ngram_order,
+            tokenizer.vocab_size,
+            config.ngram_smoothing,
+            config.ngram_discount,
+            config.ngram_add_k,
+        ).fit(splits.ids["train"])
+        for name in ("valid", "test"):
+            if name in splits.ids:
+                scores = ngram.evaluate(splits.ids[name])
+                chars = _chars(tokenizer, splits, name)
+                if chars:
+                    total = scores["nats_per_token"] * scores["num_targets"]
+                    scores["nats_per_char"] = total / chars
+                    scores["bits_per_char"] = total / chars / 0.6931471805599453
+                results[f"ngram_{name}"] = {"model": ngram.name, **scores}
+        logger.info("n-gram baseline (%s) in %.1f s", ngram.name, time.time() - start)
+    return results
+
+
+def format_results(results: dict, tokenizer: TextTokenizer) -> str:
+    per_char = tokenizer.kind == "char"
+    unit = "nats/char" if per_char else "nats/token"
+    lines = [
+        f"| {'model':<34} | {'split':<5} | {'perplexity':>10} | {unit:>10} | {'bits/char':>9} |",
+        f"|{'-' * 36}|{'-' * 7}|{'-' * 12}|{'-' * 12}|{'-' * 11}|",
+    ]
+    for key, scores in results.items():
+        if not isinstance(scores, dict) or "nats_per_token" not in scores:
+            continue
+        split = key.replace("ngram_", "")
+        model = scores.get("model", "RNN")
+        bits = scores["bits_per_token"] if per_char else scores.get("bits_per_char", float("nan"))
+        lines.append(
+            f"| {model:<34} | {split:<5} | {scores['perplexity']:>10.2f} | "
+            f"{scores['nats_per_token']:>10.4f} | {bits:>9.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def train(ctx: RunContext) -> dict:
+    config: LanguageModelConfig = ctx.config
+    config.validate()
+    texts = load_texts(config)
+    tokenizer = _tokenizer(ctx, texts)
+    splits = encode_splits(tokenizer, texts, config.max_train_tokens)
+    vocab_size = tokenizer.vocab_size
+    stateful = config.training_mode == "stateful"
+    train_data, windows_per_pass = training_windows(config, splits.ids["train"])
+    validation_data = validation_windows(config, splits.ids["valid"])
+    fit_config = dataclasses.replace(config, steps_per_epoch=config.steps_per_epoch or windows_per_pass)
+    fit_ctx = RunContext(ctx.app, fit_config, ctx.run_dir, ctx.args)
+
+    def build() -> keras.Model:
+        model = build_model(config, vocab_size, config.batch_size if stateful else None, stateful)
+        return compile_model(model, config)
+
+    metric_callbacks: list = [StreamStates(windows_per_pass)] if stateful else []
+    metric_callbacks.append(PerplexityLogs())
+    extra_callbacks: list = []
+    if config.max_train_minutes > 0:
+        extra_callbacks.append(TimeLimit(config.max_train_minutes))
+    if config.lr_decay_factor < 1.0:
+        extra_callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=config.monitor,
+                factor=config.lr_decay_factor,
+                patience=config.lr_decay_patience,
+                min_lr=config.min_learning_rate,
+                verbose=1,
+            )
+        )
+    start = time.time()
+    model, history = train_model(
+        fit_ctx,
+        build,
+        train_data,
+        validation_data,
+        extra_callbacks=extra_callbacks,
+        metric_callbacks=metric_callbacks,
+    )
+    train_seconds = time.time() - start
+    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    best_path = ctx.run_dir.best_model_path
+    best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model
+    results = evaluate_splits(best, config, tokenizer, splits)
+    print(format_results(results, tokenizer))
+    metrics = {
+        **results,
+        "parameters": int(model.count_params()),
+        "train_seconds": train_seconds,
+        "epochs_trained": len(history.get("loss", [])),
+        "vocab_size": vocab_size,
+        "train_tokens": int(len(splits.ids["train"])),
+        "windows_per_pass": windows_per_pass,
+        "history": history,
+    }
+    return ctx.run_dir.write_metrics(metrics)
+
+
+def _splits_and_tokenizer(ctx: RunContext):
+    tokenizer = TextTokenizer.load(ctx.run_dir.vocab_dir)
+    texts = load_texts(ctx.config)
+    return tokenizer, encode_splits(tokenizer, texts, ctx.config.max_train_tokens)
+
+
+def evaluate(ctx: RunContext) -> dict:
+    """Whole-split metrics of the best checkpoint (state carried), with the n-gram model."""
+    config: LanguageModelConfig = ctx.config
+    tokenizer, splits = _splits_and_tokenizer(ctx)
+    model = keras.saving.load_model(_checkpoint(ctx.run_dir), compile=False)
+    results = evaluate_splits(model, config, tokenizer, splits)
+    print(format_results(results, tokenizer))
+    return ctx.run_dir.write_metrics({f"evaluate_{key}": value for key, value in results.items()})
+
+
+def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerator:
+    tokenizer = TextTokenizer.load(run_dir.vocab_dir)
+    model = load_trained(_checkpoint(run_dir), config, tokenizer.vocab_size)
+    return TextGenerator(model, tokenizer)
+
+
+def sample(ctx: RunContext) -> str:
+    """Generates from a prompt, printing each token as it is drawn."""
+    args = ctx.args
+    if args.num_tokens < 1:
+        raise ValueError(f"--num-tokens must be at least 1, got {args.num_tokens}")
+    if args.temperature < 0:
+        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    prompt = args.prompt.replace("\\n", "\n")
+    if args.export_dir:
+        served = load_export(args.export_dir)
+        result = served.signatures["generate_top_k"](
+            prompt=prompt, num_tokens=args.num_tokens, temperature=args.temperature, top_k=args.top_k
+        )
+        text = result["text"].numpy().decode("utf-8")
+        print(text)
+        return text
+    generator = load_generator(ctx.run_dir, ctx.config)
+    seed = args.sample_seed if args.sample_seed >= 0 else None
+    return print_stream(generator, prompt, args.num_tokens, args.temperature, args.top_k, seed)
+
+
+def export(ctx: RunContext):
+    """SavedModel with the signatures of `TextGenerator` (sampling loop in the graph)."""
+    generator = load_generator(ctx.run_dir, ctx.config)
+    path = export_module(generator, ctx.run_dir, generator.signatures())
+    print(f"exported SavedModel: {path}")
+    return path
