@@ -606,16 +606,19 @@ class AttentionDecoder(keras.layers.Layer):
         steps = ops.transpose(ops.concatenate([inputs, float_mask[..., None]], -1), (1, 0, 2))
         inputs_tm = steps[:, :, :-1]
 
-        # Like keras.layers.RNN: create dropout masks once per sequence, outside the loop.
+        # Like keras.layers.RNN: a dropout cell's per-sequence masks are made once, before
+        # the loop (a mask made inside the loop body could not be reused outside it), and
+        # forgotten after it, so the next sequence draws new ones.
         wrapped = self.cell.cell
-        if hasattr(wrapped, "get_dropout_mask"):
-            wrapped.get_dropout_mask(
-                ops.concatenate([inputs_tm[0], ops.cast(states[num_cell_states], inputs.dtype)], -1)
-                if self.cell.input_feeding
-                else inputs_tm[0]
-            )
-        if hasattr(wrapped, "get_recurrent_dropout_mask"):
-            wrapped.get_recurrent_dropout_mask(states[0])
+        if training:
+            first_input = inputs_tm[0]
+            if self.cell.input_feeding:
+                previous_attention = ops.cast(states[num_cell_states], inputs.dtype)
+                first_input = ops.concatenate([first_input, previous_attention], axis=-1)
+            if hasattr(wrapped, "get_dropout_mask"):
+                wrapped.get_dropout_mask(first_input)
+            if hasattr(wrapped, "get_recurrent_dropout_mask"):
+                wrapped.get_recurrent_dropout_mask(states[0])
 
         initial_output = ops.zeros((batch_size, self.cell.output_size), dtype=self.compute_dtype)
         initial_alignments = ops.zeros((batch_size, memory_length), dtype=self.compute_dtype)
@@ -640,7 +643,8 @@ class AttentionDecoder(keras.layers.Layer):
         (final_states, _, _), (_, outputs_tm, alignments_tm) = ops.scan(
             step, (states, initial_output, initial_alignments), steps
         )
-        _reset_dropout_masks(wrapped)
+        if training:
+            _reset_dropout_masks(wrapped)
         outputs = ops.transpose(outputs_tm, (1, 0, 2))
         results = [outputs]
         if self.return_alignments:

@@ -227,3 +227,18 @@ def test_cell_drives_beam_search_in_graph_mode_with_tiled_memory():
     np.testing.assert_allclose(beam_1.scores[:, 0], greedy.scores, rtol=1e-5)
     assert beam_3.sequences.shape == (BATCH, beam_width, max_length)
     assert np.all(np.diff(beam_3.scores.numpy(), axis=1) <= 0)
+
+
+def test_dropout_cell_masks_are_made_outside_the_loop_and_reset():
+    cell = _decoder_cell(
+        keras.layers.LSTMCell(6, dropout=0.5, recurrent_dropout=0.5), LuongAttention()
+    )
+    decoder = AttentionDecoder(cell, return_alignments=False)
+    rng = np.random.default_rng(6)
+    targets = rng.normal(size=(2, 3, 2)).astype("float32")
+    memory = rng.normal(size=(2, SOURCE_LENGTH, MEMORY_SIZE)).astype("float32")
+    inference = np.asarray(decoder(targets, memory))
+    trained = tf.function(lambda x, m: decoder(x, m, training=True))(targets, memory)
+    assert not np.allclose(trained, inference)  # dropout is active in training
+    decoder(targets, memory, training=True)  # eagerly: no mask left over from the graph
+    np.testing.assert_allclose(decoder(targets, memory), inference, atol=1e-6)
