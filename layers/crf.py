@@ -293,7 +293,7 @@ def allowed_transitions(tags: Sequence[str], scheme: str) -> AllowedTransitions:
 
     Example:
     >>> allowed = allowed_transitions(["O", "B-PER", "I-PER"], "bio")
-    >>> allowed.transitions[0, 2]  # O -> I-PER
+    >>> bool(allowed.transitions[0, 2])  # O -> I-PER
     False
     """
     scheme = scheme.lower()

@@ -168,7 +168,8 @@ def _sequential_decode(
         lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)
         sequences = tf.where(tf.equal(time_index, step)[None, :], emitted[:, None], sequences)
         finished = tf.logical_or(finished, tf.equal(emitted, end_token))
-        return step + 1, emitted, next_state, finished, lengths, scores, sequences
+        # The model is fed its choice even after the end (only valid ids, never padding).
+        return step + 1, chosen, next_state, finished, lengths, scores, sequences
 
     loop_vars = (
         tf.constant(0),
@@ -198,8 +199,9 @@ def greedy_decode(
         initial_state: nested structure of tensors, batch first.
         start_tokens: int tensor [B], the first inputs.
         end_token: int; a sequence ends once it emits it.
-        max_length: Python int, the most tokens emitted.
-        padding_token: int written after the end. Defaults to 0.
+        max_length: int or scalar int tensor (>= 1), the most tokens emitted.
+        padding_token: int written to the output after the end (`step_fn` is not fed it:
+            a finished sequence keeps being fed its own choices). Defaults to 0.
 
     Returns:
         A `DecodeResult(sequences [B, max_length], scores [B], lengths [B])`.
@@ -334,7 +336,8 @@ def beam_search_decode(
     length-normalised score (`length_normalized_scores`) and the best `beam_width`
     kept. States are tiled to [B * beam_width, ...] once and reordered by parent beam at
     every step. A hypothesis that emitted `end_token` is finished: it keeps its
-    log-probability, its length stops growing, and it emits `padding_token`. Decoding
+    log-probability, its length stops growing, and it emits `padding_token` (while
+    `step_fn` is fed `end_token` for it, so it only ever sees valid ids). Decoding
     stops when all hypotheses have finished or after `max_length` steps.
 
     Args:
@@ -345,7 +348,7 @@ def beam_search_decode(
             with `tile_to_beam`.
         start_tokens: int tensor [B].
         end_token: int.
-        max_length: Python int, the most tokens per hypothesis.
+        max_length: int or scalar int tensor (>= 1), the most tokens per hypothesis.
         beam_width: Python int.
         length_penalty: float, alpha of the "gnmt" normalisation. Defaults to 0.0.
         length_normalization: "none", "average" or "gnmt". Defaults to `"gnmt"`.
@@ -414,7 +417,7 @@ def beam_search_decode(
         next_state = tf.nest.map_structure(lambda s: tf.gather(s, flat_parent), next_state)
         return (
             step + 1,
-            tf.reshape(emitted, [-1]),
+            tf.reshape(token, [-1]),  # finished hypotheses are fed the end token
             next_state,
             log_probs,
             finished,

@@ -84,7 +84,7 @@ def scheduled_sampling_probability(
 
     Example:
     >>> float(scheduled_sampling_probability(100, "inverse_sigmoid", 100.0))
-    0.9736...
+    0.9735...
     """
     _validate_schedule(scheduled_sampling_type, scheduled_sampling_k, scheduled_sampling_c)
     # Computed in float64: k**i in float32 drifts by ~1e-4 after a few thousand steps.

@@ -39,7 +39,7 @@ def _model(tables):
     def step_fn(ids, state):
         previous2, batch_index = state["previous"], state["batch"]
         counter, unused = state["extra"]
-        ids = tf.maximum(ids, 0)  # finished hypotheses are fed the padding token
+        # No clipping: the decoders never feed the padding token (-1 here) to the model.
         logits = tf.gather_nd(tables, tf.stack([batch_index, previous2, ids], axis=1))
         new_state = {"previous": ids, "batch": batch_index, "extra": (counter + 1.0, unused)}
         return logits, new_state
@@ -257,7 +257,7 @@ def test_beam_search_exports_in_a_saved_model(tmp_path):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
         def translate(self, start_tokens):
             def step_fn(ids, state):
-                return tf.gather(self.table, tf.maximum(ids, 0)), state
+                return tf.gather(self.table, ids), state
 
             result = beam_search_decode(
                 step_fn, (), start_tokens, END, MAX_LENGTH, 3, 0.6, padding_token=PAD
