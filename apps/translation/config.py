@@ -83,5 +83,6 @@ class TranslationConfig(TrainConfig):
     # --- decoding
     beam_width: int = 5
     length_penalty: float = 0.6  # GNMT alpha; 0 disables
-    maximum_decoding_length: int = 100  # also bounded by 2 * source length + 10
+    maximum_decoding_length: int = 100  # target pieces per translation
+    maximum_source_length: int = 400  # inference truncates longer sources (pieces)
     heatmap_sentences: int = 4  # attention heatmaps written by evaluate

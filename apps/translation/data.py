@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from apps.translation.config import BATCH_STRATEGIES, VOCABULARY_TYPES, TranslationConfig
 from pipelines import batching
+from pipelines.errors import DataUnavailableError
 from pipelines.text_files import read_parallel_examples
 from pipelines.tokenizers import (
     BOS_ID,
@@ -112,12 +113,18 @@ def _read_tfds(config: TranslationConfig, split: str) -> tuple[list[str], list[s
             f"TFDS {config.tfds_name} translates between {keys}; set --source-language and "
             f"--target-language to those (got {pair})"
         )
-    dataset = load_tfds(
-        config.tfds_name,
-        getattr(config, f"tfds_{split}_split"),
-        data_dir=config.tfds_data_dir or None,
-        reverse_translation=pair != keys,
-    )
+    try:
+        dataset = load_tfds(
+            config.tfds_name,
+            getattr(config, f"tfds_{split}_split"),
+            data_dir=config.tfds_data_dir or None,
+            reverse_translation=pair != keys,
+        )
+    except DataUnavailableError as error:
+        raise DataUnavailableError(
+            f"{error}\n- For this app: --train-source/--train-target and "
+            "--valid-source/--valid-target take parallel text files (one sentence a line)."
+        ) from error
     if split == "train" and config.max_train_examples > 0:
         dataset = dataset.take(config.max_train_examples)
     sources, targets = [], []
@@ -201,7 +208,14 @@ def tokenize_pairs(
             "target_out": tf.concat([target, eos], axis=1),
         }
 
-    return strings.batch(1024).map(tokenize).unbatch()
+    # Unbatched ragged rows come out as ragged specs of ragged_rank 0; `identity` makes
+    # them plain tensors, which `padded_batch` requires.
+    return (
+        strings.batch(1024)
+        .map(tokenize)
+        .unbatch()
+        .map(lambda example: tf.nest.map_structure(tf.identity, example))
+    )
 
 
 def _lengths(example):
@@ -250,7 +264,6 @@ def make_batches(
             batch_size=config.batch_size,
             batch_type=config.batch_type,
             length_bucket_width=max(1, config.length_bucket_width),
-            max_length=None if training else None,
             shuffle=training,
             shuffle_buffer_size=config.shuffle_buffer_size,
             seed=config.seed if training else None,

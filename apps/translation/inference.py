@@ -28,6 +28,7 @@ class Translator(tf.Module):
         beam_width: 1 is greedy search.
         length_penalty: GNMT length penalty alpha of beam search (0: raw log-probability).
         max_length: the most target pieces per translation (a graph constant).
+        max_source_length: longer sources are truncated to this many pieces (0: never).
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class Translator(tf.Module):
         beam_width: int = 5,
         length_penalty: float = 0.6,
         max_length: int = 100,
+        max_source_length: int = 0,
     ):
         super().__init__(name="translator")
         if beam_width < 1:
@@ -49,6 +51,7 @@ class Translator(tf.Module):
         self.beam_width = int(beam_width)
         self.length_penalty = float(length_penalty)
         self.max_length = int(max_length)
+        self.max_source_length = int(max_source_length)
 
     def _search(self, source_ids):
         model = self.model
@@ -97,7 +100,10 @@ class Translator(tf.Module):
         return {"token_ids": sequences, "scores": scores}
 
     def tokenize(self, sentences):
-        return self.source_tokenizer(sentences).to_tensor(default_value=PAD_ID)
+        ids = self.source_tokenizer(sentences)
+        if self.max_source_length > 0:
+            ids = ids[:, : self.max_source_length]
+        return ids.to_tensor(default_value=PAD_ID)
 
     def detokenize(self, token_ids):
         keep = tf.logical_and(tf.not_equal(token_ids, PAD_ID), tf.not_equal(token_ids, EOS_ID))

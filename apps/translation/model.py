@@ -20,7 +20,13 @@ from keras import ops
 import layers
 from apps.common.callbacks import make_optimizer
 from apps.translation.config import ATTENTION_TYPES, TranslationConfig
-from layers.attention import AttentionDecoder, AttentionDecoderCell, BahdanauAttention, LuongAttention
+from layers.attention import (
+    AttentionDecoder,
+    AttentionDecoderCell,
+    BahdanauAttention,
+    LuongAttention,
+)
+from layers.input_projection import InputProjectionCell, needs_input_projection
 from layers.scheduled_sampling import (
     PREDICTION_MODES,
     SCHEDULED_SAMPLING_TYPES,
@@ -41,6 +47,15 @@ def build_attention(kind: str, units: int):
             units if score == "concat" else None, score=score, scale=score == "dot", name="attention"
         )
     raise ValueError(f"--attention must be one of {ATTENTION_TYPES}, got {kind!r}")
+
+
+def _cell(name: str, units: int, input_dim: int):
+    """The named cell; cells that need inputs of their own width (MUT1, MUT2) get a linear
+    input projection."""
+    cell = layers.build_cell(name, units)
+    if needs_input_projection(cell, input_dim):
+        cell = InputProjectionCell(cell)
+    return cell
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -133,13 +148,15 @@ class AttentionSeq2Seq(keras.Model):
         self.encoder = [
             keras.layers.Bidirectional(
                 layers.Recurrent(
-                    layers.build_cell(encoder_cell, self.encoder_units), return_sequences=True
+                    _cell(encoder_cell, self.encoder_units, self.embedding_size if index == 0 else self.memory_size),
+                    return_sequences=True,
                 ),
                 name=f"encoder_{index}",
             )
             for index in range(self.encoder_layers)
         ]
-        wrapped = layers.build_cell(decoder_cell, self.decoder_units)
+        # Input feeding: the decoder cell reads [E y_{t-1}; a_{t-1}].
+        wrapped = _cell(decoder_cell, self.decoder_units, self.embedding_size + self.decoder_units)
         state_sizes = wrapped.state_size if isinstance(wrapped.state_size, (list, tuple)) else [wrapped.state_size]
         self.bridge = [
             keras.layers.Dense(int(size), activation="tanh", name=f"bridge_{index}")

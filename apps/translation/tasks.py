@@ -187,7 +187,12 @@ def _evaluate_split(
     output_dir.mkdir(exist_ok=True)
     for beam_width in _beam_widths(config):
         translator = Translator(
-            model, vocabularies, beam_width, config.length_penalty, config.maximum_decoding_length
+            model,
+            vocabularies,
+            beam_width,
+            config.length_penalty,
+            config.maximum_decoding_length,
+            config.maximum_source_length,
         )
         translate_sentences(translator, sources[:8])  # traces the graph outside the timing
         hypotheses, seconds = translate_sentences(translator, sources)
@@ -253,6 +258,7 @@ def translate(ctx: RunContext) -> list[str]:
             config.beam_width,
             config.length_penalty,
             config.maximum_decoding_length,
+            config.maximum_source_length,
         )
     translations, _ = translate_sentences(translator, sentences) if sentences else ([], 0.0)
     text = "".join(line + "\n" for line in translations)
@@ -275,6 +281,7 @@ def export(ctx: RunContext) -> Path:
         config.beam_width,
         config.length_penalty,
         config.maximum_decoding_length,
+        config.maximum_source_length,
     )
     path = export_module(translator, ctx.run_dir, {"serving_default": translator.translate})
     print(f"exported SavedModel: {path}")
