@@ -1,0 +1,1 @@
+"""Sequence tagging (NER, chunking, POS) with BiLSTM-CRF and character features."""

@@ -1,0 +1,65 @@
+"""`python -m apps.tagging train|evaluate|predict|export|compare --task ner|chunk|pos`."""
+
+from __future__ import annotations
+
+import argparse
+
+from apps.common.cli import Command, main_guard, run_app
+from apps.tagging import tasks
+from apps.tagging.config import TaggingConfig
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", choices=("dev", "test"), default="dev",
+                        help="split to score (choose models on dev; score test once, at the end)")
+    _results_arguments(parser)
+
+
+def _results_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results-file", default="",
+                        help="also merge the figures into this JSON (e.g. benchmarks/results/tagging.json)")
+    parser.add_argument("--results-prefix", default="", help="key prefix there (default: TASK_SPLIT)")
+
+
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text", action="append", help="a sentence to tag (repeatable)")
+    parser.add_argument("--input-file", default="", help="raw text, one sentence per line")
+    parser.add_argument("--pretokenized", action="store_true",
+                        help="split on whitespace only (the text is already tokenised)")
+    parser.add_argument("--output-scheme", default="",
+                        help="print entity tags in this scheme (bio, bioes, iob1, io); default: as trained")
+    parser.add_argument("--export-dir", default="", help="tag with this SavedModel instead of the run")
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variants", nargs="*", default=None, metavar="NAME=KEY:VALUE,...",
+                        help="configurations to compare, e.g. gru-crf=cell:gru lstm-softmax=decoder:softmax "
+                        f"(default: {' '.join(tasks.DEFAULT_VARIANTS)})")
+    _results_arguments(parser)
+
+
+COMMANDS = {
+    "train": Command(tasks.train, "train a tagger and score it on dev", creates_run=True),
+    "evaluate": Command(tasks.evaluate, "score a trained run (entity P/R/F1 or token accuracy)",
+                        _evaluate_arguments),
+    "predict": Command(tasks.predict, "tag raw text and print it in CoNLL format", _predict_arguments,
+                       requires_run=False),
+    "export": Command(tasks.export, "write a SavedModel (token strings in, tags out) into RUN_DIR/export/<n>"),
+    "compare": Command(tasks.compare, "train several variants (decoder, cell) and print the dev table",
+                       _compare_arguments, creates_run=True),
+}
+
+
+def main(argv: list[str] | None = None):
+    return run_app(
+        "tagging",
+        TaggingConfig,
+        COMMANDS,
+        argv,
+        description="POS tagging, chunking and NER with bidirectional recurrent networks, "
+        "character features and a CRF (IO/BIO/BIOES).",
+    )
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,66 @@
+"""The SavedModel of a trained tagger: token strings in, tag strings out, all in the graph.
+
+Signatures (TF Serving):
+    serving_default(tokens: string [batch, max_tokens], "" after each sentence's end)
+        -> tags: string [batch, max_tokens] ("" at padding), tag_ids: int32, lengths: int32
+    tag_flat(token_values: string [n], row_lengths: int64 [batch])
+        -> tag_values: string [n] (the ragged batch as values + row lengths)
+Python callers also get `tag(tokens: tf.RaggedTensor [batch, (tokens)]) -> {"tags": ragged}`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from apps.tagging.data import Featurizer
+from apps.tagging.model import predict_tag_ids
+
+
+class TaggerModule(tf.Module):
+    """Featurizer + model + tag names, exportable with `tf.saved_model.save`."""
+
+    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str]):
+        super().__init__(name="tagger")
+        self.featurizer = featurizer
+        self.model = model
+        self.tag_names = tf.constant(tags, tf.string)
+
+    def _tag_ragged(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+        lengths = tf.cast(tokens.row_lengths(), tf.int32)
+        batch = tf.shape(lengths)[0]
+        width = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+
+        def run():
+            features = self.featurizer.batch(tokens)
+            return predict_tag_ids(self.model, features)
+
+        # An empty batch or only empty sentences: nothing to run the model on.
+        ids = tf.cond(width > 0, run, lambda: tf.zeros([batch, 0], tf.int32))
+        mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
+        names = tf.where(mask, tf.gather(self.tag_names, ids), "")
+        return {"tag_ids": tf.where(mask, ids, 0), "tags": names, "lengths": lengths}
+
+    @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1)])
+    def tag(self, tokens):
+        output = self._tag_ragged(tokens)
+        return {"tags": tf.RaggedTensor.from_tensor(output["tags"], lengths=output["lengths"])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def serve(self, tokens):
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), axis=1)
+        return self._tag_ragged(tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="token_values"),
+            tf.TensorSpec([None], tf.int64, name="row_lengths"),
+        ]
+    )
+    def tag_flat(self, token_values, row_lengths):
+        output = self._tag_ragged(tf.RaggedTensor.from_row_lengths(token_values, row_lengths))
+        ragged = tf.RaggedTensor.from_tensor(output["tags"], lengths=output["lengths"])
+        return {"tag_values": ragged.flat_values}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.serve, "tag_flat": self.tag_flat}

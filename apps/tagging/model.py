@@ -1,0 +1,194 @@
+"""The tagger: word embeddings + character features -> stacked bidirectional recurrent
+layers -> unary potentials -> softmax or linear-chain CRF (Lample et al. 2016; Ma & Hovy
+2016)."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+import layers
+from apps.common.callbacks import make_optimizer
+from apps.tagging.config import TaggingConfig
+from apps.tagging.data import Vocabularies
+from layers.crf import CRF, CRFTagger
+
+
+@keras.saving.register_keras_serializable(package="tagging")
+class CharacterEncoder(keras.layers.Layer):
+    """One feature vector per word from its characters.
+
+    Characters are embedded, then either read by a bidirectional recurrent layer whose two
+    final states are concatenated (Lample et al. 2016) or convolved and max-pooled over the
+    word (Ma & Hovy 2016). Padding characters (id 0) are masked; padding words (no
+    characters) get zeros.
+
+    Args:
+        vocabulary_size: character ids are in [0, vocabulary_size); 0 is padding.
+        embedding_size: character embedding width.
+        encoder: "lstm" (bidirectional recurrent layer of `cell`) or "cnn".
+        units: recurrent units per direction, or convolution filters.
+        kernel_size: convolution width (cnn).
+        cell: cell name for the recurrent encoder (`layers.CELL_NAMES`).
+
+    Call arguments:
+        char_ids: int tensor [batch, words, chars].
+
+    Returns:
+        float tensor [batch, words, output_size] (output_size = 2 * units for lstm, units
+        for cnn).
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        embedding_size: int = 25,
+        encoder: str = "lstm",
+        units: int = 25,
+        kernel_size: int = 3,
+        cell: str = "lstm",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if encoder not in ("lstm", "cnn"):
+            raise ValueError(f"encoder must be 'lstm' or 'cnn'; got {encoder!r}")
+        self.vocabulary_size = vocabulary_size
+        self.embedding_size = embedding_size
+        self.encoder = encoder
+        self.units = units
+        self.kernel_size = kernel_size
+        self.cell = cell
+        self.embedding = keras.layers.Embedding(vocabulary_size, embedding_size, name="char_embedding")
+        if encoder == "lstm":
+            self.reader = keras.layers.Bidirectional(
+                layers.Recurrent(layers.build_cell(cell, units)), name="char_birnn"
+            )
+        else:
+            self.reader = keras.layers.Conv1D(
+                units, kernel_size, padding="same", activation="tanh", name="char_cnn"
+            )
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.units if self.encoder == "lstm" else self.units
+
+    def build(self, input_shape):
+        self.embedding.build((None, None))
+        if self.encoder == "lstm":
+            self.reader.build((None, None, self.embedding_size))
+        else:
+            self.reader.build((None, None, self.embedding_size))
+
+    def call(self, char_ids, training=None):
+        shape = ops.shape(char_ids)
+        batch, words, chars = shape[0], shape[1], shape[2]
+        flat = ops.reshape(char_ids, (-1, chars))
+        # Only real words are read: padding words would cost as much as real ones.
+        word_mask = ops.any(ops.not_equal(flat, 0), axis=-1)
+        indices = tf.where(word_mask)[:, 0]
+        real = ops.take(flat, indices, axis=0)
+        char_mask = ops.not_equal(real, 0)
+        embedded = self.embedding(real)
+        if self.encoder == "lstm":
+            features = self.reader(embedded, mask=char_mask, training=training)
+        else:
+            convolved = self.reader(embedded)
+            very_negative = ops.full_like(convolved, -1e4)
+            convolved = ops.where(char_mask[..., None], convolved, very_negative)
+            features = ops.max(convolved, axis=1)
+        scattered = tf.scatter_nd(
+            indices[:, None],
+            features,
+            ops.stack([ops.cast(batch * words, "int64"), self.output_size]),
+        )
+        return ops.reshape(scattered, (batch, words, self.output_size))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.output_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            embedding_size=self.embedding_size,
+            encoder=self.encoder,
+            units=self.units,
+            kernel_size=self.kernel_size,
+            cell=self.cell,
+        )
+        return config
+
+
+def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
+    """{"word_ids" [B, T], "char_ids" [B, T, C]} -> unary potentials [B, T, num_tags],
+    masked where word_ids == 0."""
+    word_ids = keras.Input((None,), dtype="int32", name="word_ids")
+    char_ids = keras.Input((None, None), dtype="int32", name="char_ids")
+    hidden = keras.layers.Embedding(
+        len(vocabularies.words) + 2, config.word_embedding_size, mask_zero=True, name="word_embedding"
+    )(word_ids)
+    if config.char_encoder != "none":
+        characters = CharacterEncoder(
+            len(vocabularies.chars) + 2,
+            config.char_embedding_size,
+            encoder=config.char_encoder,
+            units=config.char_units,
+            kernel_size=config.char_kernel_size,
+            cell=config.cell,
+            name="characters",
+        )(char_ids)
+        hidden = keras.layers.Concatenate(name="word_and_characters")([hidden, characters])
+    hidden = keras.layers.Dropout(config.dropout, name="input_dropout")(hidden)
+    for index in range(config.num_layers):
+        cell = layers.build_cell(config.cell, config.units, recurrent_dropout=config.recurrent_dropout)
+        hidden = keras.layers.Bidirectional(
+            layers.Recurrent(cell, return_sequences=True), name=f"bi{config.cell}_{index + 1}"
+        )(hidden)
+        hidden = keras.layers.Dropout(config.dropout, name=f"dropout_{index + 1}")(hidden)
+    potentials = keras.layers.Dense(len(vocabularies.tags), name="potentials")(hidden)
+    # Inputs in sorted key order, the order tf.nest gives dicts (no structure warning).
+    return keras.Model({"char_ids": char_ids, "word_ids": word_ids}, potentials, name="backbone")
+
+
+def build_model(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
+    """The compiled tagger: a `CRFTagger` (decoder "crf") or the backbone trained with a
+    masked softmax cross-entropy (decoder "softmax")."""
+    backbone = build_backbone(config, vocabularies)
+    if config.decoder == "crf":
+        if config.crf_constraints and config.entities:
+            crf = CRF.for_tags(vocabularies.tags, config.tag_scheme, name="crf")
+        else:
+            crf = CRF(len(vocabularies.tags), name="crf")
+        model = CRFTagger(backbone, crf=crf, name="tagger")
+        # A subclassed model: build its weights now (BackupAndRestore needs a built model).
+        model({"char_ids": ops.ones((1, 1, 1), "int32"), "word_ids": ops.ones((1, 1), "int32")})
+        model.compile(optimizer=make_optimizer(config))
+    else:
+        model = backbone
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    return model
+
+
+def predict_tag_ids(model: keras.Model, features: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Best tag ids [B, T] (Viterbi paths for a CRF, per-token argmax for softmax)."""
+    outputs = model(features, training=False)
+    if isinstance(outputs, dict):
+        return ops.cast(outputs["tags"], "int32")
+    return ops.cast(ops.argmax(outputs, axis=-1), "int32")
+
+
+def load_model(path) -> keras.Model:
+    """Loads a saved tagger (.keras) with the suite's layers registered."""
+    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
+
+    with warnings.catch_warnings():
+        # Rebuilding a loaded CRFTagger calls its backbone with a plain dict where Keras
+        # expects its own tracked dict: a false "structure of inputs" warning.
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        return keras.saving.load_model(path)

@@ -1,0 +1,389 @@
+"""The tagging app's commands: train, evaluate, predict, export and compare."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.common.cli import RunContext
+from apps.common.config import save_config
+from apps.common.export import export_module, load_export
+from apps.common.run_dir import RunDir
+from apps.common.training import train_model
+from apps.tagging.config import TaggingConfig
+from apps.tagging.data import (
+    Featurizer,
+    Split,
+    Vocabularies,
+    build_vocabularies,
+    load_splits,
+    make_dataset,
+    tag_ids,
+    training_tags,
+)
+from apps.tagging.export import TaggerModule
+from apps.tagging.metrics import entity_scores, format_entity_report, token_accuracy
+from apps.tagging.model import build_model, load_model, predict_tag_ids
+from pipelines.tag_schemes import convert_tags, normalize_scheme
+
+logger = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+class Scorer:
+    """Tags a split with a model and scores it against the split's original tags."""
+
+    def __init__(self, split: Split, featurizer: Featurizer, vocabularies: Vocabularies, config: TaggingConfig):
+        self.split = split
+        self.config = config
+        self.tags = vocabularies.tags
+        self.dataset = make_dataset(split.tokens, None, featurizer, config, training=False)
+        self._predict = None
+        self._model = None
+
+    def predict(self, model: keras.Model) -> list[list[str]]:
+        """Predicted tags (training scheme) of every sentence, in order."""
+        if self._model is not model:
+            self._model = model
+            self._predict = tf.function(lambda features: predict_tag_ids(model, features), reduce_retracing=True)
+        predicted: list[list[str]] = []
+        lengths = iter([len(sentence) for sentence in self.split.tokens])
+        for features in self.dataset:
+            for row in self._predict(features).numpy():
+                predicted.append([self.tags[i] for i in row[: next(lengths)]])
+        return predicted
+
+    def score(self, model: keras.Model) -> dict:
+        """{"f1", "precision", "recall", "accuracy", ...} on the original tags."""
+        predicted = self.predict(model)
+        if self.split.scheme is None:
+            return {"accuracy": token_accuracy(self.split.tags, predicted)}
+        scores = entity_scores(self.split.tags, self.split.scheme, predicted, self.config.tag_scheme)
+        gold_in_training_scheme = training_tags(self.split, self.config)
+        scores["accuracy"] = token_accuracy(gold_in_training_scheme, predicted)
+        return scores
+
+
+class ScoreCallback(keras.callbacks.Callback):
+    """Adds the dev scores to the epoch logs as val_f1 / val_precision / val_recall /
+    val_accuracy, so that checkpointing and early stopping can monitor them."""
+
+    def __init__(self, scorer: Scorer):
+        super().__init__()
+        self.scorer = scorer
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.scorer.score(self.model)
+        if logs is not None:
+            for key in ("f1", "precision", "recall", "accuracy"):
+                if key in scores:
+                    logs[f"val_{key}"] = scores[key]
+        summary = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items() if isinstance(v, float))
+        logger.info("epoch %d dev: %s", epoch + 1, summary)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the first epoch that ends past `minutes` of training."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.start = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() - self.start > self.seconds:
+            logger.info("time limit of %.1f minutes reached after epoch %d", self.seconds / 60, epoch + 1)
+            self.model.stop_training = True
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _vocabularies(ctx: RunContext, train: Split) -> Vocabularies:
+    """The run's vocabularies: built from the training split once, then reused (resume)."""
+    try:
+        return Vocabularies.load(ctx.run_dir.vocab_dir)
+    except FileNotFoundError:
+        vocabularies = build_vocabularies(train, ctx.config)
+        vocabularies.save(ctx.run_dir.vocab_dir)
+        return vocabularies
+
+
+def _load_trained(run_dir: RunDir) -> keras.Model:
+    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
+
+    for name in ("best.keras", "final.keras"):
+        path = run_dir.checkpoint_dir / name
+        if path.exists():
+            return load_model(path)
+    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+
+
+def _summary(scores: dict, prefix: str) -> dict:
+    """The scalar scores, keys prefixed with `prefix_` (none for an empty prefix)."""
+    key = f"{prefix}_" if prefix else ""
+    return {f"{key}{k}": v for k, v in scores.items() if isinstance(v, (int, float))}
+
+
+def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
+    """Trains one tagger; returns the best model, its dev scores and the history."""
+    config: TaggingConfig = ctx.config
+    config.validate()
+    splits = load_splits(config)
+    train, dev = splits["train"], splits["dev"]
+    vocabularies = _vocabularies(ctx, train)
+    featurizer = Featurizer(vocabularies, config)
+    train_data = make_dataset(
+        train.tokens, tag_ids(training_tags(train, config), vocabularies.tags, "train"), featurizer, config, True
+    )
+    dev_data = make_dataset(
+        dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
+    )
+    scorer = Scorer(dev, featurizer, vocabularies, config)
+    extra = [TimeLimit(config.max_train_minutes)] if config.max_train_minutes > 0 else []
+    start = time.monotonic()
+    model, history = train_model(
+        ctx,
+        lambda: build_model(config, vocabularies),
+        train_data,
+        dev_data,
+        extra_callbacks=extra,
+        metric_callbacks=[ScoreCallback(scorer)],
+    )
+    wall_time = time.monotonic() - start
+    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    if ctx.run_dir.best_model_path.exists():
+        model = _load_trained(ctx.run_dir)
+    scores = scorer.score(model)
+    scores.update(
+        train_sentences=len(train),
+        train_tokens=train.num_tokens,
+        dev_sentences=len(dev),
+        epochs_trained=len(history.get("loss", [])),
+        train_wall_time_s=round(wall_time, 1),
+        parameters=int(model.count_params()),
+    )
+    return model, scores, history
+
+
+def train(ctx: RunContext) -> dict:
+    _, scores, _ = fit(ctx)
+    if ctx.config.entities:
+        print(format_entity_report(scores))
+    print(f"dev token accuracy: {100 * scores['accuracy']:.2f}%")
+    return ctx.run_dir.write_metrics({**_summary(scores, "dev"), "dev_per_type": scores.get("per_type", {})})
+
+
+def evaluate(ctx: RunContext) -> dict:
+    """Scores the best checkpoint on --split dev (default) or test (once, at the end)."""
+    config: TaggingConfig = ctx.config
+    split_name = ctx.args.split
+    splits = load_splits(config, with_test=split_name == "test")
+    vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
+    model = _load_trained(ctx.run_dir)
+    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config)
+    start = time.monotonic()
+    scores = scorer.score(model)
+    if config.entities:
+        print(format_entity_report(scores))
+    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    metrics = {**_summary(scores, split_name), f"{split_name}_per_type": scores.get("per_type", {})}
+    if ctx.args.results_file:
+        trained = ctx.run_dir.read_metrics()
+        extra = {k.removeprefix("dev_"): trained[k] for k in ("dev_train_wall_time_s", "dev_epochs_trained") if k in trained}
+        write_results(
+            ctx.args.results_file,
+            ctx.args.results_prefix or f"{config.task}_{split_name}",
+            {**_summary(scores, ""), **extra, "eval_wall_time_s": round(time.monotonic() - start, 1)},
+            command=f"python -m apps.tagging train --config {ctx.run_dir.config_path}",
+        )
+    return ctx.run_dir.write_metrics(metrics)
+
+
+_TOKEN = re.compile(
+    r"(?:[A-Za-z]\.){2,}"  # abbreviations: U.S.
+    r"|\w+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b"  # clitics, as in the Penn Treebank
+    r"|\d+(?:[.,:/]\d+)+"  # numbers: 1,000.5 12:30
+    r"|\w+(?:[-’]\w+|'(?!(?:s|re|ve|ll|d|m)\b)\w+)*"  # words: O'Neill, well-known
+    r"|[^\w\s]",  # any other character is a token of its own
+    re.UNICODE,
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Whitespace and punctuation tokenisation of raw text (Penn-Treebank-like clitics)."""
+    return _TOKEN.findall(text)
+
+
+def format_conll(sentences: list[list[str]], tags: list[list[str]]) -> str:
+    """CoNLL format: one `token<TAB>tag` line per token, a blank line after each sentence."""
+    blocks = ["\n".join(f"{t}\t{g}" for t, g in zip(tokens, sentence_tags)) for tokens, sentence_tags in zip(sentences, tags)]
+    return "".join(block + "\n\n" for block in blocks)
+
+
+def _read_sentences(args) -> list[list[str]]:
+    texts: list[str] = list(args.text or [])
+    if args.input_file:
+        path = Path(args.input_file)
+        if not path.exists():
+            raise FileNotFoundError(f"--input-file {path}: no such file")
+        texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    if not texts and not sys.stdin.isatty():
+        texts.extend(line for line in sys.stdin.read().splitlines() if line.strip())
+    if not texts:
+        raise ValueError("nothing to tag: pass --text 'a sentence', --input-file FILE or text on stdin")
+    split = str.split if args.pretokenized else tokenize
+    return [tokens for tokens in (split(text) for text in texts) if tokens]
+
+
+def predict(ctx: RunContext) -> list[list[str]]:
+    """Tags raw text (one sentence per line) and prints it in CoNLL format."""
+    config: TaggingConfig = ctx.config
+    sentences = _read_sentences(ctx.args)
+    ragged = tf.ragged.constant(sentences, dtype=tf.string)
+    if ctx.args.export_dir:
+        tagged = load_export(ctx.args.export_dir).tag(ragged)["tags"]
+    else:
+        if ctx.run_dir is None:
+            raise ValueError("predict needs --run-dir RUN_DIR or --export-dir EXPORT_DIR")
+        vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
+        module = TaggerModule(Featurizer(vocabularies, config), _load_trained(ctx.run_dir), vocabularies.tags)
+        tagged = module.tag(ragged)["tags"]
+    tags = [[t.decode("utf-8") for t in row] for row in tagged.to_list()]
+    if ctx.args.output_scheme and config.entities:
+        target = normalize_scheme(ctx.args.output_scheme)
+        tags = [convert_tags(row, config.tag_scheme, target) for row in tags]
+    sys.stdout.write(format_conll(sentences, tags))
+    return tags
+
+
+def export(ctx: RunContext) -> Path:
+    config: TaggingConfig = ctx.config
+    vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
+    module = TaggerModule(Featurizer(vocabularies, config), _load_trained(ctx.run_dir), vocabularies.tags)
+    with warnings.catch_warnings():
+        # Saving also traces Keras's own default signature of the model, whose float
+        # placeholder inputs trigger a harmless "structure of inputs" warning.
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        path = export_module(module, ctx.run_dir, module.signatures())
+    print(f"exported SavedModel: {path}")
+    return path
+
+
+# ----------------------------------------------------------------------------- compare
+
+DEFAULT_VARIANTS = (
+    "lstm-crf=",
+    "lstm-softmax=decoder:softmax",
+    "gru-crf=cell:gru",
+    "cifg-crf=cell:cifg",
+)
+
+
+def parse_variant(text: str, config: TaggingConfig) -> tuple[str, TaggingConfig]:
+    """`NAME=KEY:VALUE,KEY:VALUE` -> (NAME, config with those fields replaced)."""
+    name, _, assignments = text.partition("=")
+    changes = {}
+    fields = {field.name: field for field in dataclasses.fields(TaggingConfig)}
+    for assignment in filter(None, assignments.split(",")):
+        key, _, value = assignment.partition(":")
+        key = key.strip().replace("-", "_")
+        if key not in fields:
+            raise ValueError(f"variant {name!r}: unknown option {key!r}")
+        current = getattr(config, key)
+        if isinstance(current, bool):
+            changes[key] = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            changes[key] = type(current)(value)
+    return name or "default", dataclasses.replace(config, **changes)
+
+
+def compare(ctx: RunContext) -> list[dict]:
+    """Trains each variant (e.g. CRF vs softmax, LSTM vs GRU vs a Greff variant) with the
+    same data and budget and prints the dev comparison table."""
+    rows = []
+    for text in ctx.args.variants or DEFAULT_VARIANTS:
+        name, config = parse_variant(text, ctx.config)
+        logger.info("compare: training %s", name)
+        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir(ctx.run_dir.root / name), args=ctx.args)
+        config.run_dir = str(sub.run_dir.root)
+        save_config(config, sub.run_dir.config_path)
+        keras.utils.set_random_seed(config.seed)
+        _, scores, _ = fit(sub)
+        rows.append(
+            {
+                "variant": name,
+                "cell": config.cell,
+                "decoder": config.decoder,
+                "parameters": scores["parameters"],
+                "dev_f1": scores.get("f1"),
+                "dev_accuracy": scores["accuracy"],
+                "epochs": scores["epochs_trained"],
+                "wall_time_s": scores["train_wall_time_s"],
+            }
+        )
+        print(format_comparison(rows, ctx.config))
+    ctx.run_dir.write_metrics({"compare": rows})
+    if ctx.args.results_file:
+        flat = {}
+        for row in rows:
+            key = f"{ctx.args.results_prefix or 'compare'}_{row['variant'].replace('-', '_')}"
+            for metric in ("dev_f1", "dev_accuracy", "epochs", "wall_time_s", "parameters"):
+                flat[f"{key}_{metric}"] = row[metric]
+        write_results(
+            ctx.args.results_file, None, flat,
+            command="python -m apps.tagging compare " + " ".join(sys.argv[2:]),
+        )
+    return rows
+
+
+def format_comparison(rows: list[dict], config: TaggingConfig) -> str:
+    metric = "dev F1" if config.entities else "dev accuracy"
+    lines = [
+        f"| {'variant':<14} | {'parameters':>10} | {metric:>12} | {'epochs':>6} | {'minutes':>7} |",
+        f"|{'-' * 16}|{'-' * 12}|{'-' * 14}|{'-' * 8}|{'-' * 9}|",
+    ]
+    for row in rows:
+        value = row["dev_f1"] if config.entities else row["dev_accuracy"]
+        lines.append(
+            f"| {row['variant']:<14} | {row['parameters']:>10,} | {100 * value:>12.2f} | "
+            f"{row['epochs']:>6} | {row['wall_time_s'] / 60:>7.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def write_results(path: str, prefix: str | None, metrics: dict, command: str) -> dict:
+    """Merges flat metrics (keys `<prefix>_<metric>`) into a benchmark results JSON, with
+    the command, date and machine of the measurement."""
+    path = Path(path)
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    key = f"{prefix}_" if prefix else ""
+    for name, value in metrics.items():
+        results[f"{key}{name}"] = float(value) if isinstance(value, np.floating) else value
+    results[f"{key}command" if prefix else "compare_command"] = command
+    results[f"{key}date" if prefix else "compare_date"] = datetime.date.today().isoformat()
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, no GPU" if not tf.config.list_physical_devices("GPU") else f"{platform.machine()}, GPU"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return results
