@@ -1,14 +1,6 @@
 """Keras layers of the suite: cells, the sequence layer, regularizers, attention, CRF, decoding."""
 # ruff: noqa: F401  (this file is the list of public names)
 
-from layers.cell_base import RecurrentCell, layer_norm
-from layers.gru import GRUCell
-from layers.lstm import GREFF_VARIANTS, LSTMCell
-from layers.mut import MUTCell
-from layers.norm_stabilizer import NormStabilizer
-from layers.recurrent import Recurrent
-from layers.registry import CELL_NAMES, build_cell
-from layers.simple_rnn import SimpleRNNCell
 from layers.attention import (
     AttentionDecoder,
     AttentionDecoderCell,
@@ -16,6 +8,7 @@ from layers.attention import (
     LuongAttention,
     masked_softmax,
 )
+from layers.cell_base import RecurrentCell, layer_norm
 from layers.crf import (
     CRF,
     AllowedTransitions,
@@ -36,9 +29,16 @@ from layers.decoding import (
     sample_logits,
     tile_to_beam,
 )
+from layers.gru import GRUCell
+from layers.lstm import GREFF_VARIANTS, LSTMCell
+from layers.mut import MUTCell
+from layers.norm_stabilizer import NormStabilizer
+from layers.recurrent import Recurrent
+from layers.registry import CELL_NAMES, build_cell
 from layers.scheduled_sampling import (
     SCHEDULED_SAMPLING_TYPES,
     mix_inputs,
     scheduled_sampling_probability,
     unroll_with_scheduled_sampling,
 )
+from layers.simple_rnn import SimpleRNNCell
