@@ -275,3 +275,32 @@ def test_geometric_boundaries_and_finalize():
     dataset, _, _ = _pairs(4)
     final = batching.finalize(batching.batch(dataset, 2))
     assert len(_batches(final)) == 2
+
+
+@pytest.mark.parametrize(
+    "strategy, batch_type, batch_size", [("src_tgt", "tokens", 300), ("shuffle", "examples", 32)]
+)
+def test_morishita_large_windows(strategy, batch_type, batch_size):
+    """Windows of >= 512 examples take the chunked path; membership and order still hold."""
+    num_examples, window = 1100, 512
+    dataset, source_lengths, target_lengths = _pairs(num_examples, seed=2)
+    dataset = dataset.map(lambda e: {**e, "pair": tf.stack([e["id"], -e["id"]])})
+    batches = _batches(
+        batching.morishita_batches(
+            dataset,
+            strategy,
+            batch_size=batch_size,
+            batch_type=batch_type,
+            sort_window_size=window,
+            seed=5,
+        )
+    )
+    _assert_each_example_once(batches, num_examples)
+    _assert_rows_intact(batches, source_lengths, target_lengths)
+    for b in batches:
+        np.testing.assert_array_equal(b["pair"], np.stack([b["id"], -b["id"]], axis=1))
+        assert len({int(i) // window for i in b["id"]}) == 1  # a batch never spans windows
+        if strategy == "src_tgt":
+            keys = [(source_lengths[i], target_lengths[i]) for i in b["id"]]
+            assert keys == sorted(keys)
+            assert max(b["source"].size, b["target"].size) <= batch_size
