@@ -101,6 +101,7 @@ def _server(run_dir: Path) -> SentimentServer:
     return make_server(RunContext("sentiment", config, RunDir(run_dir), None))
 
 
+@pytest.mark.slow  # shares the module's trained run (~30 s once)
 def test_tiny_model_trains_and_evaluates(trained_run):
     history = read_history(trained_run["run_dir"] / "history.csv")
     assert len(history["loss"]) == 4
@@ -128,6 +129,7 @@ LOAD_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # shares the module's trained run (~30 s once)
 def test_export_reloads_in_a_fresh_process_and_matches(trained_run):
     texts = [t.encode() for t in make_reviews(5, seed=3)[0]] + BAD_INPUTS
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
@@ -148,6 +150,7 @@ def test_export_reloads_in_a_fresh_process_and_matches(trained_run):
     assert served["num_tokens"] == expected["num_tokens"].numpy().tolist()
 
 
+@pytest.mark.slow  # shares the module's trained run (~30 s once)
 def test_bad_inputs_give_valid_probabilities(trained_run):
     server = _server(trained_run["run_dir"])
     outputs = server.serve(tf.constant(BAD_INPUTS))
@@ -167,6 +170,7 @@ def test_bad_inputs_give_valid_probabilities(trained_run):
     assert first > 0.5 > second
 
 
+@pytest.mark.slow  # shares the module's trained run (~30 s once)
 def test_predict_from_run_and_from_export(trained_run, tmp_path, capsys):
     reviews = tmp_path / "reviews.txt"
     reviews.write_bytes(b"a great superb wonderful film\n\n\xff\xfe awful boring dull\n")
@@ -180,16 +184,16 @@ def test_predict_from_run_and_from_export(trained_run, tmp_path, capsys):
         main(["predict", "some text"])
 
 
-def test_cli_errors_are_clear(tmp_path):
-    script = "from apps.sentiment.__main__ import main; from apps.common.cli import main_guard; main_guard(main)"
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
-    completed = subprocess.run(
-        [sys.executable, "-c", script, "train", "--data-dir", str(tmp_path / "missing"),
-         "--run-dir", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
-    )  # fmt: skip
-    assert completed.returncode == 2
-    assert "error: --data-dir" in completed.stderr and "no such folder" in completed.stderr
+def test_cli_errors_are_clear(tmp_path, monkeypatch, capsys):
+    from apps.common.cli import main_guard
+
+    argv = ["train", "--data-dir", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run")]
+    monkeypatch.setattr(sys, "argv", ["sentiment", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(main)
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "error: --data-dir" in stderr and "no such folder" in stderr
     with pytest.raises(ValueError, match="--tokenizer must be one of"):
         SentimentConfig(tokenizer="chars").validate()
     with pytest.raises(ValueError, match="--pooling last needs the whole review"):
@@ -251,6 +255,7 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     assert time.time() - start < 10
 
 
+@pytest.mark.slow  # SentencePiece training + SavedModel save/load: ~10-20 s
 def test_sentencepiece_segments_and_export_round_trip(tmp_path):
     """SentencePiece tokenisation with chunked (segment) recurrence: the exported graph
     gives the in-memory model's probabilities, also for the bad inputs."""
