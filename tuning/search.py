@@ -1,0 +1,286 @@
+"""The search launcher: a hypermodel, an oracle and a keras-tuner `Tuner`, resumable and
+distributable.
+
+Layout of a search directory:
+
+    RUN_DIR/search.json        the resolved search configuration (checked on resume)
+    RUN_DIR/sessions.jsonl     one line per `search` invocation: start, end, trials done
+    RUN_DIR/project/           keras-tuner's project: oracle.json, trial_*/trial.json
+                               (values, metrics, status), trial checkpoints
+
+Resuming: rerunning the same command with the same `--run-dir` reloads the project
+(`overwrite=False`): finished trials are kept and never run again, a trial that was
+running when the process died is run again, and the search continues until `max_trials`
+(or `per_variant` trials for every cell) are done. Raising `--max-trials` /
+`--per-variant` extends a finished search; changing the space or the task is refused.
+
+Distributed (keras-tuner's chief/worker mode): start the same command once with
+`KERASTUNER_TUNER_ID=chief` and once per worker with `KERASTUNER_TUNER_ID=tuner0`,
+`tuner1`, ..., all with `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` naming the
+chief's address and the same `--run-dir` on a shared file system. The chief serves the
+oracle and runs no trials; each worker asks it for trials until none are left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import tensorflow as tf
+
+from tuning.hypermodels import AppHyperModel, TaskHyperModel
+from tuning.oracles import make_oracle
+from tuning.space import SearchSpace
+from tuning.tasks import TASKS, TaskOptions, make_task
+
+PROJECT = "project"
+STRATEGIES = ("none", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Everything that defines a search (what `search.json` records)."""
+
+    run_dir: str
+    task: str = "jsb"  # a name of tuning.tasks.TASKS, unless `app` is given
+    app: str = ""  # tune an app through its adapter instead (tuning.adapters)
+    oracle: str = "random"  # random | bayesian | hyperband
+    max_trials: int = 20  # joint search: trials in all
+    per_variant: int = 0  # > 0: this many trials for every cell (Greff's design)
+    epochs: int = 10  # per trial (Hyperband: the most epochs of one model)
+    early_stopping_patience: int = 0  # epochs without improvement; 0 disables
+    executions_per_trial: int = 1
+    seed: int = 1234
+    strategy: str = "none"  # tf.distribute strategy of every trial's model
+    max_consecutive_failed_trials: int = 20
+    hyperband_factor: int = 3
+    hyperband_iterations: int = 1
+    initial_points: int = 0  # Bayesian: random trials first (0: keras-tuner's default)
+    verbose: int = 0  # Keras' fit verbosity inside trials
+    space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
+    task_options: TaskOptions = dataclasses.field(default_factory=TaskOptions)
+    app_config: dict = dataclasses.field(default_factory=dict)  # overrides of the app config
+
+    #: Fields that may change between the invocations of one search.
+    MUTABLE = ("run_dir", "max_trials", "per_variant", "verbose", "strategy",
+               "max_consecutive_failed_trials")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SearchConfig:
+        values = dict(values)
+        values["space"] = SearchSpace(**values.get("space", {}))
+        values["task_options"] = TaskOptions(**values.get("task_options", {}))
+        return cls(**values)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.run_path / PROJECT
+
+
+def make_distribution_strategy(name: str) -> tf.distribute.Strategy | None:
+    """The `tf.distribute` strategy of each trial's model (handed to the Tuner
+    constructor): `none`, `mirrored` (all local GPUs; the CPU when there is none) or
+    `multi_worker` (MultiWorkerMirroredStrategy configured by TF_CONFIG)."""
+    if name == "none":
+        return None
+    if name == "mirrored":
+        devices = [device.name for device in tf.config.list_logical_devices("GPU")]
+        devices = devices or [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multi_worker needs the TF_CONFIG environment variable")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+class _RecordingTuner:
+    """Mixin of the tuners: seeds every trial (seed + trial number), adds the trial's wall
+    time (build, training, evaluation) to the metrics it reports, and writes
+    trial_*/worker.json (which tuner ran it, where, when)."""
+
+    def __init__(self, *args, trial_seed: int = 0, **kwargs):
+        self.trial_seed = trial_seed
+        self._current_seed = trial_seed
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        number = int(trial.trial_id) if str(trial.trial_id).isdigit() else 0
+        self._current_seed = self.trial_seed + number
+        start = time.perf_counter()
+        results = super().run_trial(trial, *args, **kwargs)
+        elapsed = time.perf_counter() - start
+        for result in results if isinstance(results, list) else [results]:
+            if isinstance(result, dict):
+                result["trial_wall_time_s"] = float(elapsed)
+        record = {
+            "tuner_id": self.tuner_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+            "wall_time_s": round(elapsed, 2),
+            "seed": self._current_seed,
+        }
+        Path(self.get_trial_dir(trial.trial_id), "worker.json").write_text(json.dumps(record) + "\n")
+        return results
+
+    def _build_hypermodel(self, hp):
+        keras.utils.set_random_seed(self._current_seed)
+        return super()._build_hypermodel(hp)
+
+
+class AblationTuner(_RecordingTuner, kt.Tuner):
+    """keras-tuner's `Tuner` with trial seeds and wall times (random/Bayesian oracles)."""
+
+
+class AblationHyperband(_RecordingTuner, kt.Hyperband):
+    """keras-tuner's `Hyperband` with trial seeds and wall times."""
+
+
+def make_hypermodel(config: SearchConfig):
+    if config.app:
+        from tuning.adapters import get_adapter  # imports the app: only when asked for
+
+        adapter = get_adapter(config.app, config.app_config, config.run_path / "app")
+        return AppHyperModel(
+            adapter, config.space, config.epochs, config.early_stopping_patience, config.verbose
+        )
+    if config.task not in TASKS:
+        raise ValueError(f"unknown task {config.task!r}; choose from {', '.join(TASKS)}")
+    task = make_task(config.task, config.task_options)
+    return TaskHyperModel(
+        task, config.space, config.epochs, config.early_stopping_patience, config.verbose
+    )
+
+
+def make_tuner(config: SearchConfig, hypermodel=None) -> kt.Tuner:
+    """The tuner of `config` over `config.run_dir/project` (reloaded if it exists)."""
+    hypermodel = hypermodel or make_hypermodel(config)
+    objective = hypermodel.objective
+    common = dict(
+        hypermodel=hypermodel,
+        directory=str(config.run_path),
+        project_name=PROJECT,
+        overwrite=False,
+        executions_per_trial=config.executions_per_trial,
+        distribution_strategy=make_distribution_strategy(config.strategy),
+        trial_seed=config.seed,
+    )
+    if config.oracle == "hyperband":
+        if config.per_variant:
+            make_oracle("hyperband", objective, 0, config.seed, 1, per_variant=config.per_variant)
+        return AblationHyperband(
+            objective=objective,
+            max_epochs=config.epochs,
+            factor=config.hyperband_factor,
+            hyperband_iterations=config.hyperband_iterations,
+            seed=config.seed,
+            max_consecutive_failed_trials=config.max_consecutive_failed_trials,
+            **common,
+        )
+    oracle = make_oracle(
+        config.oracle,
+        objective,
+        max_trials=config.max_trials,
+        seed=config.seed,
+        max_consecutive_failed_trials=config.max_consecutive_failed_trials,
+        per_variant=config.per_variant,
+        cells=config.space.cells,
+        initial_points=config.initial_points,
+    )
+    return AblationTuner(oracle=oracle, **common)
+
+
+def check_resume(config: SearchConfig) -> None:
+    """Writes search.json on the first run; later runs must match it (except MUTABLE)."""
+    path = config.run_path / "search.json"
+    current = config.to_dict()
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        differences = [
+            f"{key}: saved {saved.get(key)!r}, now {current.get(key)!r}"
+            for key in sorted(set(saved) | set(current))
+            if key not in (*SearchConfig.MUTABLE, "created") and _normalise(saved.get(key)) != _normalise(current.get(key))
+        ]
+        if differences:
+            raise ValueError(
+                f"{config.run_dir} holds a different search; resume it with the same options "
+                "or use another --run-dir. Differences: " + "; ".join(differences)
+            )
+    saved_now = {**current, "created": datetime.datetime.now().isoformat(timespec="seconds")}
+    if path.exists():
+        saved_now["created"] = json.loads(path.read_text(encoding="utf-8")).get("created")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(saved_now, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+
+
+def _normalise(value):
+    return json.loads(json.dumps(value))
+
+
+def trial_statuses(tuner: kt.Tuner) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for trial in tuner.oracle.trials.values():
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    return counts
+
+
+def machine_description() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU" if gpus else "CPU only"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}"
+
+
+def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
+    """Runs (or resumes) the search of `config`; returns a summary of its trials."""
+    config.run_path.mkdir(parents=True, exist_ok=True)
+    check_resume(config)
+    role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+    start = time.time()
+    hypermodel = make_hypermodel(config)
+    if "chief" not in role:  # the chief serves the oracle and trains nothing
+        hypermodel.prepare()
+    tuner = make_tuner(config, hypermodel)
+    logging.info("search %s (%s): %s", config.run_dir, role, command)
+    tuner.search(verbose=1)  # the oracle's per-trial summary; fit uses config.verbose
+    end = time.time()
+    summary: dict[str, Any] = {"role": role, "wall_time_s": round(end - start, 1)}
+    if not isinstance(tuner.oracle, kt.Oracle):  # a worker's oracle is a gRPC client
+        summary["trials"] = None
+    else:
+        summary["trials"] = trial_statuses(tuner)
+    session = {
+        "role": role,
+        "command": command,
+        "start": datetime.datetime.fromtimestamp(start).isoformat(timespec="seconds"),
+        "end": datetime.datetime.fromtimestamp(end).isoformat(timespec="seconds"),
+        "wall_time_s": round(end - start, 1),
+        "trials": summary["trials"],
+        "host": socket.gethostname(),
+        "machine": machine_description(),
+    }
+    with open(config.run_path / "sessions.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(session) + "\n")
+    failed = (summary["trials"] or {}).get("FAILED", 0)
+    if failed:
+        logging.warning("%d trial(s) FAILED; their messages are in %s/trial_*/trial.json",
+                        failed, config.project_dir)
+    return summary
