@@ -201,26 +201,25 @@ def bucket_by_length(
     def example_length(*args):
         return _max_length(_unpacked(length_fn)(*args))
 
-    if max_length is not None:
-        if drop_longer:
-            dataset = dataset.filter(lambda *args: example_length(*args) <= max_length)
-        else:
+    check_length = max_length is not None and not drop_longer
+    if max_length is not None and drop_longer:
+        dataset = dataset.filter(lambda *args: example_length(*args) <= max_length)
 
-            def check(*args):
-                length = example_length(*args)
-                with tf.control_dependencies(
-                    [
-                        tf.debugging.assert_less_equal(
-                            length,
-                            tf.constant(max_length, tf.int64),
-                            message=f"an example is longer than max_length={max_length}; "
-                            "raise max_length (or the token budget) or pass drop_longer=True",
-                        )
-                    ]
-                ):
-                    return tf.nest.map_structure(tf.identity, args[0] if len(args) == 1 else args)
-
-            dataset = dataset.map(check)
+    def key_func(*args):
+        length = example_length(*args)
+        if check_length:  # checked here rather than in a map of its own: one op per example
+            with tf.control_dependencies(
+                [
+                    tf.debugging.assert_less_equal(
+                        length,
+                        tf.constant(max_length, tf.int64),
+                        message=f"an example is longer than max_length={max_length}; "
+                        "raise max_length (or the token budget) or pass drop_longer=True",
+                    )
+                ]
+            ):
+                length = tf.identity(length)
+        return bucket_of(length)
 
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
@@ -235,7 +234,7 @@ def bucket_by_length(
         )
 
     batched = dataset.group_by_window(
-        key_func=lambda *args: bucket_of(example_length(*args)),
+        key_func=key_func,
         reduce_func=reduce_func,
         window_size_func=window_size,
     )
