@@ -177,15 +177,9 @@ class SentencePieceTokenizer(keras.layers.Layer):
         return int(self._tokenizer.vocab_size())
 
     def call(self, inputs):
-        ids = self._tokenizer.tokenize(inputs)
-        if self.sequence_length is not None:
-            if isinstance(ids, tf.RaggedTensor):
-                shape = tf.concat([ids.bounding_shape()[:-1], [self.sequence_length]], axis=0)
-                return ids.to_tensor(default_value=PAD_ID, shape=shape)
-            return ids[: self.sequence_length]
-        if self.dense and isinstance(ids, tf.RaggedTensor):
-            return ids.to_tensor(default_value=PAD_ID)
-        return ids
+        return _shape_ids(
+            self._tokenizer.tokenize(inputs), self.sequence_length, self.dense, PAD_ID
+        )
 
     def detokenize(self, ids) -> tf.Tensor:
         """Ids (dense, padded with ``PAD_ID``, or ragged) back to strings."""
@@ -209,6 +203,19 @@ class SentencePieceTokenizer(keras.layers.Layer):
             dense=self.dense,
         )
         return config
+
+
+def _shape_ids(ids, sequence_length: int | None, dense: bool, pad):
+    """Ragged ``[batch, None]`` (or one dense row) -> padded/truncated as configured."""
+    if isinstance(ids, tf.RaggedTensor):
+        if sequence_length is not None:
+            shape = tf.concat([ids.bounding_shape()[:-1], [sequence_length]], axis=0)
+            return ids.to_tensor(default_value=pad, shape=shape)
+        return ids.to_tensor(default_value=pad) if dense else ids
+    if sequence_length is not None:
+        ids = ids[:sequence_length]
+        return tf.pad(ids, [[0, sequence_length - tf.shape(ids)[0]]], constant_values=pad)
+    return ids
 
 
 def load_saved_model(path: str):
@@ -440,11 +447,11 @@ class WordTokenizer(keras.layers.Layer):
 
     def call(self, inputs):
         tokens = self.tokenize(inputs)
-        ids = tf.ragged.map_flat_values(self.lookup, tokens)
-        if self.sequence_length is not None:
-            shape = tf.concat([ids.bounding_shape()[:-1], [self.sequence_length]], axis=0)
-            return ids.to_tensor(default_value=0, shape=shape)
-        return ids.to_tensor(default_value=0) if self.dense else ids
+        if isinstance(tokens, tf.RaggedTensor):
+            ids = tf.ragged.map_flat_values(self.lookup, tokens)
+        else:  # a scalar string gives one dense row
+            ids = self.lookup(tokens)
+        return _shape_ids(ids, self.sequence_length, self.dense, 0)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(tuple(inputs.shape) + (self.sequence_length,), dtype="int64")

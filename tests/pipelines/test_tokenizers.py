@@ -137,3 +137,10 @@ def test_char_vocabulary_round_trip_with_special_characters(tmp_path):
     assert ids.tolist() == [[vocabulary.index("é") + 2, vocabulary.index("\n") + 2]]
     with pytest.raises(FileNotFoundError):
         tokenizers.load_vocabulary(str(tmp_path / "missing.txt"))
+
+
+def test_scalar_inputs_pad_to_sequence_length(bpe_model):
+    ids = tokenizers.SentencePieceTokenizer(bpe_model, sequence_length=12)(tf.constant("dogs"))
+    assert ids.shape == (12,) and int(ids[-1]) == tokenizers.PAD_ID
+    words = tokenizers.WordTokenizer(["dogs", "ran"], sequence_length=4)(tf.constant("dogs ran far"))
+    assert words.numpy().tolist() == [2, 3, 1, 0]
