@@ -266,13 +266,20 @@ class Featurizer(tf.Module):
         self.word_table = _table(vocabularies.words)
         self.char_table = _table(vocabularies.chars)
 
+    @staticmethod
+    def sanitize(tokens):
+        """Makes any byte string valid UTF-8 (invalid bytes become U+FFFD)."""
+        return tf.strings.unicode_transcode(
+            tokens, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+
     def word_ids(self, tokens):
-        normalized = _normalize(tokens, self.lowercase, self.normalize_digits)
+        normalized = _normalize(self.sanitize(tokens), self.lowercase, self.normalize_digits)
         return tf.cast(self.word_table.lookup(normalized), tf.int32)
 
     def char_ids(self, tokens):
         """[...] strings -> ragged [..., (chars)] int32 ids."""
-        chars = tf.strings.unicode_split(tokens, "UTF-8", errors="replace")
+        chars = tf.strings.unicode_split(self.sanitize(tokens), "UTF-8", errors="replace")
         chars = chars[..., : self.max_word_length]
         return tf.ragged.map_flat_values(lambda c: tf.cast(self.char_table.lookup(c), tf.int32), chars)
 

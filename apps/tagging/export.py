@@ -1,7 +1,7 @@
 """The SavedModel of a trained tagger: token strings in, tag strings out, all in the graph.
 
 Signatures (TF Serving):
-    serving_default(tokens: string [batch, max_tokens], "" after each sentence's end)
+    serving_default(tokens: string [batch, max_tokens], right-padded with "")
         -> tags: string [batch, max_tokens] ("" at padding), tag_ids: int32, lengths: int32
     tag_flat(token_values: string [n], row_lengths: int64 [batch])
         -> tag_values: string [n] (the ragged batch as values + row lengths)
@@ -48,7 +48,9 @@ class TaggerModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def serve(self, tokens):
-        lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), axis=1)
+        # Each row ends after its last non-empty token (right padding with "").
+        positions = tf.range(1, tf.shape(tokens)[1] + 1)[None, :]
+        lengths = tf.maximum(tf.reduce_max(tf.where(tf.not_equal(tokens, ""), positions, 0), axis=1), 0)
         return self._tag_ragged(tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
 
     @tf.function(

@@ -184,8 +184,9 @@ def test_evaluate_predict_and_export_in_a_fresh_process(ner_run, capsys, tmp_pat
             token_values=tf.constant([t for s in sentences for t in s]),
             row_lengths=tf.constant([len(s) for s in sentences], tf.int64))["tag_values"].numpy()
         empty = served.signatures["serving_default"](tokens=tf.zeros([2, 0], tf.string))["tags"].shape
+        odd = served.tag(tf.ragged.constant([[b"caf\\xc3\\xa9", b"\\xff\\xfe", b"x" * 10000, b""], []]))
         print(json.dumps({{"ragged": ragged, "dense": dense, "flat": [t.decode() for t in flat],
-                          "empty": list(empty)}}))
+                          "empty": list(empty), "odd": [len(row) for row in odd["tags"].to_list()]}}))
         """
     )
     result = subprocess.run(
@@ -197,6 +198,7 @@ def test_evaluate_predict_and_export_in_a_fresh_process(ner_run, capsys, tmp_pat
     assert served["dense"] == expected
     assert served["flat"] == [t for row in expected for t in row]
     assert served["empty"] == [2, 0]
+    assert served["odd"] == [4, 0]  # invalid UTF-8, a huge token, an empty token, no token
 
 
 @pytest.mark.slow
