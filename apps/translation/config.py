@@ -37,6 +37,7 @@ class TranslationConfig(TrainConfig):
     max_train_examples: int = 0  # 0: all
 
     # --- tokenisation (SentencePiece, trained on the training split)
+    lowercase: bool = False  # lowercase both sides (and inputs at inference), as WMT16/17 multimodal task 1
     vocabulary: str = "joint"  # joint | separate
     vocab_size: int = 8000  # per model (joint: shared by both sides)
     sentencepiece_model_type: str = "unigram"  # unigram | bpe
@@ -63,6 +64,8 @@ class TranslationConfig(TrainConfig):
     dropout: float = 0.3  # embeddings and encoder/decoder outputs
 
     # --- training
+    init_from_run: str = ""  # start from this run's best weights and its vocabularies
+    mixed_precision: str = ""  # '' (float32) | mixed_bfloat16 (fast on CPUs with AMX/AVX512-BF16) | mixed_float16
     epochs: int = 20
     learning_rate: float = 1e-3
     clip_norm: float = 1.0
@@ -75,6 +78,9 @@ class TranslationConfig(TrainConfig):
     scheduled_sampling_c: float = 0.0  # linear: decay per step
     scheduled_sampling_min_probability: float = 0.0  # floor of the read probability
     scheduled_sampling_prediction: str = "sample"  # sample | argmax: the token fed back
+    learning_rate_decay_factor: float = 0.5  # multiply the rate when `monitor` stalls; 0 disables
+    learning_rate_decay_patience: int = 1  # epochs without improvement before decaying
+    time_budget_minutes: float = 0.0  # stop after the epoch that would overrun it; 0: none
     monitor: str = "val_bleu"  # greedy BLEU on validation, computed each epoch
     monitor_mode: str = "max"
     bleu_every_epochs: int = 1  # 0: no validation BLEU during training

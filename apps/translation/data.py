@@ -95,6 +95,8 @@ def read_split_examples(config: TranslationConfig, split: str) -> tuple[list[str
         return [], []
     if split == "train" and config.max_train_examples > 0:
         sources, targets = sources[: config.max_train_examples], targets[: config.max_train_examples]
+    if config.lowercase:
+        sources, targets = [s.lower() for s in sources], [t.lower() for t in targets]
     return sources, targets
 
 

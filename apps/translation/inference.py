@@ -29,6 +29,7 @@ class Translator(tf.Module):
         length_penalty: GNMT length penalty alpha of beam search (0: raw log-probability).
         max_length: the most target pieces per translation (a graph constant).
         max_source_length: longer sources are truncated to this many pieces (0: never).
+        lowercase: lowercase the inputs (for models trained on lowercased text).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class Translator(tf.Module):
         length_penalty: float = 0.6,
         max_length: int = 100,
         max_source_length: int = 0,
+        lowercase: bool = False,
     ):
         super().__init__(name="translator")
         if beam_width < 1:
@@ -52,6 +54,7 @@ class Translator(tf.Module):
         self.length_penalty = float(length_penalty)
         self.max_length = int(max_length)
         self.max_source_length = int(max_source_length)
+        self.lowercase = bool(lowercase)
 
     def _search(self, source_ids):
         model = self.model
@@ -100,6 +103,9 @@ class Translator(tf.Module):
         return {"token_ids": sequences, "scores": scores}
 
     def tokenize(self, sentences):
+        sentences = tf.strings.strip(sentences)
+        if self.lowercase:
+            sentences = tf.strings.lower(sentences, encoding="utf-8")
         ids = self.source_tokenizer(sentences)
         if self.max_source_length > 0:
             ids = ids[:, : self.max_source_length]
@@ -113,7 +119,7 @@ class Translator(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
     def translate(self, sentences):
         """Source sentences `[N]` -> `{"translations": [N] strings, "scores": [N]}`."""
-        source_ids = self.tokenize(tf.strings.strip(sentences))
+        source_ids = self.tokenize(sentences)
         source_ids = tf.pad(source_ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source_ids)[1])]])
         sequences, scores = self._search(source_ids)
         return {"translations": self.detokenize(sequences), "scores": scores}

@@ -325,20 +325,38 @@ class LabelSmoothedCrossEntropy(keras.losses.Loss):
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        # With log p_v = z_v - logsumexp(z):  (1 - e) (-log p_y) + e mean_v(-log p_v)
+        #   = logsumexp(z) - (1 - e) z_y - e mean_v(z),  without materialising log p.
+        logits = ops.cast(y_pred, "float32")
         labels = ops.cast(y_true, "int32")
-        nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
-        if self.label_smoothing == 0.0:
-            return nll
-        smooth = -ops.mean(log_probs, axis=-1)
-        return (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
+        true_logit = ops.squeeze(ops.take_along_axis(logits, labels[..., None], axis=-1), -1)
+        loss = ops.logsumexp(logits, axis=-1) - (1.0 - self.label_smoothing) * true_logit
+        if self.label_smoothing > 0.0:
+            loss = loss - self.label_smoothing * ops.mean(logits, axis=-1)
+        return loss
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def build_model(config: TranslationConfig, source_vocab_size: int, target_vocab_size: int) -> AttentionSeq2Seq:
-    """The model of `config`, built and compiled."""
+    """The model of `config`, built and compiled (its layers take the `mixed_precision`
+    policy; the process-wide policy is restored afterwards)."""
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.mixed_precision or "float32")
+    try:
+        model = _build(config, source_vocab_size, target_vocab_size)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=LabelSmoothedCrossEntropy(config.label_smoothing),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def _build(config: TranslationConfig, source_vocab_size: int, target_vocab_size: int) -> AttentionSeq2Seq:
     model = AttentionSeq2Seq(
         source_vocab_size,
         target_vocab_size,
@@ -359,9 +377,4 @@ def build_model(config: TranslationConfig, source_vocab_size: int, target_vocab_
         name="translation",
     )
     model.build()
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=LabelSmoothedCrossEntropy(config.label_smoothing),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
     return model

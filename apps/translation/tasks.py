@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from apps.common.run_dir import RunDir
 from apps.common.training import train_model
 from apps.translation.config import TranslationConfig
 from apps.translation.data import (
+    SOURCE_MODEL,
+    TARGET_MODEL,
     Vocabularies,
     build_vocabularies,
     load_vocabularies,
@@ -35,13 +38,30 @@ from pipelines.tokenizers import sentencepiece_processor
 logger = logging.getLogger(__name__)
 
 
+def make_translator(
+    config: TranslationConfig, model, vocabularies: Vocabularies, beam_width: int | None = None
+) -> Translator:
+    return Translator(
+        model,
+        vocabularies,
+        beam_width=config.beam_width if beam_width is None else beam_width,
+        length_penalty=config.length_penalty,
+        max_length=config.maximum_decoding_length,
+        max_source_length=config.maximum_source_length,
+        lowercase=config.lowercase,
+    )
+
+
 # --------------------------------------------------------------------------- BLEU
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
+def bleu(
+    hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False
+) -> tuple[float, str]:
     """Corpus BLEU of detokenised hypotheses against one reference each (sacrebleu's
-    default 13a tokenisation), and sacrebleu's signature of the settings."""
-    metric = sacrebleu.metrics.BLEU()
+    default 13a tokenisation; case-insensitive with `lowercase`), and sacrebleu's
+    signature of the settings."""
+    metric = sacrebleu.metrics.BLEU(lowercase=lowercase)
     score = metric.corpus_score(list(hypotheses), [list(references)])
     return float(score.score), str(metric.get_signature())
 
@@ -52,18 +72,18 @@ class ValidationBLEU(keras.callbacks.Callback):
 
     def __init__(
         self,
+        config: TranslationConfig,
         vocabularies: Vocabularies,
         sources: Sequence[str],
         references: Sequence[str],
         every: int = 1,
-        max_length: int = 100,
     ):
         super().__init__()
+        self.config = config
         self.vocabularies = vocabularies
         self.sources = list(sources)
         self.references = list(references)
         self.every = every
-        self.max_length = max_length
         self.translator: Translator | None = None
         self.last: float | None = None
 
@@ -72,16 +92,33 @@ class ValidationBLEU(keras.callbacks.Callback):
             return
         if (epoch + 1) % self.every == 0 or self.last is None:
             if self.translator is None or self.translator.model is not self.model:
-                self.translator = Translator(
-                    self.model, self.vocabularies, beam_width=1, max_length=self.max_length
-                )
+                self.translator = make_translator(self.config, self.model, self.vocabularies, 1)
             hypotheses, seconds = translate_sentences(self.translator, self.sources)
-            self.last, _ = bleu(hypotheses, self.references)
+            self.last, _ = bleu(hypotheses, self.references, self.config.lowercase)
             logger.info(
                 "epoch %d: validation BLEU (greedy) %.2f (%d sentences in %.1f s)",
                 epoch + 1, self.last, len(self.sources), seconds,
             )
         logs["val_bleu"] = self.last
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch at which another epoch would overrun the budget."""
+
+    def __init__(self, budget_s: float, started: float):
+        super().__init__()
+        self.budget_s = budget_s
+        self.started = started
+        self.epoch_started = started
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        if now - self.started + (now - self.epoch_started) > self.budget_s:
+            logger.info("time budget: stopping after epoch %d (%.1f min)", epoch + 1, (now - self.started) / 60)
+            self.model.stop_training = True
 
 
 # --------------------------------------------------------------------------- train
@@ -101,6 +138,11 @@ def train(ctx: RunContext) -> dict:
     started = time.perf_counter()
     train_sources, train_targets = read_split_examples(config, "train")
     valid_sources, valid_targets = read_split_examples(config, "valid")
+    initial_run = RunDir(config.init_from_run) if config.init_from_run else None
+    if initial_run is not None:  # continue from another run: same vocabularies, its weights
+        for name in (SOURCE_MODEL, TARGET_MODEL):
+            if not (ctx.run_dir.vocab_dir / name).exists():
+                shutil.copy(initial_run.vocab_dir / name, ctx.run_dir.vocab_dir / name)
     vocabularies = build_vocabularies(config, train_sources, train_targets, ctx.run_dir.vocab_dir)
     train_data = make_batches(tokenize_pairs(train_sources, train_targets, vocabularies), config, True)
     valid_data = None
@@ -121,18 +163,40 @@ def train(ctx: RunContext) -> dict:
         limit = config.bleu_max_sentences or len(valid_sources)
         metric_callbacks.append(
             ValidationBLEU(
+                config,
                 vocabularies,
                 valid_sources[:limit],
                 valid_targets[:limit],
                 every=config.bleu_every_epochs,
-                max_length=config.maximum_decoding_length,
             )
         )
+    extra_callbacks: list[keras.callbacks.Callback] = []
+    if config.learning_rate_decay_factor > 0 and config.learning_rate_decay_patience > 0:
+        extra_callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=config.monitor,
+                mode=config.monitor_mode,
+                factor=config.learning_rate_decay_factor,
+                patience=config.learning_rate_decay_patience,
+                min_lr=config.learning_rate / 64,
+                verbose=1,
+            )
+        )
+    if config.time_budget_minutes > 0:
+        extra_callbacks.append(TimeBudget(60 * config.time_budget_minutes, started))
+    def build_compiled_model():
+        model = build_model(config, vocabularies.source_size, vocabularies.target_size)
+        if initial_run is not None:
+            model.set_weights(load_model(initial_run).get_weights())
+            logger.info("initial weights from %s", initial_run.root)
+        return model
+
     model, history = train_model(
         ctx,
-        lambda: build_model(config, vocabularies.source_size, vocabularies.target_size),
+        build_compiled_model,
         train_data,
         valid_data,
+        extra_callbacks=extra_callbacks,
         metric_callbacks=metric_callbacks,
     )
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
@@ -186,17 +250,10 @@ def _evaluate_split(
     output_dir = ctx.run_dir.root / "translations"
     output_dir.mkdir(exist_ok=True)
     for beam_width in _beam_widths(config):
-        translator = Translator(
-            model,
-            vocabularies,
-            beam_width,
-            config.length_penalty,
-            config.maximum_decoding_length,
-            config.maximum_source_length,
-        )
+        translator = make_translator(config, model, vocabularies, beam_width)
         translate_sentences(translator, sources[:8])  # traces the graph outside the timing
         hypotheses, seconds = translate_sentences(translator, sources)
-        score, signature = bleu(hypotheses, references)
+        score, signature = bleu(hypotheses, references, config.lowercase)
         (output_dir / f"{split}.beam{beam_width}.txt").write_text(
             "".join(line + "\n" for line in hypotheses), encoding="utf-8"
         )
@@ -208,6 +265,7 @@ def _evaluate_split(
             f"[{len(sources) / seconds:.1f} sentences/s]  {signature}"
         )
     metrics["length_penalty"] = config.length_penalty
+    metrics["lowercase"] = config.lowercase
     _heatmaps(ctx, translator, sources[: config.heatmap_sentences], vocabularies, split)
     return ctx.run_dir.write_metrics(metrics)
 
@@ -252,13 +310,8 @@ def translate(ctx: RunContext) -> list[str]:
     if ctx.args.export_dir:
         translator = load_export(ctx.args.export_dir)
     else:
-        translator = Translator(
-            load_model(ctx.run_dir),
-            load_vocabularies(ctx.run_dir.vocab_dir),
-            config.beam_width,
-            config.length_penalty,
-            config.maximum_decoding_length,
-            config.maximum_source_length,
+        translator = make_translator(
+            config, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
         )
     translations, _ = translate_sentences(translator, sentences) if sentences else ([], 0.0)
     text = "".join(line + "\n" for line in translations)
@@ -275,13 +328,8 @@ def export(ctx: RunContext) -> Path:
     `{"translations": [N] strings, "scores": [N]}`, with SentencePiece and beam search
     in the graph."""
     config: TranslationConfig = ctx.config
-    translator = Translator(
-        load_model(ctx.run_dir),
-        load_vocabularies(ctx.run_dir.vocab_dir),
-        config.beam_width,
-        config.length_penalty,
-        config.maximum_decoding_length,
-        config.maximum_source_length,
+    translator = make_translator(
+        config, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
     )
     path = export_module(translator, ctx.run_dir, {"serving_default": translator.translate})
     print(f"exported SavedModel: {path}")
