@@ -52,8 +52,11 @@ class AppAdapter:
     `config_class`, `prepare` and `build`."""
 
     app = ""
+    description = ""  # report title
     objective = "val_loss"  # a key of the Keras logs
+    metric_label = "loss"  # how report tables call the objective
     direction = "min"
+    chance_level: float | None = None  # the objective of a model ignoring its inputs
     #: Hyperparameters of `tuning.space` this app can take (others are not declared).
     hyperparameters: tuple[str, ...] = ("cell", "units", "learning_rate", "optimizer", "clip_norm")
     #: Defaults of `tuning.space.SearchSpace` for this app (the command line overrides).
@@ -110,7 +113,10 @@ class AddingAdapter(AppAdapter):
     """apps/adding: the adding problem; objective: validation MSE."""
 
     app = "adding"
+    description = "apps/adding: the adding problem, held-out mean squared error"
     objective = "val_loss"
+    metric_label = "MSE"
+    chance_level = 1.0 / 6.0  # always answering 1.0
     default_space = {"cells": ["vanilla", "lstm", "gru", "rnn"], "units": (16, 128),
                      "learning_rate": (1e-4, 3e-2), "clip_norms": [1.0]}
 
@@ -142,7 +148,9 @@ class SentimentAdapter(AppAdapter):
     """apps/sentiment: IMDB (TFDS or local files); objective: validation accuracy."""
 
     app = "sentiment"
+    description = "apps/sentiment: validation accuracy"
     objective = "val_accuracy"
+    metric_label = "accuracy"
     direction = "max"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
     default_space = {"cells": ["lstm", "gru", "cifg", "nfg", "rnn"], "units": (32, 256),
@@ -187,7 +195,9 @@ class TranslationAdapter(AppAdapter):
     validation loss (label-smoothed cross-entropy)."""
 
     app = "translation"
+    description = "apps/translation: validation label-smoothed cross-entropy"
     objective = "val_loss"
+    metric_label = "cross-entropy"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
     default_space = {"cells": ["lstm", "gru", "cifg", "nfg"], "units": (64, 256),
                      "learning_rate": (3e-4, 3e-3), "dropout": (0.0, 0.4), "clip_norms": [1.0]}

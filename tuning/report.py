@@ -479,7 +479,7 @@ def objective_of(config: dict) -> tuple[str, str, str, float | None]:
 
         adapter = ADAPTERS.get(config["app"])
         if adapter is not None:
-            return adapter.objective, adapter.objective, f"app {config['app']}", None
+            return adapter.objective, adapter.metric_label, adapter.description, adapter.chance_level
         return "val_loss", "loss", f"app {config['app']}", None
     from tuning.search import SearchConfig
     from tuning.tasks import chance_level, make_task

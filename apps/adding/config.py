@@ -23,3 +23,10 @@ class AddingConfig(TrainConfig):
     solved_mse: float = 0.01  # the task counts as solved below this test MSE
     stop_mse: float = 0.002  # stop training early once the test MSE is below this
     demo_cells: list[str] = dataclasses.field(default_factory=lambda: ["rnn", "lstm", "gru"])
+    # The demo's small LSTM-variant ablation (apps/adding/ablation.py, through tuning/):
+    demo_trials: int = 3  # random trials per cell; 0 skips the ablation
+    demo_ablation_cells: list[str] = dataclasses.field(
+        default_factory=lambda: ["vanilla", "nfg", "noaf", "cifg", "gru", "rnn"]
+    )
+    demo_ablation_length: int = 30  # sequence length of the ablation's trials (0: `length`)
+    demo_ablation_epochs: int = 5  # epochs of `steps_per_epoch` steps per trial

@@ -141,6 +141,14 @@ def demo(ctx: RunContext) -> list[dict]:
     print(format_table(rows, config))
     print(f"plot: {plot}")
     ctx.run_dir.write_metrics({"demo": rows})
+    if config.demo_trials > 0:
+        from apps.adding.ablation import run_ablation
+
+        report = run_ablation(ctx)
+        print()
+        print(report["markdown"].split("\n\n![")[0])
+        print(f"plot: {report['plot']}")
+        ctx.run_dir.write_metrics({"demo_ablation": report["variants"]})
     return rows
 
 

@@ -20,7 +20,8 @@ TINY = ["--length", "12", "--units", "8", "--train-examples", "256", "--test-exa
 
 def test_demo_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     run_dir = tmp_path / "demo"
-    rows = main(["demo", "--run-dir", str(run_dir), "--epochs", "2", "--demo-cells", "rnn,lstm,gru", *TINY])
+    rows = main(["demo", "--run-dir", str(run_dir), "--epochs", "2", "--demo-cells", "rnn,lstm,gru",
+                 "--demo-trials", "0", *TINY])
     output = capsys.readouterr().out
     assert [row["model"] for row in rows] == ["rnn", "lstm", "gru"]
     header = next(line for line in output.splitlines() if line.startswith("| model"))
@@ -33,6 +34,24 @@ def test_demo_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     assert counts["lstm"] == 4 * (2 * 8 + 8 * 8 + 8) + 9
     assert (run_dir / "plots" / "adding_learning_curves.png").stat().st_size > 1000
     assert json.loads((run_dir / "metrics.json").read_text())["demo"][0]["model"] == "rnn"
+
+
+@pytest.mark.slow
+def test_demo_ablation_prints_the_variant_table_and_writes_the_box_plot(tmp_path, capsys):
+    run_dir = tmp_path / "demo"
+    main(["demo", "--run-dir", str(run_dir), "--epochs", "1", "--demo-cells", "gru", "--demo-trials", "2",
+          "--demo-ablation-cells", "vanilla,nfg", "--demo-ablation-epochs", "1", "--demo-ablation-length", "8",
+          *TINY])
+    output = capsys.readouterr().out
+    assert "| variant | trials | failed | best val_loss |" in output
+    lines = output.splitlines()
+    assert any(line.startswith("| vanilla | 2 | 0 |") and line.endswith("| baseline |") for line in lines)
+    assert any(line.startswith("| nfg | 2 | 0 |") for line in lines)
+    assert (run_dir / "plots" / "adding_ablation.png").stat().st_size > 1000
+    trials = sorted((run_dir / "ablation" / "project").glob("trial_*/trial.json"))
+    assert [json.loads(path.read_text())["status"] for path in trials] == ["COMPLETED"] * 4
+    ablation = json.loads((run_dir / "metrics.json").read_text())["demo_ablation"]
+    assert [row["variant"] for row in ablation] == ["vanilla", "nfg"]
 
 
 @pytest.mark.slow
