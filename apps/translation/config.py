@@ -78,9 +78,9 @@ class TranslationConfig(TrainConfig):
     scheduled_sampling_c: float = 0.0  # linear: decay per step
     scheduled_sampling_min_probability: float = 0.0  # floor of the read probability
     scheduled_sampling_prediction: str = "sample"  # sample | argmax: the token fed back
-    learning_rate_decay_factor: float = 0.5  # multiply the rate when `monitor` stalls; 0 disables
-    learning_rate_decay_patience: int = 1  # epochs without improvement before decaying
-    time_budget_minutes: float = 0.0  # stop after the epoch that would overrun it; 0: none
+    lr_decay_factor: float = 0.5  # multiply the rate when `monitor` stalls; 1 disables
+    lr_decay_patience: int = 1  # epochs without improvement before decaying; 0 disables
+    max_train_minutes: float = 0.0  # stop after the epoch that would overrun it; 0: none
     monitor: str = "val_bleu"  # greedy BLEU on validation, computed each epoch
     monitor_mode: str = "max"
     bleu_every_epochs: int = 1  # 0: no validation BLEU during training

@@ -127,20 +127,21 @@ class Translator(tf.Module):
 
 def translate_sentences(
     translator, sentences: Sequence[str], batch_size: int = 64
-) -> tuple[list[str], float]:
+) -> tuple[list[str], float, float]:
     """Translates in batches of similar length (in the given order on return); returns
-    the translations and the seconds spent. `translator` is a `Translator` or a loaded
-    export (anything with `translate(strings) -> {"translations": ...}`)."""
+    the translations, the wall seconds and the CPU seconds of this process spent.
+    `translator` is a `Translator` or a loaded export (anything with
+    `translate(strings) -> {"translations": ...}`)."""
     order = sorted(range(len(sentences)), key=lambda index: len(sentences[index]))
     outputs: list[str] = [""] * len(sentences)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for begin in range(0, len(order), batch_size):
         indices = order[begin : begin + batch_size]
         batch = tf.constant([sentences[index] for index in indices], tf.string)
         translations = translator.translate(batch)["translations"].numpy()
         for index, text in zip(indices, translations):
             outputs[index] = text.decode("utf-8")
-    return outputs, time.perf_counter() - started
+    return outputs, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def alignments_of(translator: Translator, sentence: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

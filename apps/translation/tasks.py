@@ -93,7 +93,7 @@ class ValidationBLEU(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0 or self.last is None:
             if self.translator is None or self.translator.model is not self.model:
                 self.translator = make_translator(self.config, self.model, self.vocabularies, 1)
-            hypotheses, seconds = translate_sentences(self.translator, self.sources)
+            hypotheses, seconds, _ = translate_sentences(self.translator, self.sources)
             self.last, _ = bleu(hypotheses, self.references, self.config.lowercase)
             logger.info(
                 "epoch %d: validation BLEU (greedy) %.2f (%d sentences in %.1f s)",
@@ -171,19 +171,19 @@ def train(ctx: RunContext) -> dict:
             )
         )
     extra_callbacks: list[keras.callbacks.Callback] = []
-    if config.learning_rate_decay_factor > 0 and config.learning_rate_decay_patience > 0:
+    if 0 < config.lr_decay_factor < 1 and config.lr_decay_patience > 0:
         extra_callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor=config.monitor,
                 mode=config.monitor_mode,
-                factor=config.learning_rate_decay_factor,
-                patience=config.learning_rate_decay_patience,
+                factor=config.lr_decay_factor,
+                patience=config.lr_decay_patience,
                 min_lr=config.learning_rate / 64,
                 verbose=1,
             )
         )
-    if config.time_budget_minutes > 0:
-        extra_callbacks.append(TimeBudget(60 * config.time_budget_minutes, started))
+    if config.max_train_minutes > 0:
+        extra_callbacks.append(TimeBudget(60 * config.max_train_minutes, started))
     def build_compiled_model():
         model = build_model(config, vocabularies.source_size, vocabularies.target_size)
         if initial_run is not None:
@@ -252,13 +252,14 @@ def _evaluate_split(
     for beam_width in _beam_widths(config):
         translator = make_translator(config, model, vocabularies, beam_width)
         translate_sentences(translator, sources[:8])  # traces the graph outside the timing
-        hypotheses, seconds = translate_sentences(translator, sources)
+        hypotheses, seconds, cpu_seconds = translate_sentences(translator, sources)
         score, signature = bleu(hypotheses, references, config.lowercase)
         (output_dir / f"{split}.beam{beam_width}.txt").write_text(
             "".join(line + "\n" for line in hypotheses), encoding="utf-8"
         )
         metrics[f"{split}_bleu_beam{beam_width}"] = round(score, 2)
         metrics[f"{split}_sentences_per_s_beam{beam_width}"] = round(len(sources) / seconds, 1)
+        metrics[f"{split}_sentences_per_cpu_s_beam{beam_width}"] = round(len(sources) / cpu_seconds, 1)
         metrics["bleu_signature"] = signature
         print(
             f"{split} BLEU (beam {beam_width}): {score:.2f}  "
@@ -313,7 +314,7 @@ def translate(ctx: RunContext) -> list[str]:
         translator = make_translator(
             config, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
         )
-    translations, _ = translate_sentences(translator, sentences) if sentences else ([], 0.0)
+    translations = translate_sentences(translator, sentences)[0] if sentences else []
     text = "".join(line + "\n" for line in translations)
     if ctx.args.output and ctx.args.output != "-":
         Path(ctx.args.output).write_text(text, encoding="utf-8")

@@ -289,7 +289,7 @@ def test_translator_greedy_equals_beam_one_and_handles_bad_strings(toy_vocabular
     bad = ["", "   ", "cat " * 300, "Très bon 😀", sources[0]]
     greedy = Translator(model, vocabularies, beam_width=1, max_length=8, max_source_length=50)
     beam = Translator(model, vocabularies, beam_width=4, max_length=8, max_source_length=50)
-    translations, _ = translate_sentences(greedy, bad, batch_size=2)
+    translations, _, _ = translate_sentences(greedy, bad, batch_size=2)
     assert len(translations) == len(bad) and all(isinstance(t, str) for t in translations)
     beam_out = beam.translate(tf.constant(bad))
     assert beam_out["translations"].shape == (5,)
