@@ -114,7 +114,9 @@ def _imdb_tokenized(texts, labels, tokenizer_kind, vocab_size, work_dir, seed):
         dataset = tf.data.Dataset.from_tensor_slices((tf.constant(texts), tf.constant(labels)))
         dataset = (
             dataset.batch(256)
-            .map(lambda t, y: (tf.cast(encode(t), tf.int32), y), num_parallel_calls=tf.data.AUTOTUNE)
+            .map(
+                lambda t, y: (tf.cast(encode(t), tf.int32), y), num_parallel_calls=tf.data.AUTOTUNE
+            )
             .unbatch()
             .map(lambda ids, y: (ids, y))
         )
@@ -202,13 +204,22 @@ def benchmark_imdb(args) -> dict:
         ),
     }
     results = [_measure(name, make, stats_features=None) for name, make in modes.items()]
-    first_epoch = _throughput(lambda: batching.finalize(
-        batching.bucket_by_length(
-            make_examples(), length_fn=length_fn, batch_size=budget, batch_type="tokens",
-            length_bucket_width=args.length_bucket_width, max_length=min(budget, int(lengths.max())),
-        )
-    ), epochs=1)
-    training = _lstm_consumption(modes["token_budget_bucketing"](), vocabulary_size, args.lstm_steps)
+    first_epoch = _throughput(
+        lambda: batching.finalize(
+            batching.bucket_by_length(
+                make_examples(),
+                length_fn=length_fn,
+                batch_size=budget,
+                batch_type="tokens",
+                length_bucket_width=args.length_bucket_width,
+                max_length=min(budget, int(lengths.max())),
+            )
+        ),
+        epochs=1,
+    )
+    training = _lstm_consumption(
+        modes["token_budget_bucketing"](), vocabulary_size, args.lstm_steps
+    )
     pipeline_rate = results[2]["examples_per_s"]
     return {
         "data": str(path.relative_to(Path(args.data_dir).parent)),
@@ -228,6 +239,9 @@ def benchmark_imdb(args) -> dict:
         "uncached_token_budget_examples_per_s": first_epoch["first_epoch_examples_per_s"],
         "lstm_1x256_training": training,
         "pipeline_over_training_ratio": round(pipeline_rate / training["examples_per_s"], 1),
+        "pipeline_over_training_ratio_per_cpu_s": round(
+            results[2]["examples_per_cpu_s"] / training["examples_per_cpu_s"], 1
+        ),
         "uncached_pipeline_over_training_ratio": round(
             first_epoch["first_epoch_examples_per_s"] / training["examples_per_s"], 1
         ),
@@ -246,7 +260,10 @@ def benchmark_multi30k(args) -> dict:
         sources, targets = sources[:5000], targets[:5000]
     start = time.perf_counter()
     proto = tokenizers.train_sentencepiece(
-        iter(sources + targets), vocab_size=args.multi30k_vocab_size, model_type="bpe", seed=args.seed
+        iter(sources + targets),
+        vocab_size=args.multi30k_vocab_size,
+        model_type="bpe",
+        seed=args.seed,
     )
     train_s = time.perf_counter() - start
     layer = tokenizers.SentencePieceTokenizer(proto, add_eos=True, dense=False)
@@ -266,18 +283,20 @@ def benchmark_multi30k(args) -> dict:
             tokenized, batch_size=batch_size, length_bucket_width=1, shuffle=True, seed=seed
         ),
         "token_budget_bucketing": lambda: batching.bucket_by_length(
-            tokenized, batch_size=budget, batch_type="tokens", length_bucket_width=1,
-            shuffle=True, seed=seed,
+            tokenized,
+            batch_size=budget,
+            batch_type="tokens",
+            length_bucket_width=1,
+            shuffle=True,
+            seed=seed,
         ),
     }
     for strategy in batching.STRATEGIES:
-        modes[f"morishita_{strategy}"] = (
-            lambda strategy=strategy: batching.morishita_batches(
-                tokenized, strategy, batch_size=batch_size, seed=seed
-            )
+        modes[f"morishita_{strategy}"] = lambda strategy=strategy: batching.morishita_batches(
+            tokenized, strategy, batch_size=batch_size, seed=seed
         )
-        modes[f"morishita_{strategy}_tokens"] = (
-            lambda strategy=strategy: batching.morishita_batches(
+        modes[f"morishita_{strategy}_tokens"] = lambda strategy=strategy: (
+            batching.morishita_batches(
                 tokenized, strategy, batch_size=budget, batch_type="tokens", seed=seed
             )
         )
@@ -302,7 +321,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--work-dir", default="/tmp/pipeline_benchmark")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "pipeline.json"))
-    parser.add_argument("--imdb-tokenizer", choices=("sentencepiece", "words"), default="sentencepiece")
+    parser.add_argument(
+        "--imdb-tokenizer", choices=("sentencepiece", "words"), default="sentencepiece"
+    )
     parser.add_argument("--imdb-vocab-size", type=int, default=16000)
     parser.add_argument("--imdb-batch-size", type=int, default=32)
     parser.add_argument("--imdb-token-budget", type=int, default=8192)
@@ -313,11 +334,18 @@ def main(argv=None) -> None:
     parser.add_argument("--lstm-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="subsets, for a smoke run")
-    parser.add_argument("--only", choices=("imdb", "multi30k"), default=None)
+    parser.add_argument(
+        "--only",
+        choices=("imdb", "multi30k"),
+        default=None,
+        help="run one part and update its section of an existing output file",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tf.random.set_seed(args.seed)
-    results = {
+    output = Path(args.output)
+    results = json.loads(output.read_text()) if args.only and output.exists() else {}
+    results |= {
         "host": {
             "machine": platform.machine(),
             "cpu_count": os.cpu_count(),
@@ -331,7 +359,9 @@ def main(argv=None) -> None:
         results["imdb"] = benchmark_imdb(args)
     if args.only in (None, "multi30k"):
         results["multi30k"] = benchmark_multi30k(args)
-    results["wall_s"] = round(time.perf_counter() - start, 1)
+    results[f"wall_s_{args.only}" if args.only else "wall_s"] = round(
+        time.perf_counter() - start, 1
+    )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
