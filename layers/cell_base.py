@@ -35,6 +35,8 @@ if you drive a cell by hand step by step, call `reset_dropout_masks()` between s
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
@@ -46,7 +48,46 @@ except ImportError:  # pragma: no cover - only for Keras versions that moved the
         pass
 
 
-__all__ = ["RecurrentCell", "layer_norm"]
+__all__ = ["RecurrentCell", "StepHooks", "layer_norm"]
+
+
+class StepHooks:
+    """How a cell's `step` does its recurrent matrix products and its random draws.
+
+    `step` routes every product with a recurrent weight (`h_{t-1} R`, `(r * h) U_h`,
+    `gates_{t-1} R_gates`, ...) through `matmul` and every per-step random draw (zoneout)
+    through `uniform_like`. These defaults just compute them; the sequence layer swaps in
+    hooks that record the products, so that its hand-written backward pass can replay them
+    and compute the recurrent weight gradients as one matrix product after the loop
+    (see `layers/_tf_ops.py`), and that draw every step's noise before the loop.
+    """
+
+    def matmul(self, inputs, kernel, columns=None):
+        """`inputs @ kernel[:, columns[0]:columns[1]]` (the whole kernel if `columns` is None)."""
+        if columns is not None:
+            kernel = kernel[:, columns[0] : columns[1]]
+        return ops.matmul(inputs, kernel)
+
+    def uniform_like(self, like, seed_generator):
+        """Uniform [0, 1) noise of the shape and dtype of `like` (a `[batch, width]` tensor)."""
+        return keras.random.uniform(ops.shape(like), dtype=like.dtype, seed=seed_generator)
+
+
+_PLAIN_HOOKS = StepHooks()
+
+
+def input_matmul(inputs, kernel):
+    """`inputs @ kernel` for `[..., D]` inputs as one 2-D product.
+
+    A 3-D `[T, B, D] @ [D, P]` product would broadcast the kernel over T; its gradient
+    with respect to the kernel is then T small products and a sum, several times slower
+    than the single `[T*B, D]^T [T*B, P]` product used here.
+    """
+    if len(inputs.shape) == 2:
+        return ops.matmul(inputs, kernel)
+    leading = ops.shape(inputs)[:-1]
+    flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
+    return ops.reshape(ops.matmul(flat, kernel), (*leading, kernel.shape[-1]))
 
 
 def layer_norm(x, gain, shift=None, epsilon: float = 1e-3):
@@ -153,6 +194,7 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.output_size = units
+        self._step_hooks = _PLAIN_HOOKS
         self._reset_all_masks()
 
     # ------------------------------------------------------------------ weights helpers
@@ -277,14 +319,16 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
             return output
         return output * self.get_output_dropout_mask(output)
 
+    def _recurrent_matmul(self, inputs, kernel, columns=None):
+        """A product with a recurrent weight inside `step` (goes through the step hooks)."""
+        return self._step_hooks.matmul(inputs, kernel, columns)
+
     def _zoneout(self, previous, new, rate: float, training):
         """Zoneout: keep `previous` with probability `rate`; expectation at inference."""
         if rate <= 0:
             return new
         if training:
-            noise = keras.random.uniform(
-                ops.shape(new), dtype=new.dtype, seed=self.seed_generator
-            )
+            noise = self._step_hooks.uniform_like(new, self.seed_generator)
             keep = ops.cast(ops.less(noise, rate), new.dtype)
             return keep * previous + (1.0 - keep) * new
         return rate * previous + (1.0 - rate) * new
@@ -293,6 +337,16 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
         """Zoneout of the hidden state, then output dropout: returns `(state, output)`."""
         h_state = self._zoneout(h_previous, h_new, self.zoneout_hidden, training)
         return h_state, self._drop_output(h_state, training)
+
+    # ------------------------------------------------------------------ step hooks
+    @contextlib.contextmanager
+    def using_step_hooks(self, hooks: StepHooks):
+        """Runs `step` with `hooks` (see `StepHooks`) inside the `with` block."""
+        previous, self._step_hooks = self._step_hooks, hooks
+        try:
+            yield self
+        finally:
+            self._step_hooks = previous
 
     # ------------------------------------------------------------------ cell API
     def project_inputs(self, inputs, training=None, time_major: bool = False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import activations, ops
 
-from layers.cell_base import RecurrentCell, layer_norm
+from layers.cell_base import RecurrentCell, input_matmul, layer_norm
 
 __all__ = ["GRUCell"]
 
@@ -101,7 +101,7 @@ class GRUCell(RecurrentCell):
         return layer_norm(value, gain, epsilon=self.layer_norm_epsilon)
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = ops.matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
+        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
         if self.layer_norm:
             projected = self._norm(projected, self.input_norm_gain)
         if self.bias is not None:
@@ -116,7 +116,7 @@ class GRUCell(RecurrentCell):
         units = self.units
         x_z, x_r, x_h = ops.split(projected_t, 3, axis=-1)
         if self.reset_after:
-            recurrent = ops.matmul(h_recurrent, kernel)
+            recurrent = self._recurrent_matmul(h_recurrent, kernel)
             if self.layer_norm:
                 recurrent = self._norm(recurrent, self.recurrent_norm_gain)
             if self.bias is not None:
@@ -126,13 +126,13 @@ class GRUCell(RecurrentCell):
             r = self.recurrent_activation(x_r + rec_r)
             candidate = self.activation(x_h + r * rec_h)
         else:
-            recurrent = ops.matmul(h_recurrent, kernel[:, : 2 * units])
+            recurrent = self._recurrent_matmul(h_recurrent, kernel, (0, 2 * units))
             if self.layer_norm:
                 recurrent = self._norm(recurrent, self.recurrent_norm_gain[: 2 * units])
             rec_z, rec_r = ops.split(recurrent, 2, axis=-1)
             z = self.recurrent_activation(x_z + rec_z)
             r = self.recurrent_activation(x_r + rec_r)
-            rec_h = ops.matmul(r * h_recurrent, kernel[:, 2 * units :])
+            rec_h = self._recurrent_matmul(r * h_recurrent, kernel, (2 * units, 3 * units))
             if self.layer_norm:
                 rec_h = self._norm(rec_h, self.recurrent_norm_gain[2 * units :])
             candidate = self.activation(x_h + rec_h)

@@ -8,6 +8,7 @@ from keras import activations, initializers, ops
 from layers.cell_base import (
     RecurrentCell,
     get_activation,
+    input_matmul,
     layer_norm,
     serialize_activation,
 )
@@ -231,7 +232,7 @@ class LSTMCell(RecurrentCell):
         self.built = True
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = ops.matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
+        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
         if self.layer_norm:
             projected = layer_norm(projected, self.input_norm_gain, epsilon=self.layer_norm_epsilon)
         if self.bias is not None:
@@ -240,7 +241,7 @@ class LSTMCell(RecurrentCell):
 
     def step(self, projected_t, states, training=None):
         h_previous, c_previous = states[0], states[1]
-        recurrent = ops.matmul(
+        recurrent = self._recurrent_matmul(
             self._drop_recurrent(h_previous, training), self._recurrent_kernel_value(training)
         )
         if self.layer_norm:
@@ -250,7 +251,7 @@ class LSTMCell(RecurrentCell):
         pre = dict(zip(self.blocks, ops.split(projected_t + recurrent, len(self.blocks), axis=-1)))
         if self.full_gate_recurrence:
             gate_terms = ops.split(
-                ops.matmul(states[2], self.gate_recurrent_kernel), len(self.gates), axis=-1
+                self._recurrent_matmul(states[2], self.gate_recurrent_kernel), len(self.gates), axis=-1
             )
             for gate, term in zip(self.gates, gate_terms):
                 pre[gate] = pre[gate] + term

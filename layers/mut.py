@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.cell_base import RecurrentCell
+from layers.cell_base import RecurrentCell, input_matmul
 
 __all__ = ["MUTCell"]
 
@@ -97,7 +97,7 @@ class MUTCell(RecurrentCell):
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
         inputs = self._drop_inputs(inputs, training, time_major)
-        projected = ops.matmul(inputs, self.kernel)
+        projected = input_matmul(inputs, self.kernel)
         if self.variant == 1:
             projected = ops.concatenate([projected, ops.tanh(inputs)], axis=-1)
         elif self.variant == 2:
@@ -116,15 +116,20 @@ class MUTCell(RecurrentCell):
         p_z, p_r, p_h = ops.split(projected_t, 3, axis=-1)
         if self.variant == 1:
             z = ops.sigmoid(p_z)
-            r = ops.sigmoid(p_r + ops.matmul(h_recurrent, kernel[:, :units]))
+            r = ops.sigmoid(p_r + self._recurrent_matmul(h_recurrent, kernel, (0, units)))
         elif self.variant == 2:
-            rec_z, rec_r = ops.split(ops.matmul(h_recurrent, kernel[:, : 2 * units]), 2, axis=-1)
+            rec_z, rec_r = ops.split(
+                self._recurrent_matmul(h_recurrent, kernel, (0, 2 * units)), 2, axis=-1
+            )
             z = ops.sigmoid(p_z + rec_z)
             r = ops.sigmoid(p_r + rec_r)
         else:
-            z = ops.sigmoid(p_z + ops.matmul(ops.tanh(h_recurrent), kernel[:, :units]))
-            r = ops.sigmoid(p_r + ops.matmul(h_recurrent, kernel[:, units : 2 * units]))
-        candidate = ops.tanh(ops.matmul(r * h_recurrent, kernel[:, -units:]) + p_h)
+            z = ops.sigmoid(p_z + self._recurrent_matmul(ops.tanh(h_recurrent), kernel, (0, units)))
+            r = ops.sigmoid(p_r + self._recurrent_matmul(h_recurrent, kernel, (units, 2 * units)))
+        width = kernel.shape[-1]
+        candidate = ops.tanh(
+            self._recurrent_matmul(r * h_recurrent, kernel, (width - units, width)) + p_h
+        )
         h_new = candidate * z + h_previous * (1.0 - z)
         h_state, output = self._finish_step(h_previous, h_new, training)
         return output, ([h_state] if nested else h_state)

@@ -2,12 +2,65 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import ops
 
 from layers import _tf_ops
 
 __all__ = ["Recurrent"]
+
+# Per-sequence randomness a cell caches between `prepare_sequence` and the mask reset:
+# the dropout masks (Keras' `DropoutRNNCell` names) and the weight-dropped kernel.
+_SEQUENCE_ATTRIBUTES = (
+    "_dropout_mask",
+    "_recurrent_dropout_mask",
+    "_output_dropout_mask",
+    "_dropped_recurrent_kernel",
+)
+
+
+def _cell_chain(cell):
+    """The cell and the cells it wraps (`InputProjectionCell(cell)`, ...)."""
+    while cell is not None:
+        yield cell
+        cell = getattr(cell, "cell", None)
+
+
+def _sequence_randomness(cell) -> list:
+    """`(cell, attribute, value)` of every cached per-sequence mask of the cell chain."""
+    return [
+        (link, name, getattr(link, name))
+        for link in _cell_chain(cell)
+        for name in _SEQUENCE_ATTRIBUTES
+        if getattr(link, name, None) is not None
+    ]
+
+
+@contextlib.contextmanager
+def _installed(randomness):
+    """Puts the masks of a sequence back on the cells for the `with` block.
+
+    The backward pass of `Recurrent` runs `step` again after the layer call has reset the
+    cell's masks; it must see the same masks as the forward pass.
+    """
+    previous = [(link, name, getattr(link, name)) for link, name, _ in randomness]
+    for link, name, value in randomness:
+        setattr(link, name, value)
+    try:
+        yield
+    finally:
+        for link, name, value in previous:
+            setattr(link, name, value)
+
+
+def _step_hooks_owner(cell):
+    """The cell whose `using_step_hooks` routes the products of `cell.step`, if any."""
+    for link in _cell_chain(cell):
+        if hasattr(link, "using_step_hooks"):
+            return link
+    return None
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -204,14 +257,20 @@ class Recurrent(keras.layers.Layer):
             if two_part:
                 # One matrix product for the input side of all time steps.
                 projected = cell.project_inputs(sequences_tm, training=training, time_major=True)
+                randomness = _sequence_randomness(cell)
 
                 def step_fn(projected_t, states):
-                    return cell.step(projected_t, states, training=training)
+                    with _installed(randomness):
+                        return cell.step(projected_t, states, training=training)
+
+                hooks_owner = _step_hooks_owner(cell)
             else:
                 projected = sequences_tm
 
                 def step_fn(inputs_t, states):
                     return cell(inputs_t, states, training=training)
+
+                randomness, hooks_owner = [], None
 
             last_output, outputs, states = _tf_ops.run_steps(
                 step_fn,
@@ -221,6 +280,10 @@ class Recurrent(keras.layers.Layer):
                 mask=mask_tm,
                 go_backwards=self.go_backwards,
                 return_sequences=self.return_sequences,
+                use_hooks=None if hooks_owner is None else hooks_owner.using_step_hooks,
+                nondifferentiable=[
+                    value for _, name, value in randomness if name != "_dropped_recurrent_kernel"
+                ],
             )
         finally:
             for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):

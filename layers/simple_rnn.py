@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import activations, initializers, ops
 
-from layers.cell_base import RecurrentCell
+from layers.cell_base import RecurrentCell, input_matmul
 
 __all__ = ["SimpleRNNCell"]
 
@@ -80,7 +80,7 @@ class SimpleRNNCell(RecurrentCell):
         self.built = True
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = ops.matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
+        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
         if self.bias is not None:
             projected = projected + self.bias
         return projected
@@ -90,7 +90,7 @@ class SimpleRNNCell(RecurrentCell):
         h_previous = states[0] if nested else states
         h_recurrent = self._drop_recurrent(h_previous, training)
         h_new = self.activation(
-            projected_t + ops.matmul(h_recurrent, self._recurrent_kernel_value(training))
+            projected_t + self._recurrent_matmul(h_recurrent, self._recurrent_kernel_value(training))
         )
         h_state, output = self._finish_step(h_previous, h_new, training)
         return output, ([h_state] if nested else h_state)
