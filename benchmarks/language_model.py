@@ -1,0 +1,184 @@
+"""Quality runs of apps/language_model on real data; figures go to
+benchmarks/results/language_model.json and the app README.
+
+    python -m benchmarks.language_model list
+    python -m benchmarks.language_model run shakespeare_lstm      # one experiment
+    python -m benchmarks.language_model table                     # Markdown of the results
+
+Each experiment is one `python -m apps.language_model train` command (run in this
+process), with a wall-time budget (`--max-train-minutes`). Its whole-split validation
+figures (state carried), the n-gram baseline on the same split, the command, the date,
+the wall time and the machine are merged into the results file under the experiment's
+name. Data: Tiny Shakespeare (first 90 % of the characters train, the rest validate, as
+nanoGPT) and Mikolov's PTB (train, valid) under --data-root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "language_model.json"
+DATA_ROOT = os.environ.get("RNN_SUITE_DATA", "/work/shared/data")
+
+
+def _shakespeare(minutes: float, *extra: str) -> list[str]:
+    return [
+        "--text-file", "{data}/tinyshakespeare/input.txt", "--valid-fraction", "0.1",
+        "--tokenizer", "char", "--max-train-minutes", str(minutes), "--epochs", "1000",
+        "--ngram-order", "7", "--verbose", "2", *extra,
+    ]
+
+
+def _ptb(minutes: float, *extra: str) -> list[str]:
+    return [
+        "--train-file", "{data}/ptb/ptb.train.txt.gz", "--valid-file", "{data}/ptb/ptb.valid.txt",
+        "--tokenizer", "word", "--max-train-minutes", str(minutes), "--epochs", "1000",
+        "--ngram-order", "5", "--ngram-discount", "0", "--verbose", "2", *extra,
+    ]
+
+
+_CHAR_MODEL = (
+    "--num-layers", "2", "--units", "384", "--embedding-size", "64", "--dropout", "0.1",
+    "--batch-size", "32", "--bptt", "128", "--learning-rate", "0.002", "--clip-norm", "1.0",
+    "--steps-per-epoch", "100", "--lr-decay-patience", "1", "--eval-batch-size", "10",
+)
+_COMPARE = (
+    "--num-layers", "1", "--units", "256", "--embedding-size", "64", "--batch-size", "32",
+    "--bptt", "100", "--learning-rate", "0.003", "--clip-norm", "1.0", "--steps-per-epoch", "100",
+    "--lr-decay-factor", "1", "--ngram-order", "5",
+)
+_COMPARE_MINUTES = 12.0
+
+#: name -> (dataset, target, app arguments)
+EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
+    "shakespeare_lstm": ("tiny_shakespeare", "valid nats/char <= 1.50 in 60 min",
+                         _shakespeare(60, *_CHAR_MODEL)),
+    "ptb_lstm": ("ptb", "valid perplexity <= 110 in 60 min", _ptb(60,
+        "--num-layers", "2", "--units", "256", "--tie-embeddings", "true", "--dropout", "0.2",
+        "--input-dropout", "0.1", "--batch-size", "64", "--bptt", "35", "--learning-rate", "0.003",
+        "--clip-norm", "1.0", "--steps-per-epoch", "200", "--lr-decay-patience", "0",
+        "--eval-batch-size", "10")),
+    # Equal-budget comparison on Tiny Shakespeare (one 256-unit layer, 12 minutes each).
+    "compare_lstm_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
+        _COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateful")),
+    "compare_lstm_stateless": ("tiny_shakespeare", "comparison", _shakespeare(
+        _COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateless")),
+    "compare_gru_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
+        _COMPARE_MINUTES, *_COMPARE, "--cell", "gru", "--training-mode", "stateful")),
+    "compare_cifg_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
+        _COMPARE_MINUTES, *_COMPARE, "--cell", "cifg", "--training-mode", "stateful")),
+}
+
+
+def _host() -> dict:
+    import tensorflow as tf
+
+    return {
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "note": "2 CPU cores shared with other jobs; wall times are upper bounds",
+    }
+
+
+def _flat(metrics: dict) -> dict:
+    """The figures worth a table, as one flat dict."""
+    flat = {}
+    for key in ("valid", "test", "ngram_valid", "ngram_test"):
+        scores = metrics.get(key)
+        if not scores:
+            continue
+        for name in ("perplexity", "nats_per_token", "bits_per_token", "nats_per_char", "bits_per_char"):
+            if name in scores:
+                flat[f"{key}_{name}"] = round(float(scores[name]), 4)
+        if "model" in scores:
+            flat[f"{key}_model"] = scores["model"]
+    history = metrics.get("history", {})
+    for name in ("val_cross_entropy", "cross_entropy"):
+        if history.get(name):
+            flat[f"last_epoch_{name}"] = round(float(history[name][-1]), 4)
+    for name in ("parameters", "train_seconds", "epochs_trained", "vocab_size", "train_tokens"):
+        if name in metrics:
+            flat[name] = metrics[name]
+    return flat
+
+
+def run(name: str, data_root: str, run_root: str) -> dict:
+    from apps.language_model.__main__ import main
+
+    dataset, target, arguments = EXPERIMENTS[name]
+    run_dir = Path(run_root) / name
+    argv = ["train", "--run-dir", str(run_dir)] + [a.format(data=data_root) for a in arguments]
+    start = time.time()
+    metrics = main(argv)
+    wall = time.time() - start
+    row = {
+        "dataset": dataset,
+        "target": target,
+        **_flat(metrics),
+        "wall_seconds": round(wall, 1),
+        "command": "python -m apps.language_model " + shlex.join(argv),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+    }
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["host"] = _host()
+    results.setdefault("experiments", {})[name] = row
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(row, indent=2))
+    return row
+
+
+def table() -> str:
+    results = json.loads(RESULTS.read_text())
+    lines = [
+        "| experiment | dataset | model | valid ppl | valid nats/token | valid bits/char | "
+        "parameters | train time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results.get("experiments", {}).items():
+        minutes = f"{row.get('train_seconds', 0) / 60:.0f} min"
+        char_level = row["dataset"] == "tiny_shakespeare"
+        for prefix, model in (("valid", "RNN"), ("ngram_valid", row.get("ngram_valid_model", "n-gram"))):
+            if f"{prefix}_perplexity" not in row:
+                continue
+            bpc = row.get(f"{prefix}_bits_per_token" if char_level else f"{prefix}_bits_per_char", "")
+            lines.append(
+                f"| {name} | {row['dataset']} | {model} | {row[f'{prefix}_perplexity']:.2f} | "
+                f"{row[f'{prefix}_nats_per_token']:.4f} | {bpc} | "
+                + (f"{row.get('parameters', '')} | {minutes} |" if prefix == "valid" else " | |")
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.language_model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the experiments and their commands")
+    run_parser = sub.add_parser("run", help="run one experiment and record it")
+    run_parser.add_argument("name", choices=sorted(EXPERIMENTS))
+    run_parser.add_argument("--data-root", default=DATA_ROOT)
+    run_parser.add_argument("--run-root", default="runs/language_model_benchmarks")
+    sub.add_parser("table", help="print the recorded results as Markdown")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, (dataset, target, arguments) in EXPERIMENTS.items():
+            print(f"{name} ({dataset}; {target}):\n  train {shlex.join(arguments)}")
+    elif args.command == "run":
+        run(args.name, args.data_root, args.run_root)
+    else:
+        print(table())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
