@@ -31,50 +31,153 @@ DATA_ROOT = os.environ.get("RNN_SUITE_DATA", "/work/shared/data")
 
 def _shakespeare(minutes: float, *extra: str) -> list[str]:
     return [
-        "--text-file", "{data}/tinyshakespeare/input.txt", "--valid-fraction", "0.1",
-        "--tokenizer", "char", "--max-train-minutes", str(minutes), "--epochs", "1000",
-        "--ngram-order", "7", "--verbose", "2", *extra,
+        "--text-file",
+        "{data}/tinyshakespeare/input.txt",
+        "--valid-fraction",
+        "0.1",
+        "--tokenizer",
+        "char",
+        "--max-train-minutes",
+        str(minutes),
+        "--epochs",
+        "1000",
+        "--ngram-order",
+        "7",
+        "--verbose",
+        "2",
+        *extra,
     ]
 
 
 def _ptb(minutes: float, *extra: str) -> list[str]:
     return [
-        "--train-file", "{data}/ptb/ptb.train.txt.gz", "--valid-file", "{data}/ptb/ptb.valid.txt",
-        "--tokenizer", "word", "--max-train-minutes", str(minutes), "--epochs", "1000",
-        "--ngram-order", "5", "--ngram-discount", "0", "--verbose", "2", *extra,
+        "--train-file",
+        "{data}/ptb/ptb.train.txt.gz",
+        "--valid-file",
+        "{data}/ptb/ptb.valid.txt",
+        "--tokenizer",
+        "word",
+        "--max-train-minutes",
+        str(minutes),
+        "--epochs",
+        "1000",
+        "--ngram-order",
+        "5",
+        "--ngram-discount",
+        "0",
+        "--verbose",
+        "2",
+        *extra,
     ]
 
 
 _CHAR_MODEL = (
-    "--num-layers", "2", "--units", "384", "--embedding-size", "64", "--dropout", "0.1",
-    "--batch-size", "32", "--bptt", "128", "--learning-rate", "0.002", "--clip-norm", "1.0",
-    "--steps-per-epoch", "100", "--lr-decay-patience", "1", "--eval-batch-size", "10",
+    "--num-layers",
+    "2",
+    "--units",
+    "384",
+    "--embedding-size",
+    "64",
+    "--dropout",
+    "0.1",
+    "--batch-size",
+    "32",
+    "--bptt",
+    "128",
+    "--learning-rate",
+    "0.002",
+    "--clip-norm",
+    "1.0",
+    "--steps-per-epoch",
+    "100",
+    "--lr-decay-patience",
+    "1",
+    "--eval-batch-size",
+    "10",
 )
 _COMPARE = (
-    "--num-layers", "1", "--units", "256", "--embedding-size", "64", "--batch-size", "32",
-    "--bptt", "100", "--learning-rate", "0.003", "--clip-norm", "1.0", "--steps-per-epoch", "100",
-    "--lr-decay-factor", "1", "--ngram-order", "5",
+    "--num-layers",
+    "1",
+    "--units",
+    "256",
+    "--embedding-size",
+    "64",
+    "--batch-size",
+    "32",
+    "--bptt",
+    "100",
+    "--learning-rate",
+    "0.003",
+    "--clip-norm",
+    "1.0",
+    "--steps-per-epoch",
+    "100",
+    "--lr-decay-factor",
+    "1",
+    "--ngram-order",
+    "5",
 )
 _COMPARE_MINUTES = 12.0
 
 #: name -> (dataset, target, app arguments)
 EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
-    "shakespeare_lstm": ("tiny_shakespeare", "valid nats/char <= 1.50 in 60 min",
-                         _shakespeare(60, *_CHAR_MODEL)),
-    "ptb_lstm": ("ptb", "valid perplexity <= 110 in 60 min", _ptb(60,
-        "--num-layers", "2", "--units", "256", "--tie-embeddings", "true", "--dropout", "0.2",
-        "--input-dropout", "0.1", "--batch-size", "64", "--bptt", "35", "--learning-rate", "0.003",
-        "--clip-norm", "1.0", "--steps-per-epoch", "200", "--lr-decay-patience", "0",
-        "--eval-batch-size", "10")),
+    "shakespeare_lstm": (
+        "tiny_shakespeare",
+        "valid nats/char <= 1.50 in 60 min",
+        _shakespeare(60, *_CHAR_MODEL),
+    ),
+    "ptb_lstm": (
+        "ptb",
+        "valid perplexity <= 110 in 60 min",
+        _ptb(
+            60,
+            "--num-layers",
+            "2",
+            "--units",
+            "256",
+            "--tie-embeddings",
+            "true",
+            "--dropout",
+            "0.2",
+            "--input-dropout",
+            "0.1",
+            "--batch-size",
+            "64",
+            "--bptt",
+            "35",
+            "--learning-rate",
+            "0.003",
+            "--clip-norm",
+            "1.0",
+            "--steps-per-epoch",
+            "200",
+            "--lr-decay-patience",
+            "0",
+            "--eval-batch-size",
+            "10",
+        ),
+    ),
     # Equal-budget comparison on Tiny Shakespeare (one 256-unit layer, 12 minutes each).
-    "compare_lstm_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
-        _COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateful")),
-    "compare_lstm_stateless": ("tiny_shakespeare", "comparison", _shakespeare(
-        _COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateless")),
-    "compare_gru_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
-        _COMPARE_MINUTES, *_COMPARE, "--cell", "gru", "--training-mode", "stateful")),
-    "compare_cifg_stateful": ("tiny_shakespeare", "comparison", _shakespeare(
-        _COMPARE_MINUTES, *_COMPARE, "--cell", "cifg", "--training-mode", "stateful")),
+    "compare_lstm_stateful": (
+        "tiny_shakespeare",
+        "comparison",
+        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateful"),
+    ),
+    "compare_lstm_stateless": (
+        "tiny_shakespeare",
+        "comparison",
+        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateless"),
+    ),
+    "compare_gru_stateful": (
+        "tiny_shakespeare",
+        "comparison",
+        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "gru", "--training-mode", "stateful"),
+    ),
+    "compare_cifg_stateful": (
+        "tiny_shakespeare",
+        "comparison",
+        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "cifg", "--training-mode", "stateful"),
+    ),
 }
 
 
@@ -96,7 +199,13 @@ def _flat(metrics: dict) -> dict:
         scores = metrics.get(key)
         if not scores:
             continue
-        for name in ("perplexity", "nats_per_token", "bits_per_token", "nats_per_char", "bits_per_char"):
+        for name in (
+            "perplexity",
+            "nats_per_token",
+            "bits_per_token",
+            "nats_per_char",
+            "bits_per_char",
+        ):
             if name in scores:
                 flat[f"{key}_{name}"] = round(float(scores[name]), 4)
         if "model" in scores:
@@ -148,10 +257,15 @@ def table() -> str:
     for name, row in results.get("experiments", {}).items():
         minutes = f"{row.get('train_seconds', 0) / 60:.0f} min"
         char_level = row["dataset"] == "tiny_shakespeare"
-        for prefix, model in (("valid", "RNN"), ("ngram_valid", row.get("ngram_valid_model", "n-gram"))):
+        for prefix, model in (
+            ("valid", "RNN"),
+            ("ngram_valid", row.get("ngram_valid_model", "n-gram")),
+        ):
             if f"{prefix}_perplexity" not in row:
                 continue
-            bpc = row.get(f"{prefix}_bits_per_token" if char_level else f"{prefix}_bits_per_char", "")
+            bpc = row.get(
+                f"{prefix}_bits_per_token" if char_level else f"{prefix}_bits_per_char", ""
+            )
             lines.append(
                 f"| {name} | {row['dataset']} | {model} | {row[f'{prefix}_perplexity']:.2f} | "
                 f"{row[f'{prefix}_nats_per_token']:.4f} | {bpc} | "
@@ -161,8 +275,11 @@ def table() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.language_model", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.language_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the experiments and their commands")
     run_parser = sub.add_parser("run", help="run one experiment and record it")

@@ -91,7 +91,9 @@ class LanguageModelConfig(TrainConfig):
             )
         for name in ("num_layers", "units", "bptt", "batch_size", "eval_batch_size", "eval_bptt"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
         if not 0.0 <= self.valid_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
             raise ValueError("--valid-fraction and --test-fraction must be in [0, 1)")
         if self.valid_fraction + self.test_fraction >= 1.0:

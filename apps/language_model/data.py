@@ -42,11 +42,15 @@ def load_texts(config: LanguageModelConfig) -> dict[str, str]:
     return _load_tfds(config)
 
 
-def split_text(text: str, valid_fraction: float, test_fraction: float, source: str) -> dict[str, str]:
+def split_text(
+    text: str, valid_fraction: float, test_fraction: float, source: str
+) -> dict[str, str]:
     """First ``1 - valid - test`` of the characters for training, then validation, then
     test (nanoGPT's split of Tiny Shakespeare: character 1,003,854 of 1,115,394 at 10%)."""
     if valid_fraction <= 0:
-        raise ValueError(f"{source}: one text needs --valid-fraction > 0 to hold out validation text")
+        raise ValueError(
+            f"{source}: one text needs --valid-fraction > 0 to hold out validation text"
+        )
     n = len(text)
     train_end = int(n * (1.0 - valid_fraction - test_fraction))
     valid_end = int(n * (1.0 - test_fraction))
@@ -55,7 +59,9 @@ def split_text(text: str, valid_fraction: float, test_fraction: float, source: s
         texts["test"] = text[valid_end:]
     for name, part in texts.items():
         if len(part) < 2:
-            raise DataFormatError(source, None, f"the {name} part holds {len(part)} characters; the text is too short")
+            raise DataFormatError(
+                source, None, f"the {name} part holds {len(part)} characters; the text is too short"
+            )
     return texts
 
 
@@ -72,7 +78,7 @@ def _load_tfds(config: LanguageModelConfig) -> dict[str, str]:
                 "input.txt (one text; the last --valid-fraction is held out), or --train-file "
                 "ptb.train.txt --valid-file ptb.valid.txt"
             ) from error
-        except ValueError as error:  # no such split
+        except ValueError:  # no such split
             if split == "test":
                 continue
             raise
@@ -89,7 +95,9 @@ class TokenSplits:
     num_chars: dict[str, int]
 
 
-def encode_splits(tokenizer: TextTokenizer, texts: dict[str, str], max_train_tokens: int = 0) -> TokenSplits:
+def encode_splits(
+    tokenizer: TextTokenizer, texts: dict[str, str], max_train_tokens: int = 0
+) -> TokenSplits:
     ids, num_chars = {}, {}
     for split, text in texts.items():
         ids[split] = tokenizer.encode(text)

@@ -97,7 +97,9 @@ class NGramModel:
                 for token in followers:
                     continuation[shorter][token] += 1
             levels[k] = continuation
-        self.levels = [{} if level is None else {c: dict(f) for c, f in level.items()} for level in levels]
+        self.levels = [
+            {} if level is None else {c: dict(f) for c, f in level.items()} for level in levels
+        ]
         self.totals = [{c: sum(f.values()) for c, f in level.items()} for level in self.levels]
         self.types = [{c: len(f) for c, f in level.items()} for level in self.levels]
         self.discounts = [self._estimate_discount(level) for level in self.levels]
@@ -189,5 +191,7 @@ class NGramModel:
 
     @property
     def name(self) -> str:
-        smoothing = "interpolated Kneser-Ney" if self.smoothing == "kneser_ney" else f"add-{self.add_k}"
+        smoothing = (
+            "interpolated Kneser-Ney" if self.smoothing == "kneser_ney" else f"add-{self.add_k}"
+        )
         return f"{self.order}-gram, {smoothing}"

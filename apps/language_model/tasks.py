@@ -51,7 +51,9 @@ def _tokenizer(ctx: RunContext, texts: dict[str, str]) -> TextTokenizer:
         seed=config.seed,
     )
     tokenizer.save(folder)
-    logger.info("%s vocabulary of %d tokens saved in %s", config.tokenizer, tokenizer.vocab_size, folder)
+    logger.info(
+        "%s vocabulary of %d tokens saved in %s", config.tokenizer, tokenizer.vocab_size, folder
+    )
     return tokenizer
 
 
@@ -74,7 +76,11 @@ def evaluate_splits(model, config, tokenizer, splits) -> dict:
     for name in ("valid", "test"):
         if name in splits.ids:
             results[name] = evaluate_ids(
-                model, config, tokenizer.vocab_size, splits.ids[name], _chars(tokenizer, splits, name)
+                model,
+                config,
+                tokenizer.vocab_size,
+                splits.ids[name],
+                _chars(tokenizer, splits, name),
             )
             logger.info("%s: %s", name, results[name])
     if config.ngram_order > 0:
@@ -129,7 +135,9 @@ def train(ctx: RunContext) -> dict:
     stateful = config.training_mode == "stateful"
     train_data, windows_per_pass = training_windows(config, splits.ids["train"])
     validation_data = validation_windows(config, splits.ids["valid"])
-    fit_config = dataclasses.replace(config, steps_per_epoch=config.steps_per_epoch or windows_per_pass)
+    fit_config = dataclasses.replace(
+        config, steps_per_epoch=config.steps_per_epoch or windows_per_pass
+    )
     fit_ctx = RunContext(ctx.app, fit_config, ctx.run_dir, ctx.args)
 
     def build() -> keras.Model:
@@ -212,7 +220,10 @@ def sample(ctx: RunContext) -> str:
     if args.export_dir:
         served = load_export(args.export_dir)
         result = served.signatures["generate_top_k"](
-            prompt=prompt, num_tokens=args.num_tokens, temperature=args.temperature, top_k=args.top_k
+            prompt=prompt,
+            num_tokens=args.num_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
         )
         text = result["text"].numpy().decode("utf-8")
         print(text)

@@ -40,8 +40,16 @@ RHYME = "to be, or not to be, that is the question.\nwhether tis nobler in the m
 
 
 def tiny_config(**overrides) -> LanguageModelConfig:
-    values = dict(units=16, num_layers=2, bptt=5, batch_size=3, eval_batch_size=2, eval_bptt=7,
-                  verbose=0, epochs=1)
+    values = dict(
+        units=16,
+        num_layers=2,
+        bptt=5,
+        batch_size=3,
+        eval_batch_size=2,
+        eval_bptt=7,
+        verbose=0,
+        epochs=1,
+    )
     values.update(overrides)
     return LanguageModelConfig(**values)
 
@@ -129,9 +137,17 @@ def test_uniform_model_perplexity_equals_the_vocabulary_size():
 
 
 def test_stateless_and_tied_models_share_weights_with_stateful_copies():
-    config = tiny_config(tie_embeddings=True, embedding_size=8, dropout=0.3, input_dropout=0.1,
-                         embedding_dropout=0.1, recurrent_dropout=0.2, recurrent_weight_dropout=0.2,
-                         norm_stabilizer=1.0, cell="cifg")
+    config = tiny_config(
+        tie_embeddings=True,
+        embedding_size=8,
+        dropout=0.3,
+        input_dropout=0.1,
+        embedding_dropout=0.1,
+        recurrent_dropout=0.2,
+        recurrent_weight_dropout=0.2,
+        norm_stabilizer=1.0,
+        cell="cifg",
+    )
     stateless = build_model(config, 11)
     names = {layer.name for layer in stateless.layers}
     assert {"projection", "norm_stabilizer_0", "dropout_1", "input_dropout"} <= names
@@ -150,7 +166,9 @@ def test_stateless_and_tied_models_share_weights_with_stateful_copies():
 # --------------------------------------------------------------------------- n-grams
 
 
-@pytest.mark.parametrize("smoothing,discount", [("kneser_ney", 0.75), ("kneser_ney", 0.0), ("add_k", 0.75)])
+@pytest.mark.parametrize(
+    "smoothing,discount", [("kneser_ney", 0.75), ("kneser_ney", 0.0), ("add_k", 0.75)]
+)
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 def test_ngram_probabilities_sum_to_one_over_the_vocabulary(order, smoothing, discount):
     vocab_size = 13
@@ -204,7 +222,12 @@ def test_word_tokens_follow_mikolovs_ptb_convention():
     words = [tokenizer.tokens[i] for i in ids]
     assert words == ["the", "cat", "<unk>", "sat", "<eos>", "the", "dog", "<eos>"]
     assert tokenizer.decode(ids) == "the cat <unk> sat\nthe dog\n"
-    assert TextTokenizer.train("word", "a a a b b c\n", vocab_size=3).tokens == ["<unk>", "a", "b", "<eos>"]
+    assert TextTokenizer.train("word", "a a a b b c\n", vocab_size=3).tokens == [
+        "<unk>",
+        "a",
+        "b",
+        "<eos>",
+    ]
 
 
 # --------------------------------------------------------------------------- data and errors
@@ -228,8 +251,21 @@ def test_text_splits_and_bad_inputs_give_clear_errors(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text(RHYME * 3)
     with pytest.raises(ValueError, match="corpus too short.*lower batch_size or bptt"):
-        main(["train", "--text-file", str(short), "--run-dir", str(tmp_path / "r"), "--bptt", "50",
-              "--batch-size", "64", "--verbose", "0"])
+        main(
+            [
+                "train",
+                "--text-file",
+                str(short),
+                "--run-dir",
+                str(tmp_path / "r"),
+                "--bptt",
+                "50",
+                "--batch-size",
+                "64",
+                "--verbose",
+                "0",
+            ]
+        )
 
 
 def test_tfds_path_with_mock_data(monkeypatch, tmp_path):
@@ -264,12 +300,35 @@ def trained_run(tmp_path_factory):
     text_file = folder / "rhyme.txt"
     text_file.write_text(RHYME * 6)
     run_dir = folder / "run"
-    metrics = main([
-        "train", "--train-file", str(text_file), "--valid-file", str(text_file),
-        "--run-dir", str(run_dir), "--units", "64", "--num-layers", "1", "--bptt", "16",
-        "--batch-size", "4", "--epochs", "25", "--learning-rate", "0.01", "--verbose", "0",
-        "--lr-decay-factor", "1", "--eval-batch-size", "1",
-    ])
+    metrics = main(
+        [
+            "train",
+            "--train-file",
+            str(text_file),
+            "--valid-file",
+            str(text_file),
+            "--run-dir",
+            str(run_dir),
+            "--units",
+            "64",
+            "--num-layers",
+            "1",
+            "--bptt",
+            "16",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "25",
+            "--learning-rate",
+            "0.01",
+            "--verbose",
+            "0",
+            "--lr-decay-factor",
+            "1",
+            "--eval-batch-size",
+            "1",
+        ]
+    )
     return run_dir, metrics
 
 
@@ -289,7 +348,12 @@ def test_tiny_model_overfits_a_short_text(trained_run):
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert metrics["valid"]["nats_per_token"] < 0.3
     assert metrics["valid"]["nats_per_token"] < metrics["ngram_valid"]["nats_per_token"]
-    for name in ("config.json", "vocab/tokens.txt", "checkpoints/best.keras", "plots/learning_curves.png"):
+    for name in (
+        "config.json",
+        "vocab/tokens.txt",
+        "checkpoints/best.keras",
+        "plots/learning_curves.png",
+    ):
         assert (run_dir / name).exists(), name
     evaluated = main(["evaluate", "--run-dir", str(run_dir)])
     assert evaluated["evaluate_valid"]["nats_per_token"] == pytest.approx(
@@ -316,8 +380,19 @@ def test_sampling_at_temperature_zero_is_greedy(trained_run, capsys):
     # Hot sampling is random but reproducible with a seed, and streams token by token.
     hot = list(generator.stream(prompt, 30, temperature=1.5, seed=3))
     assert hot == list(generator.stream(prompt, 30, temperature=1.5, seed=3))
-    main(["sample", "--run-dir", str(run_dir), "--prompt", "to be", "--temperature", "0",
-          "--num-tokens", "40"])
+    main(
+        [
+            "sample",
+            "--run-dir",
+            str(run_dir),
+            "--prompt",
+            "to be",
+            "--temperature",
+            "0",
+            "--num-tokens",
+            "40",
+        ]
+    )
     assert capsys.readouterr().out.startswith("to be, or not to be, that is the question.")
 
 
@@ -344,8 +419,14 @@ def test_export_reloads_in_a_fresh_process_and_generates(trained_run):
     run_dir, _ = trained_run
     path = main(["export", "--run-dir", str(run_dir)])
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(path)], capture_output=True,
-                             text=True, env=env, cwd=REPO, timeout=240)
+    process = subprocess.run(
+        [sys.executable, "-c", EXPORT_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=240,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     served = json.loads(process.stdout.strip().splitlines()[-1])
     generator: TextGenerator = _generator(run_dir)
@@ -365,15 +446,56 @@ def test_sentencepiece_model_trains_stateless_with_tied_embeddings(tmp_path):
     rng = np.random.default_rng(5)
     words = ["the", "cat", "dog", "sat", "on", "mat", "ran", "a"]
     text_file.write_text("".join(" ".join(rng.choice(words, 6)) + "\n" for _ in range(300)))
-    metrics = main([
-        "train", "--text-file", str(text_file), "--run-dir", str(tmp_path / "run"),
-        "--tokenizer", "sentencepiece", "--training-mode", "stateless", "--vocab-size", "40",
-        "--units", "16", "--num-layers", "1", "--bptt", "10", "--batch-size", "8", "--epochs", "3",
-        "--learning-rate", "0.01", "--verbose", "0", "--tie-embeddings", "true",
-        "--embedding-size", "8", "--ngram-order", "2",
-    ])
+    metrics = main(
+        [
+            "train",
+            "--text-file",
+            str(text_file),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--tokenizer",
+            "sentencepiece",
+            "--training-mode",
+            "stateless",
+            "--vocab-size",
+            "40",
+            "--units",
+            "16",
+            "--num-layers",
+            "1",
+            "--bptt",
+            "10",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "3",
+            "--learning-rate",
+            "0.01",
+            "--verbose",
+            "0",
+            "--tie-embeddings",
+            "true",
+            "--embedding-size",
+            "8",
+            "--ngram-order",
+            "2",
+        ]
+    )
     assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
     assert metrics["valid"]["bits_per_char"] > 0 and metrics["ngram_valid"]["perplexity"] > 1
-    text = main(["sample", "--run-dir", str(tmp_path / "run"), "--prompt", "the cat",
-                 "--num-tokens", "5", "--top-k", "3", "--sample-seed", "1"])
+    text = main(
+        [
+            "sample",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--prompt",
+            "the cat",
+            "--num-tokens",
+            "5",
+            "--top-k",
+            "3",
+            "--sample-seed",
+            "1",
+        ]
+    )
     assert isinstance(text, str)

@@ -37,7 +37,9 @@ def test_streams_continue_across_windows_and_cover_each_target_once():
     assert flat.size == stream_layout(1000, 5, 9).num_targets
 
 
-@pytest.mark.parametrize("num_tokens,batch_size,bptt", [(101, 4, 5), (23, 3, 4), (10, 20, 3), (2, 1, 5)])
+@pytest.mark.parametrize(
+    "num_tokens,batch_size,bptt", [(101, 4, 5), (23, 3, 4), (10, 20, 3), (2, 1, 5)]
+)
 def test_evaluation_layout_covers_the_whole_split(num_tokens, batch_size, bptt):
     corpus = np.arange(num_tokens) + 7  # no real token is 0, the padding id
     inputs, targets, weights = stream_arrays(corpus, batch_size, bptt, drop_remainder=False)
@@ -49,7 +51,9 @@ def test_evaluation_layout_covers_the_whole_split(num_tokens, batch_size, bptt):
 
 
 def test_weights_come_with_the_dataset_when_asked():
-    element = next(iter(stream_windows(np.arange(30), 2, 4, drop_remainder=False, with_weights=True)))
+    element = next(
+        iter(stream_windows(np.arange(30), 2, 4, drop_remainder=False, with_weights=True))
+    )
     assert len(element) == 3 and element[2].dtype.name == "float32"
 
 
