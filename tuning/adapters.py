@@ -246,8 +246,128 @@ class TranslationAdapter(AppAdapter):
         return build_model(config, vocabularies.source_size, vocabularies.target_size)
 
 
+class TaggingAdapter(AppAdapter):
+    """apps/tagging: POS / chunking / NER taggers (BiLSTM(-CRF) with character features);
+    objective: the app's own dev score (`val_f1` for entity tasks, `val_accuracy` for POS),
+    computed each epoch by the app's `ScoreCallback`."""
+
+    app = "tagging"
+    description = "apps/tagging: dev score of the tagger"
+    objective = "val_f1"
+    metric_label = "dev score"
+    direction = "max"
+    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    default_space = {"cells": ["lstm", "gru", "cifg", "nfg"], "units": (32, 200),
+                     "learning_rate": (3e-4, 1e-2), "dropout": (0.0, 0.5), "clip_norms": [5.0]}
+
+    def __init__(self, overrides=None, work_dir="tuning_app"):
+        super().__init__(overrides, work_dir)
+        self.objective = self.config.monitor  # set by the config from the task
+        self.metric_label = self.objective.removeprefix("val_")
+
+    @staticmethod
+    def config_class():
+        from apps.tagging.config import TaggingConfig
+
+        return TaggingConfig
+
+    def prepare(self):
+        from apps.tagging import data
+        from apps.tagging.tasks import Scorer, ScoreCallback
+
+        config = self.config
+        splits = data.load_splits(config)
+        train, dev = splits["train"], splits["dev"]
+        try:
+            vocabularies = data.Vocabularies.load(self.vocab_dir)
+        except FileNotFoundError:
+            vocabularies = data.build_vocabularies(train, config)
+            vocabularies.save(self.vocab_dir)
+        featurizer = data.Featurizer(vocabularies, config)
+
+        def batches(split, name, training):
+            ids = data.tag_ids(data.training_tags(split, config), vocabularies.tags, name)
+            return data.make_dataset(split.tokens, ids, featurizer, config, training)
+
+        scorer = Scorer(dev, featurizer, vocabularies, config)
+        return PreparedApp(
+            TaskData(
+                train=batches(train, "train", True),
+                validation=batches(dev, "dev", False),
+                steps_per_epoch=config.steps_per_epoch or None,
+            ),
+            context=vocabularies,
+            make_callbacks=lambda: [ScoreCallback(scorer)],
+        )
+
+    def build(self, config, prepared):
+        from apps.tagging.model import build_model
+
+        return build_model(config, prepared.context)
+
+
+class LanguageModelAdapter(AppAdapter):
+    """apps/language_model: char/word/SentencePiece RNN language models (stateful truncated
+    BPTT or independent windows); objective: validation cross-entropy (nats per token)."""
+
+    app = "language_model"
+    description = "apps/language_model: validation cross-entropy (nats per token)"
+    objective = "val_cross_entropy"
+    metric_label = "cross-entropy"
+    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    default_space = {"cells": ["lstm", "gru", "cifg", "nfg", "noaf"], "units": (64, 512),
+                     "learning_rate": (3e-4, 1e-2), "dropout": (0.0, 0.5), "clip_norms": [1.0]}
+
+    @staticmethod
+    def config_class():
+        from apps.language_model.config import LanguageModelConfig
+
+        return LanguageModelConfig
+
+    def prepare(self):
+        from apps.language_model import data
+        from apps.language_model.callbacks import PerplexityLogs, StreamStates
+        from apps.language_model.tokens import TextTokenizer
+
+        config = self.config
+        texts = data.load_texts(config)
+        if (self.vocab_dir / "tokenizer.json").exists():
+            tokenizer = TextTokenizer.load(self.vocab_dir)
+        else:
+            tokenizer = TextTokenizer.train(
+                config.tokenizer, texts["train"], vocab_size=config.vocab_size,
+                lowercase=config.lowercase, sentencepiece_type=config.sentencepiece_type,
+                seed=config.seed,
+            )
+            tokenizer.save(self.vocab_dir)
+        splits = data.encode_splits(tokenizer, texts, config.max_train_tokens)
+        train, windows_per_pass = data.training_windows(config, splits.ids["train"])
+        stateful = config.training_mode == "stateful"
+        return PreparedApp(
+            TaskData(
+                train=train,
+                validation=data.validation_windows(config, splits.ids["valid"]),
+                steps_per_epoch=config.steps_per_epoch or windows_per_pass,
+            ),
+            context=tokenizer.vocab_size,
+            make_callbacks=lambda: [
+                *([StreamStates(windows_per_pass)] if stateful else []),
+                PerplexityLogs(),
+            ],
+        )
+
+    def build(self, config, prepared):
+        from apps.language_model.model import build_model, compile_model
+
+        stateful = config.training_mode == "stateful"
+        model = build_model(config, prepared.context, config.batch_size if stateful else None, stateful)
+        return compile_model(model, config)
+
+
 ADAPTERS: dict[str, type[AppAdapter]] = {
-    adapter.app: adapter for adapter in (AddingAdapter, SentimentAdapter, TranslationAdapter)
+    adapter.app: adapter
+    for adapter in (AddingAdapter, SentimentAdapter, TaggingAdapter, LanguageModelAdapter,
+                    TranslationAdapter)
 }
 
 

@@ -124,6 +124,11 @@ class AppHyperModel(kt.HyperModel):
     """An app tuned through its adapter (`tuning.adapters`): the trial's values replace
     fields of the app's config and the app's own model builder makes the model."""
 
+    #: The app's datasets are made once and may hold TF resources (in-graph tokenizers)
+    #: that `keras.backend.clear_session()` and `tf.random.set_seed` would destroy: the
+    #: tuner keeps the session and seeds trials without TensorFlow's global seed.
+    clear_session = False
+
     def __init__(
         self,
         adapter,

@@ -478,13 +478,15 @@ def objective_of(config: dict) -> tuple[str, str, str, float | None]:
         from tuning.adapters import ADAPTERS
 
         adapter = ADAPTERS.get(config["app"])
+        objective = config.get("objective") or (adapter.objective if adapter else "val_loss")
         if adapter is not None:
-            return adapter.objective, adapter.metric_label, adapter.description, adapter.chance_level
-        return "val_loss", "loss", f"app {config['app']}", None
-    from tuning.search import SearchConfig
+            label = adapter.metric_label if objective == adapter.objective else objective.removeprefix("val_")
+            return objective, label, adapter.description, adapter.chance_level
+        return objective, objective, f"app {config['app']}", None
+    from tuning.search import RECORDED, SearchConfig
     from tuning.tasks import chance_level, make_task
 
-    search = SearchConfig.from_dict({k: v for k, v in config.items() if k != "created"})
+    search = SearchConfig.from_dict({k: v for k, v in config.items() if k not in RECORDED})
     task = make_task(search.task, search.task_options)
     return task.objective, task.metric_label, task.description, chance_level(task)
 

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import json
 import logging
 import os
 import platform
+import random
 import socket
 import time
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 import tensorflow as tf
 
 from tuning.hypermodels import AppHyperModel, TaskHyperModel
@@ -142,8 +145,38 @@ class _RecordingTuner:
         return results
 
     def _build_hypermodel(self, hp):
-        keras.utils.set_random_seed(self._current_seed)
+        seed_trial(self._current_seed, tensorflow=getattr(self.hypermodel, "clear_session", True))
         return super()._build_hypermodel(hp)
+
+    def _try_build(self, hp):
+        if getattr(self.hypermodel, "clear_session", True):
+            return super()._try_build(hp)  # keras.backend.clear_session(), then build
+        # keras-tuner clears the Keras session before every build, which also drops the TF
+        # resources of input pipelines made once for all trials (an app's in-graph
+        # SentencePiece tokenizer): hypermodels with clear_session=False skip that step.
+        gc.collect()
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise kt.errors.FatalTypeError(f"the hypermodel built {type(model)}, not a keras.Model")
+        return model
+
+
+def seed_trial(seed: int, tensorflow: bool = True) -> None:
+    """`keras.utils.set_random_seed(seed)`; with `tensorflow=False` everything but
+    `tf.random.set_seed`, which clears TensorFlow's kernel caches and with them the
+    resources of input pipelines made before (tf_text's SentencePiece model: the next
+    batch fails with "Resource ... SentencepieceOp ... does not exist")."""
+    if tensorflow:
+        keras.utils.set_random_seed(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)  # Keras initializers, dropout
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
 
 
 class AblationTuner(_RecordingTuner, kt.Tuner):
@@ -208,8 +241,13 @@ def make_tuner(config: SearchConfig, hypermodel=None) -> kt.Tuner:
     return AblationTuner(oracle=oracle, **common)
 
 
-def check_resume(config: SearchConfig) -> None:
-    """Writes search.json on the first run; later runs must match it (except MUTABLE)."""
+#: Keys of search.json that describe rather than define the search.
+RECORDED = ("created", "objective", "direction")
+
+
+def check_resume(config: SearchConfig, recorded: dict | None = None) -> None:
+    """Writes search.json on the first run; later runs must match it (except MUTABLE);
+    `recorded` values (the objective...) are stored alongside, not compared."""
     path = config.run_path / "search.json"
     current = config.to_dict()
     if path.exists():
@@ -217,14 +255,15 @@ def check_resume(config: SearchConfig) -> None:
         differences = [
             f"{key}: saved {saved.get(key)!r}, now {current.get(key)!r}"
             for key in sorted(set(saved) | set(current))
-            if key not in (*SearchConfig.MUTABLE, "created") and _normalise(saved.get(key)) != _normalise(current.get(key))
+            if key not in (*SearchConfig.MUTABLE, *RECORDED) and _normalise(saved.get(key)) != _normalise(current.get(key))
         ]
         if differences:
             raise ValueError(
                 f"{config.run_dir} holds a different search; resume it with the same options "
                 "or use another --run-dir. Differences: " + "; ".join(differences)
             )
-    saved_now = {**current, "created": datetime.datetime.now().isoformat(timespec="seconds")}
+    saved_now = {**current, **(recorded or {}),
+                 "created": datetime.datetime.now().isoformat(timespec="seconds")}
     if path.exists():
         saved_now["created"] = json.loads(path.read_text(encoding="utf-8")).get("created")
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -252,10 +291,11 @@ def machine_description() -> str:
 def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
     """Runs (or resumes) the search of `config`; returns a summary of its trials."""
     config.run_path.mkdir(parents=True, exist_ok=True)
-    check_resume(config)
     role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     start = time.time()
     hypermodel = make_hypermodel(config)
+    objective = hypermodel.objective
+    check_resume(config, {"objective": objective.name, "direction": objective.direction})
     if "chief" not in role:  # the chief serves the oracle and trains nothing
         hypermodel.prepare()
     tuner = make_tuner(config, hypermodel)
