@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 def train(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
     config.validate()
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     texts, labels = load_split(config, "train")
     (train_texts, train_labels), (val_texts, val_labels) = train_validation_split(
         texts, labels, config.validation_fraction, config.seed
@@ -64,6 +64,8 @@ def train(ctx: RunContext) -> dict:
         "epochs_trained": len(history.get("loss", [])),
         "train_loss": history.get("loss", [None])[-1],
         "train_wall_time_s": round(time.time() - start, 1),
+        # CPU seconds of all threads: comparable across runs on a shared, busy machine.
+        "train_cpu_time_s": round(time.process_time() - cpu_start, 1),
     }
     if val_data is not None:
         best = load_model(ctx.run_dir)
@@ -132,6 +134,7 @@ def write_results(path: Path, name: str, metrics: dict, config: SentimentConfig)
         "test_examples",
         "validation_accuracy",
         "train_wall_time_s",
+        "train_cpu_time_s",
         "epochs_trained",
         "parameters",
     ):
