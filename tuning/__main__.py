@@ -34,12 +34,23 @@ def _list(kind):
 def _search_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to tune")
     what.add_argument("--run-dir", required=True, help="search directory (rerun to resume)")
-    what.add_argument("--task", choices=TASK_NAMES, default="jsb", help="built-in task (default: jsb)")
-    what.add_argument("--app", default="", help="tune an app instead: sentiment, tagging, ... "
-                      "(its model builder, through tuning.adapters)")
+    what.add_argument(
+        "--task", choices=TASK_NAMES, default="jsb", help="built-in task (default: jsb)"
+    )
+    what.add_argument(
+        "--app",
+        default="",
+        help="tune an app instead: sentiment, tagging, ... "
+        "(its model builder, through tuning.adapters)",
+    )
     what.add_argument("--app-config", default="", help="JSON file of the app's config values")
-    what.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="one app config value (JSON or text), repeatable")
+    what.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one app config value (JSON or text), repeatable",
+    )
     data = parser.add_argument_group("task data (built-in tasks)")
     data.add_argument("--data", default="", help="jsb: JSON file with train/valid(/test) chorales")
     data.add_argument("--batch-size", type=int)
@@ -51,42 +62,64 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
     search.add_argument("--oracle", choices=ORACLES, default="random")
     search.add_argument("--max-trials", type=int, default=20, help="joint search: trials in all")
-    search.add_argument("--per-variant", type=int, default=0,
-                        help="N independent trials for every cell (Greff et al.'s design)")
+    search.add_argument(
+        "--per-variant",
+        type=int,
+        default=0,
+        help="N independent trials for every cell (Greff et al.'s design)",
+    )
     search.add_argument("--epochs", type=int, default=10, help="per trial (Hyperband: maximum)")
     search.add_argument("--early-stopping-patience", type=int, default=0)
     search.add_argument("--executions-per-trial", type=int, default=1)
     search.add_argument("--seed", type=int, default=1234)
-    search.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
-                        help="tf.distribute strategy of each trial (given to the Tuner constructor)")
+    search.add_argument(
+        "--strategy",
+        choices=("none", "mirrored", "multi_worker"),
+        default="none",
+        help="tf.distribute strategy of each trial (given to the Tuner constructor)",
+    )
     search.add_argument("--max-consecutive-failed-trials", type=int, default=20)
     search.add_argument("--hyperband-factor", type=int, default=3)
     search.add_argument("--hyperband-iterations", type=int, default=1)
-    search.add_argument("--initial-points", type=int, default=0, help="bayesian: random trials first")
+    search.add_argument(
+        "--initial-points", type=int, default=0, help="bayesian: random trials first"
+    )
     search.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity in trials")
     space = parser.add_argument_group("search space (defaults depend on the task)")
-    space.add_argument("--cells", type=_list(str), help="cells, or the groups greff / all "
-                       "(default: greff = vanilla + the 8 variants of Greff et al.)")
+    space.add_argument(
+        "--cells",
+        type=_list(str),
+        help="cells, or the groups greff / all "
+        "(default: greff = vanilla + the 8 variants of Greff et al.)",
+    )
     space.add_argument("--units", type=_pair(int), help="MIN,MAX hidden width, log-uniform")
     space.add_argument("--learning-rate", type=_pair(float), help="MIN,MAX, log-uniform")
     space.add_argument("--optimizers", type=_list(str), help="adam,sgd,rmsprop,... (sgd: Nesterov)")
     space.add_argument("--momentum", type=_pair(float), help="MIN,MAX for sgd (1 - log-uniform)")
     space.add_argument("--input-noise", type=_pair(float), help="MIN,MAX Gaussian input noise std")
     space.add_argument("--dropout", type=_pair(float), help="MIN,MAX variational input dropout")
-    space.add_argument("--clip-norms", type=_list(float), help="global-norm clipping values; 0 = off")
+    space.add_argument(
+        "--clip-norms", type=_list(float), help="global-norm clipping values; 0 = off"
+    )
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR")
-    parser.add_argument("--metric", default="", help="default: the test metric if every trial "
-                        "has one, else the objective")
+    parser.add_argument(
+        "--metric",
+        default="",
+        help="default: the test metric if every trial has one, else the objective",
+    )
     parser.add_argument("--baseline", default="vanilla")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--top-fraction", type=float, default=0.1)
     parser.add_argument("--output", default="", help="default: RUN_DIR/report")
     parser.add_argument("--title", default="")
-    parser.add_argument("--benchmark-json", default="", help="also write flat figures here "
-                        "(e.g. benchmarks/results/ablation_jsb.json)")
+    parser.add_argument(
+        "--benchmark-json",
+        default="",
+        help="also write flat figures here (e.g. benchmarks/results/ablation_jsb.json)",
+    )
 
 
 def _parse_value(text: str):
@@ -134,8 +167,14 @@ def search_config(args: argparse.Namespace):
     space_defaults.update({key: value for key, value in flags.items() if value is not None})
     options = {
         name: getattr(args, name)
-        for name in ("batch_size", "length", "train_examples", "validation_examples",
-                     "test_examples", "steps_per_epoch")
+        for name in (
+            "batch_size",
+            "length",
+            "train_examples",
+            "validation_examples",
+            "test_examples",
+            "steps_per_epoch",
+        )
         if getattr(args, name) is not None
     }
     task_options = TaskOptions(
@@ -170,8 +209,10 @@ def run_search_command(args, command: str) -> dict:
     config = search_config(args)
     summary = run_search(config, command=command)
     trials = summary.get("trials")
-    print(f"search {config.run_dir} ({summary['role']}): {summary['wall_time_s']:.0f} s; "
-          f"trials: {trials if trials is not None else 'reported to the chief'}")
+    print(
+        f"search {config.run_dir} ({summary['role']}): {summary['wall_time_s']:.0f} s; "
+        f"trials: {trials if trials is not None else 'reported to the chief'}"
+    )
     if trials is not None and trials and not trials.get("COMPLETED"):
         raise RuntimeError(
             f"no trial COMPLETED in {config.run_dir}: read the 'message' of "
@@ -185,8 +226,15 @@ def run_search_command(args, command: str) -> dict:
 def run_report_command(args, command: str) -> dict:
     from tuning.report import benchmark_figures, build_report
 
-    report = build_report(args.run_dir, args.metric, args.baseline, args.alpha,
-                          args.top_fraction, args.output, args.title)
+    report = build_report(
+        args.run_dir,
+        args.metric,
+        args.baseline,
+        args.alpha,
+        args.top_fraction,
+        args.output,
+        args.title,
+    )
     print(report["markdown"])
     print(f"\nplot: {report['plot']}")
     if report["importance_plot"]:
@@ -233,4 +281,3 @@ def main_guard() -> None:
 
 if __name__ == "__main__":
     main_guard()
-

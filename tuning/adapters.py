@@ -117,8 +117,12 @@ class AddingAdapter(AppAdapter):
     objective = "val_loss"
     metric_label = "MSE"
     chance_level = 1.0 / 6.0  # always answering 1.0
-    default_space = {"cells": ["vanilla", "lstm", "gru", "rnn"], "units": (16, 128),
-                     "learning_rate": (1e-4, 3e-2), "clip_norms": [1.0]}
+    default_space = {
+        "cells": ["vanilla", "lstm", "gru", "rnn"],
+        "units": (16, 128),
+        "learning_rate": (1e-4, 3e-2),
+        "clip_norms": [1.0],
+    }
 
     @staticmethod
     def config_class():
@@ -153,8 +157,13 @@ class SentimentAdapter(AppAdapter):
     metric_label = "accuracy"
     direction = "max"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
-    default_space = {"cells": ["lstm", "gru", "cifg", "nfg", "rnn"], "units": (32, 256),
-                     "learning_rate": (3e-4, 1e-2), "dropout": (0.0, 0.4), "clip_norms": [1.0]}
+    default_space = {
+        "cells": ["lstm", "gru", "cifg", "nfg", "rnn"],
+        "units": (32, 256),
+        "learning_rate": (3e-4, 1e-2),
+        "dropout": (0.0, 0.4),
+        "clip_norms": [1.0],
+    }
 
     @staticmethod
     def config_class():
@@ -171,13 +180,17 @@ class SentimentAdapter(AppAdapter):
             texts, labels, config.validation_fraction, config.seed
         )
         if not len(val_texts):
-            raise ValueError("tuning sentiment needs a validation split: --set validation_fraction=0.1")
+            raise ValueError(
+                "tuning sentiment needs a validation split: --set validation_fraction=0.1"
+            )
         data.build_vocabulary(config, train_texts, self.vocab_dir)
         encoder = data.TextEncoder(config, self.vocab_dir)
         return PreparedApp(
             TaskData(
                 train=data.make_dataset(train_texts, train_labels, encoder, config, training=True),
-                validation=data.make_dataset(val_texts, val_labels, encoder, config, training=False),
+                validation=data.make_dataset(
+                    val_texts, val_labels, encoder, config, training=False
+                ),
                 steps_per_epoch=config.steps_per_epoch or None,
             ),
             context=encoder.vocabulary_size,
@@ -199,8 +212,13 @@ class TranslationAdapter(AppAdapter):
     objective = "val_loss"
     metric_label = "cross-entropy"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
-    default_space = {"cells": ["lstm", "gru", "cifg", "nfg"], "units": (64, 256),
-                     "learning_rate": (3e-4, 3e-3), "dropout": (0.0, 0.4), "clip_norms": [1.0]}
+    default_space = {
+        "cells": ["lstm", "gru", "cifg", "nfg"],
+        "units": (64, 256),
+        "learning_rate": (3e-4, 3e-3),
+        "dropout": (0.0, 0.4),
+        "clip_norms": [1.0],
+    }
 
     @staticmethod
     def config_class():
@@ -257,8 +275,13 @@ class TaggingAdapter(AppAdapter):
     metric_label = "dev score"
     direction = "max"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
-    default_space = {"cells": ["lstm", "gru", "cifg", "nfg"], "units": (32, 200),
-                     "learning_rate": (3e-4, 1e-2), "dropout": (0.0, 0.5), "clip_norms": [5.0]}
+    default_space = {
+        "cells": ["lstm", "gru", "cifg", "nfg"],
+        "units": (32, 200),
+        "learning_rate": (3e-4, 1e-2),
+        "dropout": (0.0, 0.5),
+        "clip_norms": [5.0],
+    }
 
     def __init__(self, overrides=None, work_dir="tuning_app"):
         super().__init__(overrides, work_dir)
@@ -273,7 +296,7 @@ class TaggingAdapter(AppAdapter):
 
     def prepare(self):
         from apps.tagging import data
-        from apps.tagging.tasks import Scorer, ScoreCallback
+        from apps.tagging.tasks import ScoreCallback, Scorer
 
         config = self.config
         splits = data.load_splits(config)
@@ -315,8 +338,13 @@ class LanguageModelAdapter(AppAdapter):
     objective = "val_cross_entropy"
     metric_label = "cross-entropy"
     hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
-    default_space = {"cells": ["lstm", "gru", "cifg", "nfg", "noaf"], "units": (64, 512),
-                     "learning_rate": (3e-4, 1e-2), "dropout": (0.0, 0.5), "clip_norms": [1.0]}
+    default_space = {
+        "cells": ["lstm", "gru", "cifg", "nfg", "noaf"],
+        "units": (64, 512),
+        "learning_rate": (3e-4, 1e-2),
+        "dropout": (0.0, 0.5),
+        "clip_norms": [1.0],
+    }
 
     @staticmethod
     def config_class():
@@ -335,8 +363,11 @@ class LanguageModelAdapter(AppAdapter):
             tokenizer = TextTokenizer.load(self.vocab_dir)
         else:
             tokenizer = TextTokenizer.train(
-                config.tokenizer, texts["train"], vocab_size=config.vocab_size,
-                lowercase=config.lowercase, sentencepiece_type=config.sentencepiece_type,
+                config.tokenizer,
+                texts["train"],
+                vocab_size=config.vocab_size,
+                lowercase=config.lowercase,
+                sentencepiece_type=config.sentencepiece_type,
                 seed=config.seed,
             )
             tokenizer.save(self.vocab_dir)
@@ -360,14 +391,21 @@ class LanguageModelAdapter(AppAdapter):
         from apps.language_model.model import build_model, compile_model
 
         stateful = config.training_mode == "stateful"
-        model = build_model(config, prepared.context, config.batch_size if stateful else None, stateful)
+        model = build_model(
+            config, prepared.context, config.batch_size if stateful else None, stateful
+        )
         return compile_model(model, config)
 
 
 ADAPTERS: dict[str, type[AppAdapter]] = {
     adapter.app: adapter
-    for adapter in (AddingAdapter, SentimentAdapter, TaggingAdapter, LanguageModelAdapter,
-                    TranslationAdapter)
+    for adapter in (
+        AddingAdapter,
+        SentimentAdapter,
+        TaggingAdapter,
+        LanguageModelAdapter,
+        TranslationAdapter,
+    )
 }
 
 

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tuning.search import PROJECT  # noqa: E402
 
 LOG_SCALE_HYPERPARAMETERS = ("learning_rate", "units")
+FAILED = ("FAILED", "INVALID")  # finished without a usable metric (RUNNING: not finished)
 _MAXIMISED = ("accuracy", "f1", "bleu", "auc", "precision", "recall")
 
 
@@ -125,9 +126,12 @@ def welch_t_test(sample: Sequence[float], baseline: Sequence[float]) -> tuple[fl
     return float(result.statistic), float(result.pvalue)
 
 
-def _top(records: list[TrialRecord], fraction: float, selection: str, direction: str) -> list[TrialRecord]:
+def _top(
+    records: list[TrialRecord], fraction: float, selection: str, direction: str
+) -> list[TrialRecord]:
     usable = [
-        r for r in records
+        r
+        for r in records
         if r.status == "COMPLETED" and math.isfinite(r.metrics.get(selection, math.nan))
     ]
     usable.sort(key=lambda r: r.metrics[selection], reverse=direction == "max")
@@ -151,24 +155,31 @@ def variant_table(
     by_cell: dict[str, list[TrialRecord]] = {}
     for record in records:
         by_cell.setdefault(record.cell, []).append(record)
-    order = [c for c in (cells or []) if c in by_cell] + sorted(c for c in by_cell if c not in (cells or []))
+    order = [c for c in (cells or []) if c in by_cell] + sorted(
+        c for c in by_cell if c not in (cells or [])
+    )
     if baseline in order:
         order.remove(baseline)
         order.insert(0, baseline)
     baseline_values = _values(by_cell.get(baseline, []), metric)
-    baseline_top = _values(_top(by_cell.get(baseline, []), top_fraction, selection, metric_direction(selection)), metric)
+    baseline_top = _values(
+        _top(by_cell.get(baseline, []), top_fraction, selection, metric_direction(selection)),
+        metric,
+    )
     rows = []
     for cell in order:
         group = by_cell[cell]
         values = _values(group, metric)
-        top_values = _values(_top(group, top_fraction, selection, metric_direction(selection)), metric)
+        top_values = _values(
+            _top(group, top_fraction, selection, metric_direction(selection)), metric
+        )
         params = [r.metrics["param_count"] for r in group if "param_count" in r.metrics]
         walls = [r.metrics["trial_wall_time_s"] for r in group if "trial_wall_time_s" in r.metrics]
         row: dict[str, Any] = {
             "variant": cell,
-            "trials": len(group),
+            "trials": sum(r.status == "COMPLETED" or r.status in FAILED for r in group),
             "completed": int(len(values)),
-            "failed": sum(r.status != "COMPLETED" for r in group),
+            "failed": sum(r.status in FAILED for r in group),
             "best": _stat(values, (np.min if direction == "min" else np.max)),
             "median": _stat(values, np.median),
             "mean": _stat(values, np.mean),
@@ -191,8 +202,10 @@ def variant_table(
             worse = difference > 0 if direction == "min" else difference < 0
             row.update(t=t, p=p, significant=bool(p < alpha))
             row["verdict"] = (
-                ("worse" if worse else "better") if p < alpha else "n.s."
-            ) if math.isfinite(p) else "n/a"
+                (("worse" if worse else "better") if p < alpha else "n.s.")
+                if math.isfinite(p)
+                else "n/a"
+            )
             row["top_t"], row["top_p"] = welch_t_test(top_values, baseline_top)
         rows.append(row)
     return rows
@@ -219,9 +232,15 @@ def _design_matrix(records: Sequence[TrialRecord], names: Sequence[str]):
             kinds[name] = "numeric"
         else:
             categories = sorted({str(v) for v in present})
-            column = np.array([math.nan if v is None else categories.index(str(v)) for v in raw], float)
+            column = np.array(
+                [math.nan if v is None else categories.index(str(v)) for v in raw], float
+            )
             kinds[name] = "categorical"
-        column = np.where(np.isnan(column), -1.0 if kinds[name] == "categorical" else np.nanmin(column) - 1.0, column)
+        column = np.where(
+            np.isnan(column),
+            -1.0 if kinds[name] == "categorical" else np.nanmin(column) - 1.0,
+            column,
+        )
         columns.append(column)
     return np.stack(columns, axis=1), kinds
 
@@ -244,7 +263,8 @@ def hyperparameter_importance(
     more than one value. Sorted by `rf_main_effect` (else `marginal_variance`).
     """
     usable = [
-        r for r in records
+        r
+        for r in records
         if r.status == "COMPLETED" and math.isfinite(r.metrics.get(metric, math.nan))
     ]
     if len(usable) < 4:
@@ -266,7 +286,11 @@ def hyperparameter_importance(
                 "marginal_variance": _eta_squared(x[:, index], y, kinds[name], bins),
             }
         )
-    key = "rf_main_effect" if all(math.isfinite(r["rf_main_effect"]) for r in rows) else "marginal_variance"
+    key = (
+        "rf_main_effect"
+        if all(math.isfinite(r["rf_main_effect"]) for r in rows)
+        else "marginal_variance"
+    )
     rows.sort(key=lambda r: -r[key])
     return rows
 
@@ -338,7 +362,10 @@ def plot_ablation(
     variants = [row["variant"] for row in rows]
     significant = {row["variant"] for row in rows if row["significant"]}
     figure, axes = plt.subplots(
-        3, 1, figsize=(max(6.0, 0.85 * len(variants) + 2), 9.5), sharex=True,
+        3,
+        1,
+        figsize=(max(6.0, 0.85 * len(variants) + 2), 9.5),
+        sharex=True,
         gridspec_kw={"height_ratios": [3, 3, 1.6]},
     )
     rng = np.random.default_rng(0)
@@ -356,7 +383,11 @@ def plot_ablation(
             colour = "tab:blue" if emphasised else "black"
             width = 2.4 if emphasised else 1.0
             axis.boxplot(
-                values, positions=[position], widths=0.55, whis=(0, 100), showfliers=False,
+                values,
+                positions=[position],
+                widths=0.55,
+                whis=(0, 100),
+                showfliers=False,
                 boxprops=dict(color=colour, linewidth=width),
                 whiskerprops=dict(color=colour, linewidth=width),
                 capprops=dict(color=colour, linewidth=width),
@@ -385,8 +416,12 @@ def plot_importance(importance: list[dict[str, Any]], path: Path, title: str) ->
     marginal = [row["marginal_variance"] for row in importance][::-1]
     positions = np.arange(len(names))
     figure, axis = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.5))
-    axis.barh(positions + 0.2, np.nan_to_num(forest), height=0.38, label="RF main effect (fANOVA-style)")
-    axis.barh(positions - 0.2, marginal, height=0.38, label="marginal variance (eta^2)", color="0.6")
+    axis.barh(
+        positions + 0.2, np.nan_to_num(forest), height=0.38, label="RF main effect (fANOVA-style)"
+    )
+    axis.barh(
+        positions - 0.2, marginal, height=0.38, label="marginal variance (eta^2)", color="0.6"
+    )
     axis.set_yticks(positions)
     axis.set_yticklabels(names)
     axis.set_xlabel("fraction of variance explained")
@@ -436,7 +471,9 @@ def format_table(rows: list[dict[str, Any]], metric: str, baseline: str, alpha: 
                 std=_format(row["std"]),
                 q25=_format(row["q25"]),
                 q75=_format(row["q75"]),
-                params=f"{row['parameters_median']:,.0f}" if math.isfinite(row["parameters_median"]) else "-",
+                params=f"{row['parameters_median']:,.0f}"
+                if math.isfinite(row["parameters_median"])
+                else "-",
                 wall=_format(row["trial_wall_time_mean_s"], 1),
                 p=format_p(row["p"]),
                 verdict=("**" + row["verdict"] + "**") if row["significant"] else row["verdict"],
@@ -468,8 +505,38 @@ def read_search(run_dir: Path) -> tuple[dict, list[dict]]:
     sessions_path = run_dir / "sessions.jsonl"
     sessions = []
     if sessions_path.exists():
-        sessions = [json.loads(line) for line in sessions_path.read_text().splitlines() if line.strip()]
+        sessions = [
+            json.loads(line) for line in sessions_path.read_text().splitlines() if line.strip()
+        ]
     return config, sessions
+
+
+def search_wall_time(sessions: list[dict], run_dir: Path) -> float:
+    """Seconds the search has run: the sum over its finished invocations (chiefs, which
+    only wait for workers, excluded), plus, for one still running, the time from its start
+    to the newest trial file."""
+    ended = {line.get("session") for line in sessions if line.get("event", "end") == "end"}
+    total = sum(
+        line.get("wall_time_s", 0.0)
+        for line in sessions
+        if line.get("event", "end") == "end" and line.get("role") != "chief"
+    )
+    running = [
+        line
+        for line in sessions
+        if line.get("event") == "start"
+        and line.get("session") not in ended
+        and line.get("role") != "chief"
+    ]
+    if running:
+        newest = max(
+            (path.stat().st_mtime for path in (run_dir / PROJECT).glob("trial_*/trial.json")),
+            default=0.0,
+        )
+        for line in running:
+            started = datetime.datetime.fromisoformat(line["start"]).timestamp()
+            total += max(0.0, newest - started)
+    return total
 
 
 def objective_of(config: dict) -> tuple[str, str, str, float | None]:
@@ -480,7 +547,11 @@ def objective_of(config: dict) -> tuple[str, str, str, float | None]:
         adapter = ADAPTERS.get(config["app"])
         objective = config.get("objective") or (adapter.objective if adapter else "val_loss")
         if adapter is not None:
-            label = adapter.metric_label if objective == adapter.objective else objective.removeprefix("val_")
+            label = (
+                adapter.metric_label
+                if objective == adapter.objective
+                else objective.removeprefix("val_")
+            )
             return objective, label, adapter.description, adapter.chance_level
         return objective, objective, f"app {config['app']}", None
     from tuning.search import RECORDED, SearchConfig
@@ -511,7 +582,9 @@ def build_report(
         objective, label, description, reference = "val_loss", "loss", str(run_dir), None
     metric = metric or default_metric(records, objective)
     cells = (config.get("space") or {}).get("cells")
-    rows = variant_table(records, metric, baseline, alpha, top_fraction, selection=objective, cells=cells)
+    rows = variant_table(
+        records, metric, baseline, alpha, top_fraction, selection=objective, cells=cells
+    )
     importance = hyperparameter_importance(records, metric)
     by_cell: dict[str, list[TrialRecord]] = {}
     for record in records:
@@ -525,16 +598,26 @@ def build_report(
         cell: [r.metrics["param_count"] for r in group if "param_count" in r.metrics]
         for cell, group in by_cell.items()
     }
-    wall_time = sum(session.get("wall_time_s", 0.0) for session in sessions if session.get("role") != "chief")
+    wall_time = sum(
+        session.get("wall_time_s", 0.0) for session in sessions if session.get("role") != "chief"
+    )
     trial_time = sum(r.metrics.get("trial_wall_time_s", 0.0) for r in records)
     title = title or f"{description}\n{metric}, {len(records)} trials"
     plot = plot_ablation(
-        samples, top_samples, parameters, rows, output / "ablation.png", title,
-        metric_label=f"{label} ({metric})", top_fraction=top_fraction,
+        samples,
+        top_samples,
+        parameters,
+        rows,
+        output / "ablation.png",
+        title,
+        metric_label=f"{label} ({metric})",
+        top_fraction=top_fraction,
         reference=reference if metric.endswith(objective.removeprefix("val_")) else None,
     )
     importance_plot = (
-        plot_importance(importance, output / "importance.png", f"Hyperparameter importance ({metric})")
+        plot_importance(
+            importance, output / "importance.png", f"Hyperparameter importance ({metric})"
+        )
         if importance
         else None
     )
@@ -565,13 +648,16 @@ def build_report(
             f"{sum(statuses.values())} trials ({', '.join(f'{v} {k}' for k, v in sorted(statuses.items()))}); "
             f"metric `{metric}`; search wall time {wall_time / 60:.1f} min",
             format_table(rows, metric, baseline, alpha),
-            "## Hyperparameter importance\n\n" + (format_importance(importance) if importance else "(too few trials)"),
+            "## Hyperparameter importance\n\n"
+            + (format_importance(importance) if importance else "(too few trials)"),
             f"![ablation]({plot.name})",
         ]
     )
     output.mkdir(parents=True, exist_ok=True)
     (output / "report.md").write_text(markdown + "\n", encoding="utf-8")
-    (output / "report.json").write_text(json.dumps(_plain(report), indent=2) + "\n", encoding="utf-8")
+    (output / "report.json").write_text(
+        json.dumps(_plain(report), indent=2) + "\n", encoding="utf-8"
+    )
     report["markdown"] = markdown
     return report
 
@@ -588,8 +674,16 @@ def benchmark_figures(report: dict[str, Any], name: str, command: str) -> dict[s
     }
     for row in report["variants"]:
         variant = row["variant"]
-        for key in ("completed", "best", "median", "mean", "std", "p", "parameters_median",
-                    "trial_wall_time_mean_s"):
+        for key in (
+            "completed",
+            "best",
+            "median",
+            "mean",
+            "std",
+            "p",
+            "parameters_median",
+            "trial_wall_time_mean_s",
+        ):
             figures[f"{variant}_{key}"] = row[key]
         figures[f"{variant}_verdict"] = row["verdict"]
     for row in report["importance"]:
@@ -597,7 +691,7 @@ def benchmark_figures(report: dict[str, Any], name: str, command: str) -> dict[s
         figures[f"importance_{row['hyperparameter']}_eta2"] = row["marginal_variance"]
     sessions = report.get("sessions") or []
     figures.update(
-        command=command or (sessions[0]["command"] if sessions else ""),
+        command=command or (sessions[0].get("command", "") if sessions else ""),
         date=datetime.date.today().isoformat(),
         wall_time_s=report["search_wall_time_s"],
         machine=(sessions[-1].get("machine") if sessions else ""),

@@ -4,7 +4,8 @@ distributable.
 Layout of a search directory:
 
     RUN_DIR/search.json        the resolved search configuration (checked on resume)
-    RUN_DIR/sessions.jsonl     one line per `search` invocation: start, end, trials done
+    RUN_DIR/sessions.jsonl     two lines per `search` invocation (event "start", then "end"
+                               with its wall time and trial counts)
     RUN_DIR/project/           keras-tuner's project: oracle.json, trial_*/trial.json
                                (values, metrics, status), trial checkpoints
 
@@ -75,8 +76,14 @@ class SearchConfig:
     app_config: dict = dataclasses.field(default_factory=dict)  # overrides of the app config
 
     #: Fields that may change between the invocations of one search.
-    MUTABLE = ("run_dir", "max_trials", "per_variant", "verbose", "strategy",
-               "max_consecutive_failed_trials")
+    MUTABLE = (
+        "run_dir",
+        "max_trials",
+        "per_variant",
+        "verbose",
+        "strategy",
+        "max_consecutive_failed_trials",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -141,7 +148,9 @@ class _RecordingTuner:
             "wall_time_s": round(elapsed, 2),
             "seed": self._current_seed,
         }
-        Path(self.get_trial_dir(trial.trial_id), "worker.json").write_text(json.dumps(record) + "\n")
+        Path(self.get_trial_dir(trial.trial_id), "worker.json").write_text(
+            json.dumps(record) + "\n"
+        )
         return results
 
     def _build_hypermodel(self, hp):
@@ -255,15 +264,19 @@ def check_resume(config: SearchConfig, recorded: dict | None = None) -> None:
         differences = [
             f"{key}: saved {saved.get(key)!r}, now {current.get(key)!r}"
             for key in sorted(set(saved) | set(current))
-            if key not in (*SearchConfig.MUTABLE, *RECORDED) and _normalise(saved.get(key)) != _normalise(current.get(key))
+            if key not in (*SearchConfig.MUTABLE, *RECORDED)
+            and _normalise(saved.get(key)) != _normalise(current.get(key))
         ]
         if differences:
             raise ValueError(
                 f"{config.run_dir} holds a different search; resume it with the same options "
                 "or use another --run-dir. Differences: " + "; ".join(differences)
             )
-    saved_now = {**current, **(recorded or {}),
-                 "created": datetime.datetime.now().isoformat(timespec="seconds")}
+    saved_now = {
+        **current,
+        **(recorded or {}),
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
     if path.exists():
         saved_now["created"] = json.loads(path.read_text(encoding="utf-8")).get("created")
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -288,6 +301,11 @@ def machine_description() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}"
 
 
+def _log_session(config: SearchConfig, line: dict) -> None:
+    with open(config.run_path / "sessions.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
 def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
     """Runs (or resumes) the search of `config`; returns a summary of its trials."""
     config.run_path.mkdir(parents=True, exist_ok=True)
@@ -300,6 +318,15 @@ def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
         hypermodel.prepare()
     tuner = make_tuner(config, hypermodel)
     logging.info("search %s (%s): %s", config.run_dir, role, command)
+    session = {
+        "session": f"{socket.gethostname()}:{os.getpid()}:{start:.0f}",
+        "role": role,
+        "command": command,
+        "start": datetime.datetime.fromtimestamp(start).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "machine": machine_description(),
+    }
+    _log_session(config, {"event": "start", **session})
     tuner.search(verbose=1)  # the oracle's per-trial summary; fit uses config.verbose
     end = time.time()
     summary: dict[str, Any] = {"role": role, "wall_time_s": round(end - start, 1)}
@@ -307,20 +334,21 @@ def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
         summary["trials"] = None
     else:
         summary["trials"] = trial_statuses(tuner)
-    session = {
-        "role": role,
-        "command": command,
-        "start": datetime.datetime.fromtimestamp(start).isoformat(timespec="seconds"),
-        "end": datetime.datetime.fromtimestamp(end).isoformat(timespec="seconds"),
-        "wall_time_s": round(end - start, 1),
-        "trials": summary["trials"],
-        "host": socket.gethostname(),
-        "machine": machine_description(),
-    }
-    with open(config.run_path / "sessions.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(session) + "\n")
+    _log_session(
+        config,
+        {
+            "event": "end",
+            **session,
+            "end": datetime.datetime.fromtimestamp(end).isoformat(timespec="seconds"),
+            "wall_time_s": round(end - start, 1),
+            "trials": summary["trials"],
+        },
+    )
     failed = (summary["trials"] or {}).get("FAILED", 0)
     if failed:
-        logging.warning("%d trial(s) FAILED; their messages are in %s/trial_*/trial.json",
-                        failed, config.project_dir)
+        logging.warning(
+            "%d trial(s) FAILED; their messages are in %s/trial_*/trial.json",
+            failed,
+            config.project_dir,
+        )
     return summary

@@ -99,7 +99,9 @@ class FrameNLLLoss(keras.losses.Loss):
     """`frame_nll` averaged over the unpadded time steps of a batch (the step weights are
     the sample weights: sum(nll * weight) / sum(weight))."""
 
-    def __init__(self, name: str = "frame_nll", reduction: str = "mean_with_sample_weight", **kwargs):
+    def __init__(
+        self, name: str = "frame_nll", reduction: str = "mean_with_sample_weight", **kwargs
+    ):
         super().__init__(name=name, reduction=reduction, **kwargs)
 
     def call(self, y_true, y_pred):

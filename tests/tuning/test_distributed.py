@@ -14,8 +14,24 @@ import pytest
 from tuning.report import load_trials
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = ["--task", "adding", "--length", "8", "--train-examples", "64", "--validation-examples",
-        "32", "--test-examples", "32", "--batch-size", "32", "--epochs", "1", "--units", "4,8"]
+TINY = [
+    "--task",
+    "adding",
+    "--length",
+    "8",
+    "--train-examples",
+    "64",
+    "--validation-examples",
+    "32",
+    "--test-examples",
+    "32",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "1",
+    "--units",
+    "4,8",
+]
 
 
 def _free_port() -> int:
@@ -27,13 +43,35 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_chief_and_two_workers_complete_the_search(tmp_path):
     run_dir = tmp_path / "distributed"
-    command = [sys.executable, "-m", "tuning", "search", "--run-dir", str(run_dir),
-               "--per-variant", "1", "--cells", "vanilla,gru", *TINY]
-    base = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3",
-                KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(_free_port()))
+    command = [
+        sys.executable,
+        "-m",
+        "tuning",
+        "search",
+        "--run-dir",
+        str(run_dir),
+        "--per-variant",
+        "1",
+        "--cells",
+        "vanilla,gru",
+        *TINY,
+    ]
+    base = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERASTUNER_ORACLE_IP="127.0.0.1",
+        KERASTUNER_ORACLE_PORT=str(_free_port()),
+    )
     processes = {
-        role: subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": role}, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        role: subprocess.Popen(
+            command,
+            env={**base, "KERASTUNER_TUNER_ID": role},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for role in ("chief", "tuner0", "tuner1")
     }
     outputs = {}
@@ -49,8 +87,12 @@ def test_chief_and_two_workers_complete_the_search(tmp_path):
     records = load_trials(run_dir)
     assert [r.status for r in records] == ["COMPLETED"] * 2, [r.message for r in records]
     assert sorted(r.cell for r in records) == ["gru", "vanilla"]
-    ran_by = {json.loads((run_dir / "project" / f"trial_{r.trial_id}" / "worker.json").read_text())["tuner_id"]
-              for r in records}
+    ran_by = {
+        json.loads((run_dir / "project" / f"trial_{r.trial_id}" / "worker.json").read_text())[
+            "tuner_id"
+        ]
+        for r in records
+    }
     assert ran_by <= {"tuner0", "tuner1"}  # the chief serves the oracle and trains nothing
     assert "(chief)" in outputs["chief"] and "'COMPLETED': 2" in outputs["chief"]
     for worker in ("tuner0", "tuner1"):

@@ -34,11 +34,21 @@ def _records() -> list[TrialRecord]:
                 TrialRecord(
                     trial_id=f"{len(records):02d}",
                     status="COMPLETED",
-                    values={"cell": cell, "units": 20 + 10 * index, "learning_rate": 10.0 ** -(index + 1)},
-                    metrics={"val_nll": value, "param_count": 1000.0 + index, "trial_wall_time_s": 10.0},
+                    values={
+                        "cell": cell,
+                        "units": 20 + 10 * index,
+                        "learning_rate": 10.0 ** -(index + 1),
+                    },
+                    metrics={
+                        "val_nll": value,
+                        "param_count": 1000.0 + index,
+                        "trial_wall_time_s": 10.0,
+                    },
                 )
             )
-    records.append(TrialRecord("99", "FAILED", {"cell": "nfg", "units": 50}, {}, message="diverged"))
+    records.append(
+        TrialRecord("99", "FAILED", {"cell": "nfg", "units": 50}, {}, message="diverged")
+    )
     return records
 
 
@@ -51,13 +61,17 @@ def _welch_by_hand(a, b):
 
 
 def test_table_rows_and_welch_values():
-    rows = variant_table(_records(), "val_nll", baseline="vanilla", cells=["vanilla", "nfg", "cifg"])
+    rows = variant_table(
+        _records(), "val_nll", baseline="vanilla", cells=["vanilla", "nfg", "cifg"]
+    )
     by_variant = {row["variant"]: row for row in rows}
     assert [row["variant"] for row in rows] == ["vanilla", "nfg", "cifg"]
     vanilla, nfg, cifg = by_variant["vanilla"], by_variant["nfg"], by_variant["cifg"]
     assert vanilla["completed"] == 4 and vanilla["failed"] == 0 and vanilla["verdict"] == "baseline"
     assert vanilla["best"] == pytest.approx(8.0) and vanilla["median"] == pytest.approx(8.3)
-    assert vanilla["mean"] == pytest.approx(8.3) and vanilla["std"] == pytest.approx(math.sqrt(0.2 / 3))
+    assert vanilla["mean"] == pytest.approx(8.3) and vanilla["std"] == pytest.approx(
+        math.sqrt(0.2 / 3)
+    )
     assert nfg["trials"] == 5 and nfg["completed"] == 4 and nfg["failed"] == 1
     assert nfg["mean"] == pytest.approx(9.375)
     t, p = _welch_by_hand(RESULTS["nfg"], RESULTS["vanilla"])
@@ -80,7 +94,14 @@ def test_maximised_metric_verdicts_flip():
     records = [
         TrialRecord(str(i), "COMPLETED", {"cell": cell}, {"val_accuracy": value})
         for i, (cell, value) in enumerate(
-            [("vanilla", 0.80), ("vanilla", 0.82), ("vanilla", 0.81), ("gru", 0.90), ("gru", 0.91), ("gru", 0.92)]
+            [
+                ("vanilla", 0.80),
+                ("vanilla", 0.82),
+                ("vanilla", 0.81),
+                ("gru", 0.90),
+                ("gru", 0.91),
+                ("gru", 0.92),
+            ]
         )
     ]
     rows = {row["variant"]: row for row in variant_table(records, "val_accuracy")}
@@ -95,9 +116,14 @@ def test_importance_finds_the_hyperparameter_that_matters():
         units = int(rng.integers(20, 200))
         cell = ["vanilla", "nfg"][index % 2]
         value = 3.0 * abs(math.log10(rate) + 2.5) + rng.normal(0, 0.05)
-        records.append(TrialRecord(str(index), "COMPLETED",
-                                   {"cell": cell, "units": units, "learning_rate": rate, "optimizer": "adam"},
-                                   {"val_nll": value}))
+        records.append(
+            TrialRecord(
+                str(index),
+                "COMPLETED",
+                {"cell": cell, "units": units, "learning_rate": rate, "optimizer": "adam"},
+                {"val_nll": value},
+            )
+        )
     importance = hyperparameter_importance(records, "val_nll")
     names = [row["hyperparameter"] for row in importance]
     assert names[0] == "learning_rate" and "optimizer" not in names  # constant: left out
@@ -112,20 +138,43 @@ def test_report_of_a_search_directory(tmp_path):
     for record in _records():
         trial_dir = run_dir / "project" / f"trial_{record.trial_id}"
         trial_dir.mkdir(parents=True)
-        metrics = {name: {"direction": "min", "observations": [{"value": [value], "step": 0}]}
-                   for name, value in record.metrics.items()}
-        (trial_dir / "trial.json").write_text(json.dumps({
-            "trial_id": record.trial_id, "status": record.status, "message": record.message,
-            "hyperparameters": {"space": [], "values": record.values},
-            "metrics": {"metrics": metrics}, "score": record.metrics.get("val_nll"),
-        }))
-    (run_dir / "search.json").write_text(json.dumps({
-        "run_dir": str(run_dir), "task": "jsb", "space": {"cells": ["vanilla", "nfg", "cifg"]},
-        "task_options": {"data": "unused.json"},
-    }))
-    (run_dir / "sessions.jsonl").write_text(json.dumps({"role": "tuner0", "wall_time_s": 120.0,
-                                                        "command": "python -m tuning search ...",
-                                                        "machine": "test"}) + "\n")
+        metrics = {
+            name: {"direction": "min", "observations": [{"value": [value], "step": 0}]}
+            for name, value in record.metrics.items()
+        }
+        (trial_dir / "trial.json").write_text(
+            json.dumps(
+                {
+                    "trial_id": record.trial_id,
+                    "status": record.status,
+                    "message": record.message,
+                    "hyperparameters": {"space": [], "values": record.values},
+                    "metrics": {"metrics": metrics},
+                    "score": record.metrics.get("val_nll"),
+                }
+            )
+        )
+    (run_dir / "search.json").write_text(
+        json.dumps(
+            {
+                "run_dir": str(run_dir),
+                "task": "jsb",
+                "space": {"cells": ["vanilla", "nfg", "cifg"]},
+                "task_options": {"data": "unused.json"},
+            }
+        )
+    )
+    (run_dir / "sessions.jsonl").write_text(
+        json.dumps(
+            {
+                "role": "tuner0",
+                "wall_time_s": 120.0,
+                "command": "python -m tuning search ...",
+                "machine": "test",
+            }
+        )
+        + "\n"
+    )
     report = build_report(run_dir)
     assert report["metric"] == "val_nll" and report["trials"] == {"COMPLETED": 12, "FAILED": 1}
     assert report["search_wall_time_s"] == 120.0

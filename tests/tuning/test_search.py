@@ -13,8 +13,24 @@ from tuning.__main__ import main
 from tuning.oracles import PerVariantRandomSearchOracle, make_oracle
 from tuning.report import load_trials
 
-TINY = ["--task", "adding", "--length", "8", "--train-examples", "64", "--validation-examples",
-        "32", "--test-examples", "32", "--batch-size", "32", "--epochs", "1", "--units", "4,8"]
+TINY = [
+    "--task",
+    "adding",
+    "--length",
+    "8",
+    "--train-examples",
+    "64",
+    "--validation-examples",
+    "32",
+    "--test-examples",
+    "32",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "1",
+    "--units",
+    "4,8",
+]
 
 
 def _statuses(run_dir: Path) -> dict[str, str]:
@@ -24,8 +40,9 @@ def _statuses(run_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("search") / "run"
-    summary = main(["search", "--run-dir", str(run_dir), "--per-variant", "1",
-                    "--cells", "vanilla,gru", *TINY])
+    summary = main(
+        ["search", "--run-dir", str(run_dir), "--per-variant", "1", "--cells", "vanilla,gru", *TINY]
+    )
     return run_dir, summary
 
 
@@ -36,12 +53,20 @@ def test_two_trial_search_completes_and_records_every_trial(searched):
     assert [r.status for r in records] == ["COMPLETED", "COMPLETED"], [r.message for r in records]
     assert sorted(r.cell for r in records) == ["gru", "vanilla"]
     for record in records:
-        for name in ("val_loss", "test_loss", "param_count", "trial_wall_time_s", "fit_time_s",
-                     "epochs_trained"):
+        for name in (
+            "val_loss",
+            "test_loss",
+            "param_count",
+            "trial_wall_time_s",
+            "fit_time_s",
+            "epochs_trained",
+        ):
             assert name in record.metrics, name
         assert 4 <= record.values["units"] <= 8
         assert record.values["optimizer"] == "adam" and record.values["clip_norm"] == 1.0
-        worker = json.loads((run_dir / "project" / f"trial_{record.trial_id}" / "worker.json").read_text())
+        worker = json.loads(
+            (run_dir / "project" / f"trial_{record.trial_id}" / "worker.json").read_text()
+        )
         assert worker["tuner_id"] == "tuner0"
     # parameter counts are those of the sampled widths (GRU with reset_after: 2 bias rows)
     gru = next(r for r in records if r.cell == "gru")
@@ -54,26 +79,40 @@ def test_two_trial_search_completes_and_records_every_trial(searched):
 def test_rerun_resumes_without_repeating_finished_trials(searched):
     run_dir, _ = searched
     before = {r.trial_id: (r.values, r.metrics) for r in load_trials(run_dir)}
-    again = main(["search", "--run-dir", str(run_dir), "--per-variant", "1",
-                  "--cells", "vanilla,gru", *TINY])
+    again = main(
+        ["search", "--run-dir", str(run_dir), "--per-variant", "1", "--cells", "vanilla,gru", *TINY]
+    )
     assert again["trials"] == {"COMPLETED": 2}
     assert {r.trial_id: (r.values, r.metrics) for r in load_trials(run_dir)} == before
     # raising --per-variant extends the search: one more trial per cell, old ones kept
-    extended = main(["search", "--run-dir", str(run_dir), "--per-variant", "2",
-                     "--cells", "vanilla,gru", *TINY])
+    extended = main(
+        ["search", "--run-dir", str(run_dir), "--per-variant", "2", "--cells", "vanilla,gru", *TINY]
+    )
     assert extended["trials"] == {"COMPLETED": 4}
     records = load_trials(run_dir)
     assert {r.trial_id: (r.values, r.metrics) for r in records if r.trial_id in before} == before
     assert sorted(r.cell for r in records) == ["gru", "gru", "vanilla", "vanilla"]
-    sessions = (run_dir / "sessions.jsonl").read_text().splitlines()
-    assert len(sessions) == 3
+    sessions = [json.loads(line) for line in (run_dir / "sessions.jsonl").read_text().splitlines()]
+    assert [line["event"] for line in sessions] == ["start", "end"] * 3
+    assert [line["trials"] for line in sessions[1::2]] == [{"COMPLETED": 2}] * 2 + [{"COMPLETED": 4}]
 
 
 def test_a_different_space_is_refused(searched, capsys):
     run_dir, _ = searched
     with pytest.raises(ValueError, match="units"):
-        main(["search", "--run-dir", str(run_dir), "--per-variant", "1", "--cells", "vanilla,gru",
-              *TINY[:-1], "4,16"])
+        main(
+            [
+                "search",
+                "--run-dir",
+                str(run_dir),
+                "--per-variant",
+                "1",
+                "--cells",
+                "vanilla,gru",
+                *TINY[:-1],
+                "4,16",
+            ]
+        )
 
 
 def test_per_variant_oracle_gives_every_cell_its_trials():
@@ -81,8 +120,11 @@ def test_per_variant_oracle_gives_every_cell_its_trials():
     space.Choice("cell", ["vanilla", "nfg", "gru"])
     space.Float("learning_rate", 1e-4, 1e-1, sampling="log")
     oracle = PerVariantRandomSearchOracle(
-        cells=["vanilla", "nfg", "gru"], trials_per_cell=3, objective="val_loss",
-        hyperparameters=space, seed=1,
+        cells=["vanilla", "nfg", "gru"],
+        trials_per_cell=3,
+        objective="val_loss",
+        hyperparameters=space,
+        seed=1,
     )
     oracle._set_project_dir("/tmp/unused_by_this_test", "p")  # noqa: S108 (never written: no save)
     oracle.save = lambda: None
@@ -103,7 +145,9 @@ def test_per_variant_oracle_gives_every_cell_its_trials():
 
 def test_hyperband_refuses_per_variant():
     with pytest.raises(ValueError, match="random or bayesian"):
-        make_oracle("hyperband", kt.Objective("val_loss", "min"), 0, 1, 3, per_variant=2, cells=["gru"])
+        make_oracle(
+            "hyperband", kt.Objective("val_loss", "min"), 0, 1, 3, per_variant=2, cells=["gru"]
+        )
 
 
 def test_unknown_cell_and_missing_jsb_data_fail_before_any_trial(tmp_path, capsys):
@@ -112,8 +156,17 @@ def test_unknown_cell_and_missing_jsb_data_fail_before_any_trial(tmp_path, capsy
     with pytest.raises(ValueError, match="--data PATH"):
         main(["search", "--run-dir", str(tmp_path / "b"), "--task", "jsb"])
     with pytest.raises(FileNotFoundError, match="no such file"):
-        main(["search", "--run-dir", str(tmp_path / "c"), "--task", "jsb", "--data",
-              str(tmp_path / "missing.json")])
+        main(
+            [
+                "search",
+                "--run-dir",
+                str(tmp_path / "c"),
+                "--task",
+                "jsb",
+                "--data",
+                str(tmp_path / "missing.json"),
+            ]
+        )
     assert not (tmp_path / "b" / "project").exists()
 
 
@@ -121,16 +174,21 @@ def test_unknown_cell_and_missing_jsb_data_fail_before_any_trial(tmp_path, capsy
 @pytest.mark.parametrize("oracle", ["bayesian", "hyperband"])
 def test_bayesian_and_hyperband_complete(tmp_path, oracle):
     args = list(TINY)
-    if oracle == "bayesian":
-        extra = ["--per-variant", "2", "--initial-points", "1", "--cells", "vanilla,gru"]
-    else:  # brackets of 1 and 2 epochs
+    if oracle == "bayesian":  # one random trial, then two proposed by the Gaussian process
+        extra = ["--per-variant", "3", "--initial-points", "1", "--cells", "gru"]
+    else:  # brackets of 1 and 2 epochs; continued trials reload their checkpoints
         extra = ["--hyperband-factor", "2", "--cells", "vanilla,gru"]
         args[args.index("--epochs") + 1] = "2"
-    summary = main(["search", "--run-dir", str(tmp_path / oracle), "--oracle", oracle, *extra, *args])
-    statuses = _statuses(tmp_path / oracle)
-    assert statuses and set(statuses.values()) == {"COMPLETED"}, summary
+    summary = main(
+        ["search", "--run-dir", str(tmp_path / oracle), "--oracle", oracle, *extra, *args]
+    )
+    records = load_trials(tmp_path / oracle)
+    assert records and {r.status for r in records} == {"COMPLETED"}, summary
     if oracle == "bayesian":
-        assert sorted(r.cell for r in load_trials(tmp_path / oracle)) == ["gru", "gru", "vanilla", "vanilla"]
+        assert [r.cell for r in records] == ["gru"] * 3
+        assert len({r.values["learning_rate"] for r in records}) == 3
+    else:
+        assert {r.values["tuner/epochs"] for r in records} == {1, 2}
 
 
 @pytest.mark.slow
@@ -142,9 +200,21 @@ def test_mirrored_strategy_goes_to_the_tuner_constructor(tmp_path):
 
     parser = argparse.ArgumentParser()
     _search_arguments(parser)
-    config: SearchConfig = search_config(parser.parse_args(
-        ["--run-dir", str(tmp_path / "m"), "--strategy", "mirrored", "--max-trials", "1",
-         "--cells", "gru", *TINY]))
+    config: SearchConfig = search_config(
+        parser.parse_args(
+            [
+                "--run-dir",
+                str(tmp_path / "m"),
+                "--strategy",
+                "mirrored",
+                "--max-trials",
+                "1",
+                "--cells",
+                "gru",
+                *TINY,
+            ]
+        )
+    )
     tuner = make_tuner(config)
     assert tuner.distribution_strategy.num_replicas_in_sync == 2  # the two logical CPUs of conftest
     tuner.search()

@@ -18,15 +18,21 @@ def _chorales(count: int, seed: int) -> list[list[list[int]]]:
     chorales = []
     for _ in range(count):
         length = int(rng.integers(3, 12))
-        chorales.append([sorted({int(p) for p in rng.integers(55, 80, size=rng.integers(0, 4))})
-                         for _ in range(length)])
+        chorales.append(
+            [
+                sorted({int(p) for p in rng.integers(55, 80, size=rng.integers(0, 4))})
+                for _ in range(length)
+            ]
+        )
     return chorales
 
 
 @pytest.fixture
 def jsb_file(tmp_path):
     path = tmp_path / "chorales.json"
-    path.write_text(json.dumps({"train": _chorales(12, 0), "valid": _chorales(5, 1), "test": _chorales(4, 2)}))
+    path.write_text(
+        json.dumps({"train": _chorales(12, 0), "valid": _chorales(5, 1), "test": _chorales(4, 2)})
+    )
     return path
 
 
@@ -49,8 +55,27 @@ def test_nll_is_exact_per_time_step_across_padded_batches(jsb_file):
 
 def test_jsb_trial_completes_with_a_test_split(jsb_file, tmp_path):
     run_dir = tmp_path / "run"
-    main(["search", "--run-dir", str(run_dir), "--task", "jsb", "--data", str(jsb_file),
-          "--batch-size", "4", "--epochs", "1", "--units", "4,6", "--max-trials", "1", "--cells", "cifg"])
+    main(
+        [
+            "search",
+            "--run-dir",
+            str(run_dir),
+            "--task",
+            "jsb",
+            "--data",
+            str(jsb_file),
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--units",
+            "4,6",
+            "--max-trials",
+            "1",
+            "--cells",
+            "cifg",
+        ]
+    )
     (record,) = load_trials(run_dir)
     assert record.status == "COMPLETED", record.message
     assert {"val_nll", "test_nll", "nll", "param_count"} <= set(record.metrics)
