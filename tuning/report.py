@@ -374,7 +374,11 @@ def plot_ablation(
         (top_samples, f"{metric_label}: best {top_fraction:.0%}"),
         ({v: np.asarray(parameters.get(v, []), float) for v in variants}, "parameters"),
     ]
+    every = np.concatenate([np.asarray(v, float) for v in samples.values()] or [np.ones(1)])
+    log_scale = bool(len(every)) and every.min() > 0 and every.max() / every.min() > 100
     for axis, (data, label) in zip(axes, panels):
+        if log_scale and label != "parameters":  # e.g. MSEs from 1e-4 to the chance level
+            axis.set_yscale("log")
         for position, variant in enumerate(variants, start=1):
             values = np.asarray(data.get(variant, []), float)
             if not len(values):
@@ -440,8 +444,11 @@ def plot_importance(importance: list[dict[str, Any]], path: Path, title: str) ->
 
 
 def _format(value: float, digits: int = 3) -> str:
+    """`digits` decimals, or 3 significant digits for small values (MSE 0.00042)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
+    if value != 0 and abs(value) < 0.1:
+        return f"{value:.2e}" if abs(value) < 1e-4 else f"{value:.3g}"
     return f"{value:.{digits}f}"
 
 

@@ -46,7 +46,9 @@ def run_ablation(ctx: RunContext) -> dict:
         ),
         app_config=app_config,
     )
-    logging.info("demo: ablation of %s, %d trials each", ", ".join(search.space.cells), config.demo_trials)
+    logging.info(
+        "demo: ablation of %s, %d trials each", ", ".join(search.space.cells), config.demo_trials
+    )
     run_search(search, command="python -m apps.adding demo")
     report = build_report(
         search_dir,
