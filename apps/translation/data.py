@@ -191,7 +191,11 @@ def tokenize_pairs(
     sources: list[str], targets: list[str], vocabularies: Vocabularies
 ) -> tf.data.Dataset:
     """Token ids of each pair: `{"source": [S], "target_in": [T+1], "target_out": [T+1]}`
-    with `target_in = <s> y` and `target_out = y </s>` (int32, unpadded)."""
+    with `target_in = <s> y` and `target_out = y </s>` (int32, unpadded).
+
+    Build pipelines after any `keras.utils.set_random_seed`: setting the seed clears
+    TensorFlow's kernel cache, which drops the SentencePiece resources of pipelines built
+    before it ("Resource ... SentencepieceOp ... does not exist")."""
     source_tokenizer = vocabularies.source_tokenizer(dense=False)
     target_tokenizer = vocabularies.target_tokenizer(dense=False)
     strings = tf.data.Dataset.from_tensor_slices(
