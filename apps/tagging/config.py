@@ -75,6 +75,7 @@ class TaggingConfig(TrainConfig):
     # Optimisation.
     epochs: int = 30
     learning_rate: float = 1e-3
+    learning_rate_decay: float = 0.05  # epoch e trains at learning_rate / (1 + decay * e) (Ma & Hovy 2016)
     clip_norm: float = 5.0
     early_stopping_patience: int = 6
     monitor: str = ""  # "" = val_f1 (ner, chunk) or val_accuracy (pos)
@@ -121,6 +122,8 @@ class TaggingConfig(TrainConfig):
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1); got {value}")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ValueError(f"--dev-fraction must be in [0, 1); got {self.dev_fraction}")
+        if self.learning_rate_decay < 0:
+            raise ValueError(f"--learning-rate-decay must be >= 0; got {self.learning_rate_decay}")
         if self.num_layers < 1:
             raise ValueError(f"--num-layers must be at least 1; got {self.num_layers}")
         if (self.dev_file or self.test_file) and not self.train_file:

@@ -158,8 +158,16 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
     )
     scorer = Scorer(dev, featurizer, vocabularies, config)
-    extra = [TimeLimit(config.max_train_minutes)] if config.max_train_minutes > 0 else []
-    start = time.monotonic()
+    extra: list[keras.callbacks.Callback] = []
+    if config.learning_rate_decay > 0:
+        extra.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: config.learning_rate / (1.0 + config.learning_rate_decay * epoch)
+            )
+        )
+    if config.max_train_minutes > 0:
+        extra.append(TimeLimit(config.max_train_minutes))
+    start, cpu_start = time.monotonic(), time.process_time()
     model, history = train_model(
         ctx,
         lambda: build_model(config, vocabularies),
@@ -168,28 +176,44 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         extra_callbacks=extra,
         metric_callbacks=[ScoreCallback(scorer)],
     )
-    wall_time = time.monotonic() - start
+    wall_time, cpu_time = time.monotonic() - start, time.process_time() - cpu_start
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
     scores = scorer.score(model)
-    scores.update(
-        train_sentences=len(train),
-        train_tokens=train.num_tokens,
-        dev_sentences=len(dev),
-        epochs_trained=len(history.get("loss", [])),
-        train_wall_time_s=round(wall_time, 1),
-        parameters=int(model.count_params()),
-    )
-    return model, scores, history
+    run_info = {
+        "train_sentences": len(train),
+        "train_tokens": train.num_tokens,
+        "dev_sentences": len(dev),
+        "epochs_trained": len(history.get("loss", [])),
+        "train_wall_time_s": round(wall_time, 1),
+        "train_cpu_time_s": round(cpu_time, 1),  # all threads: the work done, even when shared
+        "parameters": int(model.count_params()),
+    }
+    return model, scores, run_info
 
 
 def train(ctx: RunContext) -> dict:
-    _, scores, _ = fit(ctx)
+    _, scores, run_info = fit(ctx)
     if ctx.config.entities:
         print(format_entity_report(scores))
     print(f"dev token accuracy: {100 * scores['accuracy']:.2f}%")
-    return ctx.run_dir.write_metrics({**_summary(scores, "dev"), "dev_per_type": scores.get("per_type", {})})
+    return ctx.run_dir.write_metrics(
+        {**_summary(scores, "dev"), "dev_per_type": scores.get("per_type", {}), **run_info}
+    )
+
+
+def command_line(config: TaggingConfig, command: str = "train") -> str:
+    """The `python -m apps.tagging` command that sets every non-default option of `config`."""
+    defaults = TaggingConfig(task=config.task)
+    flags = [f"--task {config.task}"]
+    for field in dataclasses.fields(TaggingConfig):
+        value = getattr(config, field.name)
+        if field.name in ("run_dir", "task") or value == getattr(defaults, field.name):
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else str(value)
+        flags.append(f"--{field.name.replace('_', '-')} {text}")
+    return " ".join([f"python -m apps.tagging {command}", *flags])
 
 
 def evaluate(ctx: RunContext) -> dict:
@@ -208,12 +232,13 @@ def evaluate(ctx: RunContext) -> dict:
     metrics = {**_summary(scores, split_name), f"{split_name}_per_type": scores.get("per_type", {})}
     if ctx.args.results_file:
         trained = ctx.run_dir.read_metrics()
-        extra = {k.removeprefix("dev_"): trained[k] for k in ("dev_train_wall_time_s", "dev_epochs_trained") if k in trained}
+        keys = ("train_wall_time_s", "train_cpu_time_s", "epochs_trained", "parameters", "train_sentences")
+        extra = {k: trained.get(k, trained.get(f"dev_{k}")) for k in keys if k in trained or f"dev_{k}" in trained}
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{config.task}_{split_name}",
             {**_summary(scores, ""), **extra, "eval_wall_time_s": round(time.monotonic() - start, 1)},
-            command=f"python -m apps.tagging train --config {ctx.run_dir.config_path}",
+            command=command_line(config),
         )
     return ctx.run_dir.write_metrics(metrics)
 
@@ -327,30 +352,34 @@ def compare(ctx: RunContext) -> list[dict]:
         config.run_dir = str(sub.run_dir.root)
         save_config(config, sub.run_dir.config_path)
         keras.utils.set_random_seed(config.seed)
-        _, scores, _ = fit(sub)
+        _, scores, run_info = fit(sub)
         rows.append(
             {
                 "variant": name,
                 "cell": config.cell,
                 "decoder": config.decoder,
-                "parameters": scores["parameters"],
+                "parameters": run_info["parameters"],
                 "dev_f1": scores.get("f1"),
                 "dev_accuracy": scores["accuracy"],
-                "epochs": scores["epochs_trained"],
-                "wall_time_s": scores["train_wall_time_s"],
+                "epochs": run_info["epochs_trained"],
+                "wall_time_s": run_info["train_wall_time_s"],
+                "cpu_time_s": run_info["train_cpu_time_s"],
             }
         )
         print(format_comparison(rows, ctx.config))
     ctx.run_dir.write_metrics({"compare": rows})
     if ctx.args.results_file:
-        flat = {}
-        for row in rows:
-            key = f"{ctx.args.results_prefix or 'compare'}_{row['variant'].replace('-', '_')}"
-            for metric in ("dev_f1", "dev_accuracy", "epochs", "wall_time_s", "parameters"):
-                flat[f"{key}_{metric}"] = row[metric]
+        flat = {
+            f"{row['variant'].replace('-', '_')}_{metric}": row[metric]
+            for row in rows
+            for metric in ("dev_f1", "dev_accuracy", "epochs", "wall_time_s", "cpu_time_s", "parameters")
+        }
+        variants = " ".join(ctx.args.variants or DEFAULT_VARIANTS)
         write_results(
-            ctx.args.results_file, None, flat,
-            command="python -m apps.tagging compare " + " ".join(sys.argv[2:]),
+            ctx.args.results_file,
+            ctx.args.results_prefix or f"{ctx.config.task}_compare",
+            flat,
+            command=f"{command_line(ctx.config, 'compare')} --variants {variants}",
         )
     return rows
 
@@ -373,17 +402,17 @@ def format_comparison(rows: list[dict], config: TaggingConfig) -> str:
 # ----------------------------------------------------------------------------- results
 
 
-def write_results(path: str, prefix: str | None, metrics: dict, command: str) -> dict:
+def write_results(path: str, prefix: str, metrics: dict, command: str) -> dict:
     """Merges flat metrics (keys `<prefix>_<metric>`) into a benchmark results JSON, with
     the command, date and machine of the measurement."""
     path = Path(path)
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    key = f"{prefix}_" if prefix else ""
     for name, value in metrics.items():
-        results[f"{key}{name}"] = float(value) if isinstance(value, np.floating) else value
-    results[f"{key}command" if prefix else "compare_command"] = command
-    results[f"{key}date" if prefix else "compare_date"] = datetime.date.today().isoformat()
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, no GPU" if not tf.config.list_physical_devices("GPU") else f"{platform.machine()}, GPU"
+        results[f"{prefix}_{name}"] = float(value) if isinstance(value, np.floating) else value
+    results[f"{prefix}_command"] = command
+    results[f"{prefix}_date"] = datetime.date.today().isoformat()
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "no GPU"
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}, TensorFlow {tf.__version__}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return results
