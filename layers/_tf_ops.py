@@ -29,6 +29,8 @@ may need a gradient) run in the plain loop, differentiated by TensorFlow itself.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -43,7 +45,39 @@ except ImportError:  # pragma: no cover - private TF API moved: always prepare g
         return True
 
 
-__all__ = ["run_steps"]
+__all__ = ["run_steps", "loop_options"]
+
+
+class _LoopOptions:
+    """Switches of the loop's optimisations (the levers measured by `benchmarks/rnn_speed.py`).
+
+    fast_gradient: use the hand-written backward pass (else TensorFlow differentiates the
+        `tf.while_loop`).
+    jit_compile: compile the loop with XLA: False, True, or "inference" (only when no
+        gradient is being recorded).
+    """
+
+    def __init__(self):
+        self.fast_gradient = True
+        self.jit_compile = False
+
+
+_OPTIONS = _LoopOptions()
+
+
+@contextlib.contextmanager
+def loop_options(**changes):
+    """Temporarily changes the loop's switches, e.g. `loop_options(fast_gradient=False)`."""
+    previous = {name: getattr(_OPTIONS, name) for name in changes}
+    for name, value in changes.items():
+        if not hasattr(_OPTIONS, name):
+            raise ValueError(f"Unknown loop option {name!r}.")
+        setattr(_OPTIONS, name, value)
+    try:
+        yield _OPTIONS
+    finally:
+        for name, value in previous.items():
+            setattr(_OPTIONS, name, value)
 
 _STATEFUL_OP_TYPES = ("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp")
 
@@ -61,6 +95,15 @@ def _tf_variable(value):
 
 
 # ---------------------------------------------------------------------------- step hooks
+def _matmul(inputs, kernel, transpose_a=False):
+    """`inputs @ kernel` in the kernel's dtype (bfloat16 under mixed precision), returned in
+    the dtype of `inputs` (the loop's float32)."""
+    if inputs.dtype == kernel.dtype:
+        return tf.matmul(inputs, kernel, transpose_a=transpose_a)
+    product = tf.matmul(tf.cast(inputs, kernel.dtype), kernel, transpose_a=transpose_a)
+    return tf.cast(product, inputs.dtype)
+
+
 class _DiscoveryHooks(StepHooks):
     """Records which recurrent products and random draws a step makes, touching neither."""
 
@@ -105,7 +148,7 @@ class _LoopHooks(StepHooks):
         return index
 
     def matmul(self, inputs, kernel, columns=None):
-        return tf.matmul(inputs, self.kernels[self._next_product(kernel)])
+        return _matmul(inputs, self.kernels[self._next_product(kernel)])
 
     def uniform_like(self, like, seed_generator):
         index = self.draw_index
@@ -147,7 +190,7 @@ class _BackwardHooks(_LoopHooks):
         @tf.custom_gradient
         def replay(inputs):
             def grad(upstream):
-                return tf.matmul(upstream, kernel_t)
+                return _matmul(upstream, kernel_t)
 
             return tf.identity(stored), grad
 
@@ -201,50 +244,67 @@ def _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable) 
 
 
 # ---------------------------------------------------------------------------- loops
-def _unstack(values, element_shape=None):
-    return tf.TensorArray(
-        values.dtype, size=tf.shape(values)[0], element_shape=element_shape or values.shape[1:]
-    ).unstack(values)
+# Per-step inputs are read as `values[time]` (a slice along the first axis, which shares the
+# buffer) and per-step records are `TensorArray` writes (which keep a reference): the only
+# copies of whole sequences are the stacks that the batched products need.
 
 
 def _forward_loop(step_fn, projected, initial_states, initial_output, mask, return_sequences,
-                  hooks=None):
+                  hooks=None, record=True, differentiable=False):
     """The forward loop: `(last_output, outputs or None, final_states, records)`.
 
-    With `hooks` (`_ForwardHooks`), `records` holds, stacked over time, the states entering
-    each step and the outputs of each recurrent product (what the backward pass replays).
+    With `hooks` (`_ForwardHooks`), `records` is `(states_tas, products_tas)`: per time step,
+    the states entering the step and the outputs of each recurrent product (what the
+    backward pass replays), as `TensorArray`s.
+
+    `differentiable`: TensorFlow will differentiate this loop, so the inputs are read from
+    a `TensorArray` (the gradient of a slice `projected[time]` inside a loop would be a
+    zero-padded `[T, B, P]` tensor at every step).
     """
     num_steps = tf.shape(projected)[0]
-    inputs_ta = _unstack(projected)
-    mask_ta = None if mask is None else _unstack(mask)
+    if differentiable:
+        projected_ta = tf.TensorArray(
+            projected.dtype, size=num_steps, element_shape=projected.shape[1:]
+        ).unstack(projected)
+        read_projected = projected_ta.read
+    else:
+
+        def read_projected(time):
+            return projected[time]
     outputs_ta = tf.TensorArray(
         initial_output.dtype,
         size=num_steps if return_sequences else 0,
         element_shape=initial_output.shape,
     )
-    record = hooks is not None
+    record = record and hooks is not None
+    # Read by the backward pass (and then stacked): eager arrays must not clear on read.
     states_tas = [
-        tf.TensorArray(s.dtype, size=num_steps if record else 0, element_shape=s.shape)
+        tf.TensorArray(
+            s.dtype, size=num_steps if record else 0, element_shape=s.shape,
+            clear_after_read=False,
+        )
         for s in initial_states
     ]
     num_products = len(hooks.plan.products) if record else 0
     products_tas = [
-        tf.TensorArray(projected.dtype, size=num_steps) for _ in range(num_products)
+        tf.TensorArray(projected.dtype, size=num_steps, clear_after_read=False)
+        for _ in range(num_products)
     ]
 
     def body(time, last_output, states, outputs_ta, states_tas, products_tas):
         states = list(states)
-        if record:
+        if hooks is not None:
             hooks.start_step(time)
+        if record:
             states_tas = [ta.write(time, s) for ta, s in zip(states_tas, states)]
-        output, new_states = step_fn(inputs_ta.read(time), states)
+        output, new_states = step_fn(read_projected(time), states)
         if record:
             products_tas = [ta.write(time, p) for ta, p in zip(products_tas, hooks.products)]
         new_states = _as_list(new_states)
         output = tf.cast(output, last_output.dtype)
         new_states = [tf.cast(new, old.dtype) for new, old in zip(new_states, states)]
-        if mask_ta is not None:
-            valid = mask_ta.read(time)[:, None]
+        if mask is not None:
+            valid = mask[time][:, None]
             new_states = [tf.where(valid, new, old) for new, old in zip(new_states, states)]
             last_output = tf.where(valid, output, last_output)
             written = tf.where(valid, output, tf.zeros_like(output))
@@ -275,39 +335,40 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
     if return_sequences:
         outputs = outputs_ta.stack()
         outputs.set_shape(projected.shape[:1].concatenate(initial_output.shape))
-    records = None
-    if record:
-        records = ([ta.stack() for ta in states_tas], [ta.stack() for ta in products_tas])
+    records = (states_tas, products_tas) if record else None
     return last_output, outputs, list(final_states), records
 
 
-def _backward_loop(step_fn, hooks, projected, states_seq, products_seq, mask, d_outputs,
+def _backward_loop(step_fn, hooks, projected, initial_states, records, mask, d_outputs,
                    d_last_output, d_final_states, direct_variables):
     """The reverse loop: per step, the vector-Jacobian product of `step` by autodiff.
 
-    Returns `(d_projected [T, B, P], d_initial_states, product_inputs [T, B, in] per
-    product, product_grads [T, B, width] per product, d_direct_variables)`.
+    Returns `(d_projected [T, B, P], d_initial_states, product_inputs, product_grads,
+    d_direct_variables)`, where `product_inputs[i]` and `product_grads[i]` are `[T, B, .]`
+    (the inputs of recurrent product i and the gradients of its outputs).
     """
+    states_tas, products_tas = records
     num_steps = tf.shape(projected)[0]
-    projected_ta = _unstack(projected)
-    states_tas = [_unstack(s) for s in states_seq]
-    products_tas = [_unstack(p) for p in products_seq]
-    mask_ta = None if mask is None else _unstack(mask)
-    d_outputs_ta = None if d_outputs is None else _unstack(d_outputs)
-    num_products = len(products_seq)
-    d_projected_ta = tf.TensorArray(projected.dtype, size=num_steps, element_shape=projected.shape[1:])
+    num_states = len(initial_states)
+    num_products = len(products_tas)
+    d_projected_ta = tf.TensorArray(
+        projected.dtype, size=num_steps, element_shape=projected.shape[1:]
+    )
     inputs_tas = [tf.TensorArray(projected.dtype, size=num_steps) for _ in range(num_products)]
     grads_tas = [tf.TensorArray(projected.dtype, size=num_steps) for _ in range(num_products)]
     d_direct0 = [tf.zeros_like(v) for v in direct_variables]
+    # Found while tracing the body: which product inputs are states entering the step, and
+    # which product gradients are the gradient of the projected inputs (then not stored).
+    aliases = {"inputs": [None] * num_products, "grads": [False] * num_products}
 
     def body(time, d_states, d_last, d_direct, d_projected_ta, inputs_tas, grads_tas):
         time = time - 1
         d_states, d_direct = list(d_states), list(d_direct)
         d_output = d_last
-        if d_outputs_ta is not None:
-            d_output = d_output + d_outputs_ta.read(time)
-        if mask_ta is not None:
-            valid = mask_ta.read(time)[:, None]
+        if d_outputs is not None:
+            d_output = d_output + d_outputs[time]
+        if mask is not None:
+            valid = mask[time][:, None]
             # Masked steps pass the state (and the last output) through unchanged.
             d_output = tf.where(valid, d_output, tf.zeros_like(d_output))
             d_last = tf.where(valid, tf.zeros_like(d_last), d_last)
@@ -316,10 +377,10 @@ def _backward_loop(step_fn, hooks, projected, states_seq, products_seq, mask, d_
         else:
             d_last = tf.zeros_like(d_last)
             d_new_states, d_passed = d_states, None
-        projected_t = projected_ta.read(time)
+        projected_t = projected[time]
         previous = [ta.read(time) for ta in states_tas]
-        for state, template in zip(previous, states_seq):
-            state.set_shape(template.shape[1:])
+        for state, template in zip(previous, initial_states):
+            state.set_shape(template.shape)
         hooks.start_step(time, [ta.read(time) for ta in products_tas])
         with tf.GradientTape() as tape:
             tape.watch(projected_t)
@@ -334,13 +395,21 @@ def _backward_loop(step_fn, hooks, projected, states_seq, products_seq, mask, d_
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         d_projected_t = grads[0]
-        d_previous = grads[1 : 1 + len(previous)]
-        d_products = grads[1 + len(previous) : 1 + len(previous) + num_products]
-        d_direct_t = grads[1 + len(previous) + num_products :]
+        d_previous = grads[1 : 1 + num_states]
+        d_products = grads[1 + num_states : 1 + num_states + num_products]
+        d_direct_t = grads[1 + num_states + num_products :]
         if d_passed is not None:
             d_previous = [a + b for a, b in zip(d_previous, d_passed)]
-        inputs_tas = [ta.write(time, x) for ta, x in zip(inputs_tas, hooks.inputs)]
-        grads_tas = [ta.write(time, g) for ta, g in zip(grads_tas, d_products)]
+        new_inputs_tas, new_grads_tas = [], []
+        for index in range(num_products):
+            inputs, d_product = hooks.inputs[index], d_products[index]
+            state_index = next((k for k, s in enumerate(previous) if s is inputs), None)
+            aliases["inputs"][index] = state_index
+            aliases["grads"][index] = d_product is d_projected_t
+            ta = inputs_tas[index]
+            new_inputs_tas.append(ta if state_index is not None else ta.write(time, inputs))
+            ta = grads_tas[index]
+            new_grads_tas.append(ta if d_product is d_projected_t else ta.write(time, d_product))
         d_direct = [a + tf.convert_to_tensor(b) for a, b in zip(d_direct, d_direct_t)]
         for new, old in zip(d_previous, d_states):
             new.set_shape(old.shape)
@@ -350,8 +419,8 @@ def _backward_loop(step_fn, hooks, projected, states_seq, products_seq, mask, d_
             d_last,
             d_direct,
             d_projected_ta.write(time, d_projected_t),
-            inputs_tas,
-            grads_tas,
+            new_inputs_tas,
+            new_grads_tas,
         )
 
     _, d_states0, _, d_direct, d_projected_ta, inputs_tas, grads_tas = tf.while_loop(
@@ -363,13 +432,18 @@ def _backward_loop(step_fn, hooks, projected, states_seq, products_seq, mask, d_
     )
     d_projected = d_projected_ta.stack()
     d_projected.set_shape(projected.shape)
-    return (
-        d_projected,
-        list(d_states0),
-        [ta.stack() for ta in inputs_tas],
-        [ta.stack() for ta in grads_tas],
-        list(d_direct),
-    )
+    stacked_states = {}
+    product_inputs, product_grads = [], []
+    for index in range(num_products):
+        state_index = aliases["inputs"][index]
+        if state_index is None:
+            product_inputs.append(inputs_tas[index].stack())
+        else:
+            if state_index not in stacked_states:
+                stacked_states[state_index] = states_tas[state_index].stack()
+            product_inputs.append(stacked_states[state_index])
+        product_grads.append(d_projected if aliases["grads"][index] else grads_tas[index].stack())
+    return d_projected, list(d_states0), product_inputs, product_grads, list(d_direct)
 
 
 def _draw_uniform(shape, dtype, seed_generator):
@@ -378,26 +452,64 @@ def _draw_uniform(shape, dtype, seed_generator):
     return keras.random.uniform(shape, dtype=dtype, seed=seed_generator)
 
 
-def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, initial_output,
-                        mask, return_sequences):
-    """The forward loop inside a `tf.custom_gradient` with the hand-written backward pass."""
-    num_states = len(initial_states)
-    # Distinct recurrent kernels in order of first use. Tensors among them (e.g. a kernel
-    # with weight drop applied) are inputs of the custom gradient, so that their gradient
-    # flows on to the variables they were made from.
+def _distinct_kernels(plan):
+    """The recurrent kernels of the plan's products, each once, in order of first use."""
     kernels, seen = [], set()
     for kernel, _ in plan.products:
         if id(kernel) not in seen:
             seen.add(id(kernel))
             kernels.append(kernel)
+    return kernels
+
+
+def _loop_constants(plan, kernel_values, projected, matmul_dtype):
+    """Per product the kernel slice (cast to `matmul_dtype`), per draw all steps' noise."""
+    kernel_slices = []
+    for kernel, columns in plan.products:
+        value = kernel_values[id(kernel)]
+        if columns is not None:
+            value = value[:, columns[0] : columns[1]]
+        if matmul_dtype is not None:
+            value = tf.cast(value, matmul_dtype)
+        kernel_slices.append(value)
+    num_steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
+    noise = [
+        tf.convert_to_tensor(_draw_uniform((num_steps, batch, width), dtype, generator))
+        for width, dtype, generator in plan.draws
+    ]
+    return kernel_slices, noise
+
+
+def _hooked(step_fn, use_hooks, hooks):
+    def step(projected_t, states):
+        with use_hooks(hooks):
+            return step_fn(projected_t, states)
+
+    return step
+
+
+def _inference_loop(step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
+                    return_sequences, matmul_dtype):
+    """The forward loop with pre-sliced (and pre-cast) kernels; nothing recorded."""
+    kernel_values = {id(k): tf.convert_to_tensor(k) for k in _distinct_kernels(plan)}
+    kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
+    hooks = _LoopHooks(plan, kernel_slices, noise)
+    last_output, outputs, final_states, _ = _forward_loop(
+        _hooked(step_fn, use_hooks, hooks), projected, initial_states, initial_output, mask,
+        return_sequences, hooks=hooks, record=False,
+    )
+    return last_output, outputs, final_states
+
+
+def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, initial_output,
+                        mask, return_sequences, matmul_dtype):
+    """The forward loop inside a `tf.custom_gradient` with the hand-written backward pass."""
+    num_states = len(initial_states)
+    # Tensors among the kernels (e.g. a kernel with weight drop applied) are inputs of the
+    # custom gradient, so that their gradient flows on to the variables they were made from.
+    kernels = _distinct_kernels(plan)
     tensor_kernels = [k for k in kernels if _tf_variable(k) is None]
-
-    def hooked(hooks):
-        def step(projected_t, states):
-            with use_hooks(hooks):
-                return step_fn(projected_t, states)
-
-        return step
+    hooked = functools.partial(_hooked, step_fn, use_hooks)
 
     @tf.custom_gradient
     def loop(projected, *args):
@@ -406,21 +518,12 @@ def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, ini
         for kernel in kernels:
             if id(kernel) not in kernel_values:
                 kernel_values[id(kernel)] = tf.convert_to_tensor(kernel)
-        kernel_slices = []
-        for kernel, columns in plan.products:
-            value = kernel_values[id(kernel)]
-            kernel_slices.append(value if columns is None else value[:, columns[0] : columns[1]])
-        num_steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
-        noise = [
-            tf.convert_to_tensor(_draw_uniform((num_steps, batch, width), dtype, generator))
-            for width, dtype, generator in plan.draws
-        ]
+        kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
         forward_hooks = _ForwardHooks(plan, kernel_slices, noise)
         last_output, outputs, final_states, records = _forward_loop(
             hooked(forward_hooks), projected, states0, initial_output, mask, return_sequences,
             hooks=forward_hooks,
         )
-        states_seq, products_seq = records
 
         def grad(d_last_output, *rest, variables=None):
             d_outputs = rest[0] if return_sequences else None
@@ -435,14 +538,17 @@ def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, ini
             backward_hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
             direct = plan.direct_variables
             d_projected, d_states0, inputs_seq, grads_seq, d_direct = _backward_loop(
-                hooked(backward_hooks), backward_hooks, projected, states_seq, products_seq,
-                mask, d_outputs, d_last_output, d_final, direct,
+                hooked(backward_hooks), backward_hooks, projected, states0, records, mask,
+                d_outputs, d_last_output, d_final, direct,
             )
             # The recurrent weight gradients: one [in, T*B] x [T*B, width] product each.
             d_kernels = {}
             for (kernel, columns), inputs_all, grads_all in zip(plan.products, inputs_seq, grads_seq):
                 flat_inputs = tf.reshape(inputs_all, (-1, tf.shape(inputs_all)[-1]))
                 flat_grads = tf.reshape(grads_all, (-1, tf.shape(grads_all)[-1]))
+                if matmul_dtype is not None:
+                    flat_inputs = tf.cast(flat_inputs, matmul_dtype)
+                    flat_grads = tf.cast(flat_grads, matmul_dtype)
                 d_slice = tf.matmul(flat_inputs, flat_grads, transpose_a=True)
                 if columns is not None:
                     full_width = kernel_values[id(kernel)].shape[-1]
@@ -458,8 +564,13 @@ def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, ini
                 for direct_variable, d_value in zip(direct, d_direct):
                     if direct_variable is variable:
                         gradient = d_value if gradient is None else gradient + d_value
+                if gradient is not None and gradient.dtype != variable.dtype:
+                    gradient = tf.cast(gradient, variable.dtype)  # mixed precision
                 d_variables.append(gradient)
-            d_inputs = [d_projected, *d_states0, *[d_kernels[id(k)] for k in tensor_kernels]]
+            d_tensor_kernels = [
+                tf.cast(d_kernels[id(k)], kernel_values[id(k)].dtype) for k in tensor_kernels
+            ]
+            d_inputs = [d_projected, *d_states0, *d_tensor_kernels]
             return d_inputs, d_variables
 
         results = [last_output] + ([outputs] if return_sequences else []) + final_states
@@ -482,6 +593,7 @@ def run_steps(
     return_sequences: bool = True,
     use_hooks: Callable | None = None,
     nondifferentiable: Sequence = (),
+    matmul_dtype=None,
 ):
     """Runs `step_fn` over time-major projected inputs.
 
@@ -501,6 +613,9 @@ def run_steps(
             pass described in the module docstring; without it, TensorFlow differentiates
             the loop.
         nondifferentiable: Tensors the step reads that need no gradient (dropout masks).
+        matmul_dtype: Dtype of the recurrent products (e.g. "bfloat16" for mixed precision:
+            the products run in it, the states and the element-wise maths in the dtype of
+            `projected`); None for the dtype of the kernels.
 
     Returns:
         `(last_output [B, O], outputs [T, B, O] or None, final_states list)`.
@@ -514,14 +629,30 @@ def run_steps(
         mask = tf.cast(mask, tf.bool)
     initial_states = [tf.convert_to_tensor(state) for state in initial_states]
     initial_output = tf.convert_to_tensor(initial_output)
-    if use_hooks is not None and _could_record():
-        plan = _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable)
-        if plan.supported:
-            return _fast_gradient_loop(
-                step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
-                return_sequences,
-            )
-    last_output, outputs, final_states, _ = _forward_loop(
-        step_fn, projected, initial_states, initial_output, mask, return_sequences
-    )
-    return last_output, outputs, final_states
+    recording = _could_record()
+
+    def run(projected, mask, initial_states):
+        plan = None
+        if use_hooks is not None:
+            plan = _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable)
+        if plan is not None and plan.supported:
+            if not recording:
+                return _inference_loop(
+                    step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
+                    return_sequences, matmul_dtype,
+                )
+            if _OPTIONS.fast_gradient:
+                return _fast_gradient_loop(
+                    step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
+                    return_sequences, matmul_dtype,
+                )
+        last_output, outputs, final_states, _ = _forward_loop(
+            step_fn, projected, initial_states, initial_output, mask, return_sequences,
+            differentiable=recording,
+        )
+        return last_output, outputs, final_states
+
+    jit = _OPTIONS.jit_compile
+    if jit is True or (jit == "inference" and not recording):
+        run = tf.function(run, jit_compile=True, autograph=False)
+    return run(projected, mask, initial_states)

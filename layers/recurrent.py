@@ -55,6 +55,15 @@ def _installed(randomness):
             setattr(link, name, value)
 
 
+def _variables_uncast():
+    """Inside a mixed-precision layer call: read variables in their own dtype (float32)."""
+    try:
+        from keras.src.backend import AutocastScope
+    except ImportError:  # pragma: no cover - Keras moved it: keep Keras' autocasting
+        return contextlib.nullcontext()
+    return AutocastScope(None)
+
+
 def _step_hooks_owner(cell):
     """The cell whose `using_step_hooks` routes the products of `cell.step`, if any."""
     for link in _cell_chain(cell):
@@ -237,40 +246,48 @@ class Recurrent(keras.layers.Layer):
                 f"The cell has {len(self.state_size)} states (sizes {self.state_size}) but "
                 f"`initial_state` holds {len(initial_state)} tensors."
             )
-        dtype = cell.compute_dtype
-        initial_state = [ops.cast(state, dtype) for state in initial_state]
-        initial_output = ops.zeros((batch_size, self.output_size), dtype=dtype)
-        sequences_tm = ops.transpose(ops.cast(sequences, dtype), (1, 0, 2))
+        two_part = hasattr(cell, "project_inputs") and hasattr(cell, "step")
+        hooks_owner = _step_hooks_owner(cell) if two_part else None
+        compute_dtype = cell.compute_dtype
+        # Mixed precision (e.g. "mixed_bfloat16"): the matrix products run in the compute
+        # dtype, the carried states and the element-wise maths of the loop in the variable
+        # dtype (float32), as cuDNN and oneDNN do.
+        mixed = hooks_owner is not None and compute_dtype != cell.variable_dtype
+        loop_dtype = cell.variable_dtype if mixed else compute_dtype
+        step_scope = _variables_uncast if mixed else contextlib.nullcontext
+        initial_state = [ops.cast(state, loop_dtype) for state in initial_state]
+        initial_output = ops.zeros((batch_size, self.output_size), dtype=loop_dtype)
+        sequences_tm = ops.transpose(ops.cast(sequences, compute_dtype), (1, 0, 2))
         mask_tm = None
         if mask is not None:
             if isinstance(mask, (list, tuple)):
                 mask = mask[0]
             mask_tm = ops.transpose(ops.cast(mask, "bool"), (1, 0))
 
-        two_part = hasattr(cell, "project_inputs") and hasattr(cell, "step")
         try:
-            if hasattr(cell, "prepare_sequence"):
-                cell.prepare_sequence(sequences_tm[0], initial_state[0], training=training)
-            elif training and hasattr(cell, "get_recurrent_dropout_mask"):  # Keras cells
-                cell.get_dropout_mask(sequences_tm[0])
-                cell.get_recurrent_dropout_mask(initial_state[0])
+            with step_scope():
+                if hasattr(cell, "prepare_sequence"):
+                    cell.prepare_sequence(sequences_tm[0], initial_state[0], training=training)
+                elif training and hasattr(cell, "get_recurrent_dropout_mask"):  # Keras cells
+                    cell.get_dropout_mask(sequences_tm[0])
+                    cell.get_recurrent_dropout_mask(initial_state[0])
             if two_part:
                 # One matrix product for the input side of all time steps.
                 projected = cell.project_inputs(sequences_tm, training=training, time_major=True)
+                projected = ops.cast(projected, loop_dtype)
                 randomness = _sequence_randomness(cell)
 
                 def step_fn(projected_t, states):
-                    with _installed(randomness):
+                    with _installed(randomness), step_scope():
                         return cell.step(projected_t, states, training=training)
 
-                hooks_owner = _step_hooks_owner(cell)
             else:
                 projected = sequences_tm
 
                 def step_fn(inputs_t, states):
                     return cell(inputs_t, states, training=training)
 
-                randomness, hooks_owner = [], None
+                randomness = []
 
             last_output, outputs, states = _tf_ops.run_steps(
                 step_fn,
@@ -284,6 +301,7 @@ class Recurrent(keras.layers.Layer):
                 nondifferentiable=[
                     value for _, name, value in randomness if name != "_dropped_recurrent_kernel"
                 ],
+                matmul_dtype=compute_dtype if mixed else None,
             )
         finally:
             for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
