@@ -53,6 +53,7 @@ def test_nll_is_exact_per_time_step_across_padded_batches(jsb_file):
     assert 30 < result["nll"] < 88 * np.log(2) * 1.5
 
 
+@pytest.mark.slow
 def test_jsb_trial_completes_with_a_test_split(jsb_file, tmp_path):
     run_dir = tmp_path / "run"
     main(
