@@ -76,19 +76,21 @@ def train(ctx: RunContext) -> dict:
     return ctx.run_dir.write_metrics(metrics)
 
 
-def load_model(run_dir: RunDir) -> keras.Model:
+def load_model(run_dir: RunDir, compile: bool = True) -> keras.Model:
     import apps.sentiment.model  # noqa: F401  (registers the app's layers)
     import layers  # noqa: F401  (registers the suite's layers for deserialisation)
 
     for name in ("best.keras", "final.keras"):
         path = run_dir.checkpoint_dir / name
         if path.exists():
-            return keras.saving.load_model(path)
+            return keras.saving.load_model(path, compile=compile)
     raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
 
 
 def make_server(ctx: RunContext) -> SentimentServer:
-    return SentimentServer(load_model(ctx.run_dir), TextEncoder(ctx.config, ctx.run_dir.vocab_dir))
+    # Without the optimizer: its slots would triple the size of the export.
+    model = load_model(ctx.run_dir, compile=False)
+    return SentimentServer(model, TextEncoder(ctx.config, ctx.run_dir.vocab_dir))
 
 
 def evaluate(ctx: RunContext) -> dict:
