@@ -45,7 +45,17 @@ except ImportError:  # pragma: no cover - private TF API moved: always prepare g
         return True
 
 
-__all__ = ["run_steps", "loop_options"]
+__all__ = ["gpu_available", "gradient_may_be_recorded", "loop_options", "run_steps"]
+
+
+def gpu_available() -> bool:
+    """Whether TensorFlow sees a GPU."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def gradient_may_be_recorded() -> bool:
+    """Whether a gradient tape is active (also while a `tf.function` is being traced in one)."""
+    return _could_record()
 
 
 class _LoopOptions:
@@ -53,13 +63,13 @@ class _LoopOptions:
 
     fast_gradient: use the hand-written backward pass (else TensorFlow differentiates the
         `tf.while_loop`).
-    jit_compile: compile the loop with XLA: False, True, or "inference" (only when no
-        gradient is being recorded).
+    jit_compile: None (the layer's `jit_compile`), or force it: False, or True (XLA for
+        the loop when no gradient is being recorded).
     """
 
     def __init__(self):
         self.fast_gradient = True
-        self.jit_compile = False
+        self.jit_compile = None
 
 
 _OPTIONS = _LoopOptions()
@@ -594,6 +604,7 @@ def run_steps(
     use_hooks: Callable | None = None,
     nondifferentiable: Sequence = (),
     matmul_dtype=None,
+    jit_compile: bool = False,
 ):
     """Runs `step_fn` over time-major projected inputs.
 
@@ -616,6 +627,7 @@ def run_steps(
         matmul_dtype: Dtype of the recurrent products (e.g. "bfloat16" for mixed precision:
             the products run in it, the states and the element-wise maths in the dtype of
             `projected`); None for the dtype of the kernels.
+        jit_compile: Compile the loop with XLA when no gradient is being recorded.
 
     Returns:
         `(last_output [B, O], outputs [T, B, O] or None, final_states list)`.
@@ -652,7 +664,7 @@ def run_steps(
         )
         return last_output, outputs, final_states
 
-    jit = _OPTIONS.jit_compile
-    if jit is True or (jit == "inference" and not recording):
+    jit = jit_compile if _OPTIONS.jit_compile is None else _OPTIONS.jit_compile
+    if jit and not recording:  # XLA for the forward loop only (see `Recurrent`)
         run = tf.function(run, jit_compile=True, autograph=False)
     return run(projected, mask, initial_states)

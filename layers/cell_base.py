@@ -2,11 +2,17 @@
 
 Every cell of `layers/` subclasses `RecurrentCell`. A cell splits its work in two parts:
 
-- `project_inputs(inputs, training=None, time_major=False)`: the input-side affine part
-  (x W + b, with the input dropout mask applied), for one step `[B, D]` or a whole sequence
+- `project_inputs(inputs, training=None, time_major=False)`: the input-side matrix product
+  (x W, with the input dropout mask applied), for one step `[B, D]` or a whole sequence
   `[B, T, D]` (`[T, B, D]` with `time_major=True`) at once, returning `[..., P]`;
-- `step(projected_t, states, training=None)`: the recurrent product and the element-wise
-  gate maths of one step, returning `(output, new_states)`.
+- `step(projected_t, states, training=None)`: the bias, the input-side normalisation, the
+  recurrent product and the element-wise gate maths of one step, returning
+  `(output, new_states)`. Element-wise work belongs here rather than in `project_inputs`:
+  on one step's `[B, P]` slice it runs in cache, on the whole `[T, B, P]` sequence it is
+  bound by memory bandwidth (and so is its gradient).
+- Inside `step`, every product with a recurrent weight goes through
+  `self._recurrent_matmul` and every random draw through the step hooks (`StepHooks`), so
+  that `Recurrent` can replay them in its backward pass.
 
 `call(inputs, states, training)` is `step(project_inputs(inputs), states)`, so a cell works
 in `keras.layers.RNN`; the suite's `Recurrent` layer projects the whole sequence with one
@@ -350,7 +356,7 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
 
     # ------------------------------------------------------------------ cell API
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        """Input-side affine part for one step `[B, D]` or all steps `[B, T, D]` at once."""
+        """Input-side matrix product for one step `[B, D]` or all steps `[B, T, D]` at once."""
         raise NotImplementedError
 
     def step(self, projected_t, states, training=None):

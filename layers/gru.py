@@ -101,14 +101,14 @@ class GRUCell(RecurrentCell):
         return layer_norm(value, gain, epsilon=self.layer_norm_epsilon)
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
-        if self.layer_norm:
-            projected = self._norm(projected, self.input_norm_gain)
-        if self.bias is not None:
-            projected = projected + (self.bias[0] if self.reset_after else self.bias)
-        return projected
+        return input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
 
     def step(self, projected_t, states, training=None):
+        # The input norm and the bias act on one step's [B, P] slice, while it is in cache.
+        if self.layer_norm:
+            projected_t = self._norm(projected_t, self.input_norm_gain)
+        if self.bias is not None:
+            projected_t = projected_t + (self.bias[0] if self.reset_after else self.bias)
         nested = isinstance(states, (list, tuple))
         h_previous = states[0] if nested else states
         h_recurrent = self._drop_recurrent(h_previous, training)

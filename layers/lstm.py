@@ -232,15 +232,17 @@ class LSTMCell(RecurrentCell):
         self.built = True
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
-        if self.layer_norm:
-            projected = layer_norm(projected, self.input_norm_gain, epsilon=self.layer_norm_epsilon)
-        if self.bias is not None:
-            projected = projected + self.bias
-        return projected
+        return input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
 
     def step(self, projected_t, states, training=None):
         h_previous, c_previous = states[0], states[1]
+        # The input norm and the bias act on one step's [B, P] slice, while it is in cache.
+        if self.layer_norm:
+            projected_t = layer_norm(
+                projected_t, self.input_norm_gain, epsilon=self.layer_norm_epsilon
+            )
+        if self.bias is not None:
+            projected_t = projected_t + self.bias
         recurrent = self._recurrent_matmul(
             self._drop_recurrent(h_previous, training), self._recurrent_kernel_value(training)
         )

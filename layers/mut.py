@@ -34,9 +34,9 @@ class MUTCell(RecurrentCell):
 
     MUT1 and MUT2 add the raw input `x_t` to a vector of width `units`, so they need
     `input_dim == units` (a `ValueError` says so otherwise; put a `Dense(units)` in
-    front). `project_inputs` returns `[x W_xz + b_z, x W_xr + b_r, tanh(x) + b_h]`
-    (MUT1), `[x W_xz + b_z, x + b_r, x W_xh + b_h]` (MUT2) or the three projections
-    (MUT3): the raw-input parts travel inside the projection.
+    front). `project_inputs` returns `[x W_xz, x W_xr, tanh(x)]` (MUT1),
+    `[x W_xz, x, x W_xh]` (MUT2) or the three projections (MUT3): the raw-input parts
+    travel inside the projection; `step` adds the bias `[b_z, b_r, b_h]`.
 
     Weights: `kernel` `(input_dim, k units)` with the input matrices in the order z, r, h
     that the variant has (MUT1: z, r; MUT2: z, h; MUT3: z, r, h); `recurrent_kernel`
@@ -103,11 +103,11 @@ class MUTCell(RecurrentCell):
         elif self.variant == 2:
             x_z, x_h = ops.split(projected, 2, axis=-1)
             projected = ops.concatenate([x_z, inputs, x_h], axis=-1)
-        if self.bias is not None:
-            projected = projected + self.bias
         return projected
 
     def step(self, projected_t, states, training=None):
+        if self.bias is not None:
+            projected_t = projected_t + self.bias
         nested = isinstance(states, (list, tuple))
         h_previous = states[0] if nested else states
         h_recurrent = self._drop_recurrent(h_previous, training)

@@ -55,6 +55,69 @@ def _installed(randomness):
             setattr(link, name, value)
 
 
+def cudnn_kind(cell) -> str | None:
+    """"lstm" or "gru" if `cell` is exactly a configuration that Keras runs with cuDNN.
+
+    That is `LSTMCell(units)` (any `forget_bias`, initializers, regularizers, constraints
+    and input `dropout`) or `GRUCell(units)` (`reset_after=True`), with no peephole, no
+    Greff switch, no layer norm, no recurrent, output or weight dropout and no zoneout.
+    """
+    from layers.gru import GRUCell
+    from layers.lstm import LSTMCell
+
+    if type(cell) not in (LSTMCell, GRUCell):
+        return None
+    state_regularized = (
+        cell.recurrent_dropout
+        or cell.output_dropout
+        or cell.recurrent_weight_dropout
+        or cell.zoneout_hidden
+        or cell.zoneout_cell
+    )
+    if state_regularized or not cell.use_bias or cell.layer_norm:
+        return None
+    tanh, sigmoid = keras.activations.tanh, keras.activations.sigmoid
+    if type(cell) is LSTMCell:
+        standard = (
+            cell.blocks == ("i", "f", "c", "o")
+            and not cell.peepholes
+            and not cell.full_gate_recurrence
+            and cell.input_activation is tanh
+            and cell.output_activation is tanh
+            and cell.recurrent_activation is sigmoid
+        )
+        return "lstm" if standard else None
+    if type(cell) is GRUCell:
+        standard = (
+            cell.reset_after
+            and cell.activation is tanh
+            and cell.recurrent_activation is sigmoid
+        )
+        return "gru" if standard else None
+    return None
+
+
+def cudnn_handoff(cell, use_cudnn, has_mask: bool, gpu_available: bool, recording: bool):
+    """Whether `Recurrent` hands a call to Keras' cuDNN kernel: "lstm", "gru" or None.
+
+    Args:
+        cell: The layer's cell.
+        use_cudnn: The layer's `use_cudnn` ("auto", True or False).
+        has_mask: Whether the call has a mask.
+        gpu_available: Whether TensorFlow sees a GPU.
+        recording: Whether a gradient is being recorded (a training call). With "auto",
+            calls that record none (prediction, export traces) keep the portable loop.
+    """
+    if use_cudnn is False or not gpu_available:
+        return None
+    kind = cudnn_kind(cell)
+    if kind is None:
+        return None
+    if use_cudnn == "auto" and (has_mask or not recording):
+        return None
+    return kind
+
+
 def _variables_uncast():
     """Inside a mixed-precision layer call: read variables in their own dtype (float32)."""
     try:
@@ -96,6 +159,17 @@ class Recurrent(keras.layers.Layer):
             order of processing (as in `keras.layers.RNN`, which `Bidirectional` expects).
         stateful: Keep the final states of each batch as the initial states of the next
             (truncated BPTT); needs a fixed batch size; `reset_state()` zeroes them.
+        use_cudnn: `"auto"`: on a GPU, a call that trains (a gradient is being recorded) a
+            standard `LSTMCell()` or `GRUCell()` configuration without a mask runs Keras'
+            cuDNN kernel (the one of `keras.layers.LSTM`/`GRU`) on the same weights; calls
+            that only predict, and every trace for an export, run the suite's loop, so that
+            SavedModels hold no cuDNN op and load on CPU-only machines. `True`: also with a
+            mask (which must then be right-padded with no empty row, as cuDNN requires)
+            and at inference (exports traced on a GPU then need a GPU). `False`: never.
+        jit_compile: Compile the loop with XLA in calls that record no gradient
+            (prediction, serving): several times lower latency for small batches on a CPU.
+            Each new input shape compiles once. (To train with XLA, compile the whole
+            train step: `model.compile(jit_compile=True)`.)
         **kwargs: Arguments of `keras.layers.Layer`.
 
     Regularizers are options of the cell: `dropout`, `recurrent_dropout`,
@@ -132,8 +206,14 @@ class Recurrent(keras.layers.Layer):
         return_state: bool = False,
         go_backwards: bool = False,
         stateful: bool = False,
+        use_cudnn: bool | str = "auto",
+        jit_compile: bool = False,
         **kwargs,
     ):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                f"`use_cudnn` must be 'auto', True or False. Received: use_cudnn={use_cudnn!r}"
+            )
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
         if not isinstance(cell, keras.layers.Layer) or not hasattr(cell, "state_size"):
@@ -147,6 +227,8 @@ class Recurrent(keras.layers.Layer):
         self.return_state = return_state
         self.go_backwards = go_backwards
         self.stateful = stateful
+        self.use_cudnn = use_cudnn
+        self.jit_compile = bool(jit_compile)
         self.supports_masking = True
         self.input_spec = None
         self.states = None
@@ -246,6 +328,18 @@ class Recurrent(keras.layers.Layer):
                 f"The cell has {len(self.state_size)} states (sizes {self.state_size}) but "
                 f"`initial_state` holds {len(initial_state)} tensors."
             )
+        kind = cudnn_handoff(
+            cell,
+            self.use_cudnn,
+            has_mask=mask is not None,
+            gpu_available=_tf_ops.gpu_available(),
+            recording=_tf_ops.gradient_may_be_recorded(),
+        )
+        if kind is not None:
+            handed_off = self._run_cudnn(kind, sequences, initial_state, mask, training)
+            if handed_off is not None:
+                return self._finish(*handed_off, time_major=False)
+
         two_part = hasattr(cell, "project_inputs") and hasattr(cell, "step")
         hooks_owner = _step_hooks_owner(cell) if two_part else None
         compute_dtype = cell.compute_dtype
@@ -302,23 +396,71 @@ class Recurrent(keras.layers.Layer):
                     value for _, name, value in randomness if name != "_dropped_recurrent_kernel"
                 ],
                 matmul_dtype=compute_dtype if mixed else None,
+                jit_compile=self.jit_compile,
             )
         finally:
             for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
                 if hasattr(cell, reset):
                     getattr(cell, reset)()
 
+        return self._finish(last_output, outputs, states, time_major=True)
+
+    def _finish(self, last_output, outputs, states, time_major: bool):
         if self.stateful:
             for variable, state in zip(self.states, states):
                 variable.assign(ops.cast(state, variable.dtype))
         if self.return_sequences:
-            output = ops.transpose(outputs, (1, 0, 2))
+            output = ops.transpose(outputs, (1, 0, 2)) if time_major else outputs
         else:
             output = last_output
         output = ops.cast(output, self.compute_dtype)
         if self.return_state:
             return (output, *[ops.cast(state, self.compute_dtype) for state in states])
         return output
+
+    def _run_cudnn(self, kind, sequences, initial_state, mask, training):
+        """Keras' cuDNN LSTM/GRU on the cell's weights: `(last, outputs [B, T, H], states)`,
+        or None where Keras' backend cannot run it here."""
+        try:
+            from keras.src import backend as keras_backend
+        except ImportError:  # pragma: no cover - Keras moved its backend
+            return None
+        cell = self.cell
+        sequences = ops.cast(sequences, cell.compute_dtype)
+        initial_state = [ops.cast(state, cell.compute_dtype) for state in initial_state]
+        try:
+            if training and cell.dropout > 0:  # the input mask, as keras.layers.LSTM does
+                input_mask = cell.get_dropout_mask(sequences[:, 0, :])
+                sequences = sequences * ops.expand_dims(input_mask, 1)
+            common = dict(
+                kernel=cell.kernel,
+                recurrent_kernel=cell.recurrent_kernel,
+                bias=cell.bias,
+                recurrent_activation=cell.recurrent_activation,
+                return_sequences=self.return_sequences,
+                go_backwards=self.go_backwards,
+                unroll=False,
+            )
+            if kind == "lstm":
+                last_output, outputs, states = keras_backend.lstm(
+                    sequences, initial_state[0], initial_state[1], mask,
+                    activation=cell.input_activation, **common,
+                )
+            else:
+                last_output, outputs, states = keras_backend.gru(
+                    sequences, initial_state[0], mask,
+                    activation=cell.activation, reset_after=True, **common,
+                )
+        except NotImplementedError:
+            if self.use_cudnn is True:
+                raise ValueError(
+                    "use_cudnn=True, but Keras cannot run cuDNN for this call here. Pass "
+                    "use_cudnn='auto' to fall back to the suite's loop."
+                ) from None
+            return None
+        finally:
+            cell.reset_dropout_masks()
+        return last_output, outputs, list(states)
 
     def get_config(self):
         config = {
@@ -327,6 +469,8 @@ class Recurrent(keras.layers.Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
+            "use_cudnn": self.use_cudnn,
+            "jit_compile": self.jit_compile,
         }
         return {**super().get_config(), **config}
 

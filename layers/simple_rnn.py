@@ -80,18 +80,18 @@ class SimpleRNNCell(RecurrentCell):
         self.built = True
 
     def project_inputs(self, inputs, training=None, time_major: bool = False):
-        projected = input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
-        if self.bias is not None:
-            projected = projected + self.bias
-        return projected
+        return input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
 
     def step(self, projected_t, states, training=None):
         nested = isinstance(states, (list, tuple))
         h_previous = states[0] if nested else states
         h_recurrent = self._drop_recurrent(h_previous, training)
-        h_new = self.activation(
-            projected_t + self._recurrent_matmul(h_recurrent, self._recurrent_kernel_value(training))
+        pre_activation = projected_t + self._recurrent_matmul(
+            h_recurrent, self._recurrent_kernel_value(training)
         )
+        if self.bias is not None:  # added per step, while the [B, units] slice is in cache
+            pre_activation = pre_activation + self.bias
+        h_new = self.activation(pre_activation)
         h_state, output = self._finish_step(h_previous, h_new, training)
         return output, ([h_state] if nested else h_state)
 
