@@ -54,6 +54,7 @@ class TaggingConfig(TrainConfig):
     # Model: embeddings + character features -> stacked bidirectional recurrent layers ->
     # softmax or linear-chain CRF.
     word_embedding_size: int = 100
+    casing_embedding_size: int = 8  # word-shape feature (Reimers & Gurevych 2017); 0: off
     char_encoder: str = "lstm"  # lstm (Lample et al. 2016) | cnn (Ma & Hovy 2016) | none
     char_embedding_size: int = 25
     char_units: int = 25  # per direction (lstm) or filters (cnn)

@@ -251,11 +251,35 @@ def _table(vocabulary: list[str]) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), UNKNOWN_ID)
 
 
+#: Word shapes of the casing feature (Reimers & Gurevych 2017); id 0 is padding.
+CASINGS = ("other", "numeric", "mainly_numeric", "all_lower", "all_upper", "initial_upper", "contains_digit")
+
+
+def casing_ids(tokens: tf.Tensor) -> tf.Tensor:
+    """In-graph word shape ids in [1, len(CASINGS)], the first of CASINGS that applies."""
+    digits = tf.strings.length(tf.strings.regex_replace(tokens, "[^0-9]", ""), unit="UTF8_CHAR")
+    length = tf.maximum(tf.strings.length(tokens, unit="UTF8_CHAR"), 1)
+    tests = [
+        tf.strings.regex_full_match(tokens, "[0-9]+"),
+        tf.cast(digits, tf.float32) / tf.cast(length, tf.float32) > 0.5,
+        tf.strings.regex_full_match(tokens, r"[^\p{Lu}]*\p{Ll}[^\p{Lu}]*"),
+        tf.strings.regex_full_match(tokens, r"[^\p{Ll}]*\p{Lu}[^\p{Ll}]*"),
+        tf.strings.regex_full_match(tokens, r"\p{Lu}.*"),
+        digits > 0,
+    ]
+    ids = tf.ones_like(digits)  # other
+    for index, test in reversed(list(enumerate(tests, start=2))):
+        ids = tf.where(test, index, ids)
+    return tf.cast(ids, tf.int32)
+
+
 class Featurizer(tf.Module):
-    """Token strings -> word ids and character ids, in the graph (training and export).
+    """Token strings -> word ids, character ids and casing ids, in the graph (training
+    and export).
 
     Word ids look up the normalised word (id 0 padding, 1 unknown); character ids look up
-    the first `max_word_length` characters of the word as written (case kept).
+    the first `max_word_length` characters of the word as written (case kept); casing ids
+    (with `casing_embedding_size` > 0) give the word's shape (`CASINGS`).
     """
 
     def __init__(self, vocabularies: Vocabularies, config: TaggingConfig):
@@ -263,6 +287,7 @@ class Featurizer(tf.Module):
         self.lowercase = config.lowercase
         self.normalize_digits = config.normalize_digits
         self.max_word_length = config.max_word_length
+        self.casing = config.casing_embedding_size > 0
         self.word_table = _table(vocabularies.words)
         self.char_table = _table(vocabularies.chars)
 
@@ -284,14 +309,23 @@ class Featurizer(tf.Module):
         return tf.ragged.map_flat_values(lambda c: tf.cast(self.char_table.lookup(c), tf.int32), chars)
 
     def sentence(self, tokens: tf.Tensor) -> dict[str, tf.Tensor]:
-        """One sentence [T] -> word_ids [T], char_ids [T, C] (0-padded)."""
-        return {"word_ids": self.word_ids(tokens), "char_ids": self.char_ids(tokens).to_tensor(0)}
+        """One sentence [T] -> word_ids [T], char_ids [T, C] (0-padded), case_ids [T]."""
+        features = {"word_ids": self.word_ids(tokens), "char_ids": self.char_ids(tokens).to_tensor(0)}
+        if self.casing:
+            features["case_ids"] = casing_ids(self.sanitize(tokens))
+        return features
 
     def batch(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
-        """Ragged [B, (T)] sentences -> word_ids [B, T], char_ids [B, T, C] (0-padded)."""
-        words = tf.ragged.map_flat_values(self.word_ids, tokens).to_tensor(0)
-        chars = self.char_ids(tokens).to_tensor(0)
-        return {"word_ids": words, "char_ids": chars}
+        """Ragged [B, (T)] sentences -> word_ids [B, T], char_ids [B, T, C], case_ids
+        [B, T] (0-padded)."""
+        features = {
+            "word_ids": tf.ragged.map_flat_values(self.word_ids, tokens).to_tensor(0),
+            "char_ids": self.char_ids(tokens).to_tensor(0),
+        }
+        if self.casing:
+            cases = tf.ragged.map_flat_values(lambda t: casing_ids(self.sanitize(t)), tokens)
+            features["case_ids"] = cases.to_tensor(0)
+        return features
 
 
 # ----------------------------------------------------------------------------- datasets

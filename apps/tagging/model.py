@@ -13,7 +13,7 @@ from keras import ops
 import layers
 from apps.common.callbacks import make_optimizer
 from apps.tagging.config import TaggingConfig
-from apps.tagging.data import Vocabularies
+from apps.tagging.data import CASINGS, Vocabularies
 from layers.crf import CRF, CRFTagger
 
 
@@ -123,13 +123,22 @@ class CharacterEncoder(keras.layers.Layer):
 
 
 def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
-    """{"word_ids" [B, T], "char_ids" [B, T, C]} -> unary potentials [B, T, num_tags],
-    masked where word_ids == 0."""
+    """{"word_ids" [B, T], "char_ids" [B, T, C], "case_ids" [B, T] (with casing)} ->
+    unary potentials [B, T, num_tags], masked where word_ids == 0."""
     word_ids = keras.Input((None,), dtype="int32", name="word_ids")
     char_ids = keras.Input((None, None), dtype="int32", name="char_ids")
+    inputs = {"char_ids": char_ids, "word_ids": word_ids}
     hidden = keras.layers.Embedding(
         len(vocabularies.words) + 2, config.word_embedding_size, mask_zero=True, name="word_embedding"
     )(word_ids)
+    pieces = [hidden]
+    if config.casing_embedding_size > 0:
+        inputs["case_ids"] = keras.Input((None,), dtype="int32", name="case_ids")
+        pieces.append(
+            keras.layers.Embedding(len(CASINGS) + 1, config.casing_embedding_size, name="casing_embedding")(
+                inputs["case_ids"]
+            )
+        )
     if config.char_encoder != "none":
         characters = CharacterEncoder(
             len(vocabularies.chars) + 2,
@@ -140,7 +149,9 @@ def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.M
             cell=config.cell,
             name="characters",
         )(char_ids)
-        hidden = keras.layers.Concatenate(name="word_and_characters")([hidden, characters])
+        pieces.append(characters)
+    if len(pieces) > 1:
+        hidden = keras.layers.Concatenate(name="word_features")(pieces)
     hidden = keras.layers.Dropout(config.dropout, name="input_dropout")(hidden)
     for index in range(config.num_layers):
         cell = layers.build_cell(config.cell, config.units, recurrent_dropout=config.recurrent_dropout)
@@ -150,7 +161,7 @@ def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.M
         hidden = keras.layers.Dropout(config.dropout, name=f"dropout_{index + 1}")(hidden)
     potentials = keras.layers.Dense(len(vocabularies.tags), name="potentials")(hidden)
     # Inputs in sorted key order, the order tf.nest gives dicts (no structure warning).
-    return keras.Model({"char_ids": char_ids, "word_ids": word_ids}, potentials, name="backbone")
+    return keras.Model(dict(sorted(inputs.items())), potentials, name="backbone")
 
 
 def build_model(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
@@ -164,7 +175,10 @@ def build_model(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Mode
             crf = CRF(len(vocabularies.tags), name="crf")
         model = CRFTagger(backbone, crf=crf, name="tagger")
         # A subclassed model: build its weights now (BackupAndRestore needs a built model).
-        model({"char_ids": ops.ones((1, 1, 1), "int32"), "word_ids": ops.ones((1, 1), "int32")})
+        dummy = {"char_ids": ops.ones((1, 1, 1), "int32"), "word_ids": ops.ones((1, 1), "int32")}
+        if config.casing_embedding_size > 0:
+            dummy["case_ids"] = ops.ones((1, 1), "int32")
+        model(dict(sorted(dummy.items())))
         model.compile(optimizer=make_optimizer(config))
     else:
         model = backbone

@@ -237,7 +237,12 @@ def evaluate(ctx: RunContext) -> dict:
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{config.task}_{split_name}",
-            {**_summary(scores, ""), **extra, "eval_wall_time_s": round(time.monotonic() - start, 1)},
+            {
+                **_summary(scores, ""),
+                **{f"f1_{name}": values["f1"] for name, values in scores.get("per_type", {}).items()},
+                **extra,
+                "eval_wall_time_s": round(time.monotonic() - start, 1),
+            },
             command=command_line(config),
         )
     return ctx.run_dir.write_metrics(metrics)

@@ -21,6 +21,7 @@ from apps.common.run_dir import RunDir
 from apps.tagging.__main__ import main
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
+    CASINGS,
     Featurizer,
     Vocabularies,
     load_splits,
@@ -232,6 +233,8 @@ def test_data_pipeline_conversions_and_no_sentence_lost(ner_files, tmp_path):
     featurizer = Featurizer(vocabularies, config)
     features = featurizer.batch(tf.ragged.constant([["Alice", "MET", "2024"], ["x"]]))
     np.testing.assert_array_equal(features["word_ids"].numpy(), [[2, 3, 1], [1, 0, 0]])
+    casings = [[CASINGS.index(c) + 1 for c in ("initial_upper", "all_upper", "numeric")], [4, 0, 0]]
+    np.testing.assert_array_equal(features["case_ids"].numpy(), casings)
     assert features["char_ids"].shape[:2] == (2, 3)
     np.testing.assert_array_equal(features["char_ids"][0, 0, :2].numpy(), [2, 3])  # A, l
     sentences = [["Alice", "met"]] * 3 + [["a", "b", "c", "d", "e", "f"]] * 4
