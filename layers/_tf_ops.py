@@ -65,11 +65,17 @@ class _LoopOptions:
         `tf.while_loop`).
     jit_compile: None (the layer's `jit_compile`), or force it: False, or True (XLA for
         the loop when no gradient is being recorded).
+    stacked_records: the forward pass stacks its records into `[T, B, .]` tensors (like
+        preallocated buffers) instead of handing `TensorArray`s to the backward pass.
+    unroll_max_steps: unroll (a Python loop, no `tf.while_loop`) inference loops whose
+        static length is at most this.
     """
 
     def __init__(self):
         self.fast_gradient = True
         self.jit_compile = None
+        self.stacked_records = False
+        self.unroll_max_steps = 0
 
 
 _OPTIONS = _LoopOptions()
@@ -328,6 +334,21 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
         last_output.set_shape(initial_output.shape)
         return time + 1, last_output, new_states, outputs_ta, states_tas, products_tas
 
+    static_steps = projected.shape[0]
+    if (
+        not record
+        and not differentiable
+        and static_steps is not None
+        and static_steps <= _OPTIONS.unroll_max_steps
+    ):  # lever: unrolled
+        carry = (tf.constant(0, tf.int32), initial_output, list(initial_states), outputs_ta,
+                 states_tas, products_tas)
+        for _ in range(static_steps):
+            carry = body(*carry)
+        _, last_output, final_states, outputs_ta, _, _ = carry
+        outputs = outputs_ta.stack() if return_sequences else None
+        return last_output, outputs, list(final_states), None
+
     _, last_output, final_states, outputs_ta, states_tas, products_tas = tf.while_loop(
         lambda time, *_: time < num_steps,
         body,
@@ -345,8 +366,25 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
     if return_sequences:
         outputs = outputs_ta.stack()
         outputs.set_shape(projected.shape[:1].concatenate(initial_output.shape))
-    records = (states_tas, products_tas) if record else None
+    records = None
+    if record:
+        records = (states_tas, products_tas)
+        if _OPTIONS.stacked_records:  # lever: contiguous [T, B, .] buffers instead
+            records = tuple([_Stacked(ta.stack()) for ta in tas] for tas in records)
     return last_output, outputs, list(final_states), records
+
+
+class _Stacked:
+    """A stacked `[T, ...]` record read like a `TensorArray` (the `stacked_records` lever)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def read(self, time):
+        return self.values[time]
+
+    def stack(self):
+        return self.values
 
 
 def _backward_loop(step_fn, hooks, projected, initial_states, records, mask, d_outputs,
