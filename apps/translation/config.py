@@ -62,6 +62,7 @@ class TranslationConfig(TrainConfig):
     attention: str = "bahdanau"  # bahdanau | luong_dot | luong_general | luong_concat
     attention_units: int = 256
     dropout: float = 0.3  # embeddings and encoder/decoder outputs
+    deep_output: bool = True  # predict from [a_t; c_t; E y_{t-1}] (else from a_t)
 
     # --- training
     init_from_run: str = ""  # start from this run's best weights and its vocabularies

@@ -154,7 +154,10 @@ def test_translate_from_file_and_stdin_then_export_reloads_in_fresh_process(
 
 
 def tiny_model(**kwargs) -> AttentionSeq2Seq:
-    options = dict(embedding_size=8, encoder_units=8, decoder_units=12, attention_units=8, dropout=0.0)
+    options = dict(
+        embedding_size=8, encoder_units=8, decoder_units=12, attention_units=8, dropout=0.0,
+        deep_output=True,
+    )
     options.update(kwargs)
     model = AttentionSeq2Seq(30, 40, **options)
     model.build()
@@ -173,15 +176,18 @@ def random_batch(seed: int = 0):
 
 
 @pytest.mark.parametrize(
-    "attention,encoder_cell,decoder_cell",
-    [("bahdanau", "lstm", "gru"), ("luong_dot", "gru", "gru"), ("luong_general", "cifg", "lstm"),
-     ("luong_concat", "layer_norm_gru", "mut1")],
+    "attention,encoder_cell,decoder_cell,deep_output",
+    [("bahdanau", "lstm", "gru", True), ("luong_dot", "gru", "gru", False),
+     ("luong_general", "cifg", "lstm", True), ("luong_concat", "layer_norm_gru", "mut1", True)],
 )  # fmt: skip
-def test_any_cell_and_attention_runs_and_round_trips(attention, encoder_cell, decoder_cell, tmp_path):
+def test_any_cell_and_attention_runs_and_round_trips(
+    attention, encoder_cell, decoder_cell, deep_output, tmp_path
+):
     model = tiny_model(
         attention=attention,
         encoder_cell=encoder_cell,
         decoder_cell=decoder_cell,
+        deep_output=deep_output,
         decoder_units=16 if attention == "luong_dot" else 12,  # dot: query size = memory size
     )
     inputs, _ = random_batch()
