@@ -61,9 +61,14 @@ def _parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="the standard LSTM only (< 2 min)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 5)")
     parser.add_argument("--cells", default=None, help="comma-separated cell names (default all)")
-    parser.add_argument("--threads", type=int, default=0, help="intra/inter-op threads (0: TF's default)")
-    parser.add_argument("--sections", default=None,
-                        help="comma-separated subset of: lstm,inference,cells,threads,bf16_accuracy")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="intra/inter-op threads (0: TF's default)"
+    )
+    parser.add_argument(
+        "--sections",
+        default=None,
+        help="comma-separated subset of: lstm,inference,cells,threads,bf16_accuracy",
+    )
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "rnn_speed.json"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     return parser.parse_args(argv)
@@ -116,8 +121,17 @@ def _make_layer(kind: str, cell_name: str, dtype=None, **layer_kwargs):
     return Recurrent(cell, return_sequences=True, dtype=dtype, **layer_kwargs)
 
 
-def training_method(name, kind, cell_name="lstm", dtype=None, jit=False, options=None,
-                    lever="", batch=BATCH, length=LENGTH):
+def training_method(
+    name,
+    kind,
+    cell_name="lstm",
+    dtype=None,
+    jit=False,
+    options=None,
+    lever="",
+    batch=BATCH,
+    length=LENGTH,
+):
     """One Adam step on `sum(outputs)` of a one-layer model."""
     input_dim = _input_dim(cell_name)
     layer = _make_layer(kind, cell_name, dtype=dtype)
@@ -146,8 +160,18 @@ def training_method(name, kind, cell_name="lstm", dtype=None, jit=False, options
     return Method(name, run, flops, batch * length, lever)
 
 
-def inference_method(name, kind, cell_name="lstm", batch=BATCH, length=LENGTH, dtype=None,
-                     jit=False, options=None, lever="", layer_kwargs=None):
+def inference_method(
+    name,
+    kind,
+    cell_name="lstm",
+    batch=BATCH,
+    length=LENGTH,
+    dtype=None,
+    jit=False,
+    options=None,
+    lever="",
+    layer_kwargs=None,
+):
     input_dim = _input_dim(cell_name)
     layer = _make_layer(kind, cell_name, dtype=dtype, **(layer_kwargs or {}))
     layer.build((batch, length, input_dim))
@@ -218,7 +242,9 @@ def round_robin(methods, rounds: int, repeats: int = 1, baseline: str | None = N
             "cpu_seconds_median": float(np.median(cpu[method.name])),
             "ratio": _summary(wall_ratio),
             "cpu_ratio": _summary(cpu_ratio),
-            "tokens_per_s": float(method.tokens / np.median(wall[method.name])) if method.tokens else None,
+            "tokens_per_s": float(method.tokens / np.median(wall[method.name]))
+            if method.tokens
+            else None,
             "flops": method.flops,
             "gflops_per_s": float(method.flops / np.median(wall[method.name]) / 1e9),
             "gflops_per_s_best": float(method.flops / np.min(wall[method.name]) / 1e9),
@@ -240,21 +266,38 @@ def section_lstm(rounds: int, quick: bool):
     methods = [
         training_method("keras.layers.LSTM", "keras_lstm", lever="baseline"),
         training_method("keras.layers.RNN(LSTMCell)", "keras_rnn", lever="naive cell in keras RNN"),
-        training_method("Recurrent, hoist + autodiff", "recurrent",
-                        options={"fast_gradient": False}, lever="hoisted projection"),
+        training_method(
+            "Recurrent, hoist + autodiff",
+            "recurrent",
+            options={"fast_gradient": False},
+            lever="hoisted projection",
+        ),
         training_method("Recurrent", "recurrent", lever="+ hand-written backward (default)"),
-        training_method("Recurrent, mixed_bfloat16", "recurrent", dtype="mixed_bfloat16",
-                        lever="+ bf16 products (AMX)"),
+        training_method(
+            "Recurrent, mixed_bfloat16",
+            "recurrent",
+            dtype="mixed_bfloat16",
+            lever="+ bf16 products (AMX)",
+        ),
     ]
     if not quick:
         methods += [
-            training_method("Recurrent, stacked records", "recurrent",
-                            options={"stacked_records": True}, lever="buffers vs TensorArray"),
+            training_method(
+                "Recurrent, stacked records",
+                "recurrent",
+                options={"stacked_records": True},
+                lever="buffers vs TensorArray",
+            ),
             training_method("Recurrent, XLA train step", "recurrent", jit=True, lever="XLA"),
-            training_method("keras.layers.LSTM, XLA train step", "keras_lstm", jit=True,
-                            lever="XLA (Keras)"),
-            training_method("keras.layers.LSTM, mixed_bfloat16", "keras_lstm",
-                            dtype="mixed_bfloat16", lever="bf16 (Keras)"),
+            training_method(
+                "keras.layers.LSTM, XLA train step", "keras_lstm", jit=True, lever="XLA (Keras)"
+            ),
+            training_method(
+                "keras.layers.LSTM, mixed_bfloat16",
+                "keras_lstm",
+                dtype="mixed_bfloat16",
+                lever="bf16 (Keras)",
+            ),
         ]
     methods += list(matmul_peak_methods())
     records = round_robin(methods, rounds)
@@ -262,7 +305,11 @@ def section_lstm(rounds: int, quick: bool):
     for record in records.values():
         if record["flops"] and record["tokens_per_s"]:
             record["fraction_of_matmul_peak"] = round(record["gflops_per_s"] / peak, 3)
-    return {"workload": "W1 training", "matmul_peak_gflops_per_s": round(peak, 1), "methods": records}
+    return {
+        "workload": "W1 training",
+        "matmul_peak_gflops_per_s": round(peak, 1),
+        "methods": records,
+    }
 
 
 def _peak(records):
@@ -280,17 +327,39 @@ def section_inference(rounds: int, quick: bool):
         methods = [
             inference_method("keras.layers.LSTM", "keras_lstm", batch=batch, lever="baseline"),
             inference_method("Recurrent", "recurrent", batch=batch, lever="default"),
-            inference_method("Recurrent(jit_compile=True)", "recurrent", batch=batch,
-                             layer_kwargs={"jit_compile": True}, lever="XLA loop"),
-            inference_method("Recurrent, mixed_bfloat16", "recurrent", batch=batch,
-                             dtype="mixed_bfloat16", lever="bf16 products"),
-            inference_method("Recurrent(jit_compile=True), mixed_bfloat16", "recurrent",
-                             batch=batch, dtype="mixed_bfloat16",
-                             layer_kwargs={"jit_compile": True}, lever="XLA loop + bf16"),
+            inference_method(
+                "Recurrent(jit_compile=True)",
+                "recurrent",
+                batch=batch,
+                layer_kwargs={"jit_compile": True},
+                lever="XLA loop",
+            ),
+            inference_method(
+                "Recurrent, mixed_bfloat16",
+                "recurrent",
+                batch=batch,
+                dtype="mixed_bfloat16",
+                lever="bf16 products",
+            ),
+            inference_method(
+                "Recurrent(jit_compile=True), mixed_bfloat16",
+                "recurrent",
+                batch=batch,
+                dtype="mixed_bfloat16",
+                layer_kwargs={"jit_compile": True},
+                lever="XLA loop + bf16",
+            ),
         ]
         if not quick:
-            methods.append(inference_method("keras.layers.LSTM, XLA", "keras_lstm", batch=batch,
-                                            jit=True, lever="XLA (Keras)"))
+            methods.append(
+                inference_method(
+                    "keras.layers.LSTM, XLA",
+                    "keras_lstm",
+                    batch=batch,
+                    jit=True,
+                    lever="XLA (Keras)",
+                )
+            )
         records = round_robin(methods, rounds, repeats=repeats)
         sections[f"batch {batch}"] = {
             "workload": f"inference, batch {batch}, length {LENGTH}",
@@ -300,10 +369,20 @@ def section_inference(rounds: int, quick: bool):
         methods = [
             inference_method("keras.layers.LSTM", "keras_lstm", length=10, lever="baseline"),
             inference_method("Recurrent", "recurrent", length=10, lever="default"),
-            inference_method("Recurrent, unrolled", "recurrent", length=10,
-                             options={"unroll_max_steps": 16}, lever="unrolled"),
-            inference_method("keras.layers.LSTM(unroll=True)", "keras_lstm", length=10,
-                             layer_kwargs={"unroll": True}, lever="unrolled (Keras)"),
+            inference_method(
+                "Recurrent, unrolled",
+                "recurrent",
+                length=10,
+                options={"unroll_max_steps": 16},
+                lever="unrolled",
+            ),
+            inference_method(
+                "keras.layers.LSTM(unroll=True)",
+                "keras_lstm",
+                length=10,
+                layer_kwargs={"unroll": True},
+                lever="unrolled (Keras)",
+            ),
         ]
         sections["short"] = {
             "workload": f"inference, batch {BATCH}, length 10",
@@ -320,8 +399,12 @@ def section_cells(rounds: int, cells):
             training_method("keras.layers.LSTM", "keras_lstm", lever="baseline"),
             training_method("keras.layers.RNN(cell)", "keras_rnn", cell_name=name),
             training_method("Recurrent(cell)", "recurrent", cell_name=name),
-            training_method("Recurrent(cell), mixed_bfloat16", "recurrent", cell_name=name,
-                            dtype="mixed_bfloat16"),
+            training_method(
+                "Recurrent(cell), mixed_bfloat16",
+                "recurrent",
+                cell_name=name,
+                dtype="mixed_bfloat16",
+            ),
         ]
         if name in ("gru", "gru_cho", "layer_norm_gru"):
             methods.insert(1, training_method("keras.layers.GRU", "keras_gru", lever="Keras GRU"))
@@ -374,17 +457,25 @@ def section_bf16_accuracy(epochs: int = 8):
             finally:
                 keras.config.set_dtype_policy(previous)
             start = time.perf_counter()
-            model.fit(train_dataset(config), epochs=config.epochs,
-                      steps_per_epoch=config.steps_per_epoch, verbose=0)
+            model.fit(
+                train_dataset(config),
+                epochs=config.epochs,
+                steps_per_epoch=config.steps_per_epoch,
+                verbose=0,
+            )
             seconds = time.perf_counter() - start
-            test_mse = float(model.evaluate(test_dataset(config), verbose=0, return_dict=True)["mse"])
+            test_mse = float(
+                model.evaluate(test_dataset(config), verbose=0, return_dict=True)["mse"]
+            )
             results[f"{cell_name} {policy}"] = {
                 "test_mse": round(test_mse, 5),
                 "steps": config.epochs * config.steps_per_epoch,
                 "seconds": round(seconds, 1),
                 "baseline_mse_predicting_1": 0.167,  # the variance of the target sum
             }
-            logger.info("adding %s %s: test MSE %.5f (%.0f s)", cell_name, policy, test_mse, seconds)
+            logger.info(
+                "adding %s %s: test MSE %.5f (%.0f s)", cell_name, policy, test_mse, seconds
+            )
     return results
 
 
@@ -393,9 +484,20 @@ def section_threads(rounds: int):
     results = {}
     for threads in (1, 2):
         output = REPO / "benchmarks" / "results" / f".rnn_speed_threads_{threads}.json"
-        command = [sys.executable, "-m", "benchmarks.rnn_speed", "--threads", str(threads),
-                   "--sections", "lstm", "--quick", "--rounds", str(rounds),
-                   "--output", str(output)]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.rnn_speed",
+            "--threads",
+            str(threads),
+            "--sections",
+            "lstm",
+            "--quick",
+            "--rounds",
+            str(rounds),
+            "--output",
+            str(output),
+        ]
         subprocess.run(command, cwd=REPO, check=True)
         results[f"{threads} threads"] = json.loads(output.read_text())["lstm"]
         output.unlink()
@@ -459,13 +561,20 @@ def main(args) -> dict:
             print_table(section["workload"], section["methods"])
     if "cells" in sections:
         result["cells"] = section_cells(rounds, cells)
-        print("\nEvery cell, W1 training: Recurrent(cell) vs keras.layers.RNN(cell) and vs the "
-              "same FLOPs' worth of keras.layers.LSTM (wall; cpu-time in brackets)")
-        print("| cell | x keras RNN(cell) | x keras LSTM FLOP rate | bf16: x keras LSTM FLOP rate |")
+        print(
+            "\nEvery cell, W1 training: Recurrent(cell) vs keras.layers.RNN(cell) and vs the "
+            "same FLOPs' worth of keras.layers.LSTM (wall; cpu-time in brackets)"
+        )
+        print(
+            "| cell | x keras RNN(cell) | x keras LSTM FLOP rate | bf16: x keras LSTM FLOP rate |"
+        )
         print("|---|---|---|---|")
         for name, records in result["cells"].items():
             fast, bf16 = records["Recurrent(cell)"], records["Recurrent(cell), mixed_bfloat16"]
-            rate, bf16_rate = fast["flop_rate_ratio_to_keras_lstm"], bf16["flop_rate_ratio_to_keras_lstm"]
+            rate, bf16_rate = (
+                fast["flop_rate_ratio_to_keras_lstm"],
+                bf16["flop_rate_ratio_to_keras_lstm"],
+            )
             print(
                 f"| {name} | {fast['speedup_over_keras_rnn']:.2f} ({fast['cpu_speedup_over_keras_rnn']:.2f}) "
                 f"| {rate['median']:.2f} ({rate['min']:.2f}-{rate['max']:.2f}; "

@@ -25,6 +25,16 @@ that the backward pass sees exactly the forward pass's noise. Steps that this de
 cannot replay exactly (random draws or state updates not made through the hooks, or
 captured tensors other than the cell's dropout masks and dropped recurrent kernel that
 may need a gradient) run in the plain loop, differentiated by TensorFlow itself.
+
+What the loop needs to know about a step (its recurrent products and random draws) is
+found by tracing the step once with recording hooks (`_discover`). When no gradient is
+being recorded (prediction, serving, export traces), the loop records nothing and runs
+with the kernels sliced (and cast) once before it; `jit_compile` compiles that loop with
+XLA. Under mixed precision the recurrent products run in the compute dtype (bfloat16 on
+AMX) while the states and the element-wise maths stay in float32.
+
+Measured effects of each of these choices: `benchmarks/rnn_speed.py` and the "Speed"
+section of `layers/README.md`.
 """
 
 from __future__ import annotations
@@ -95,6 +105,7 @@ def loop_options(**changes):
         for name, value in previous.items():
             setattr(_OPTIONS, name, value)
 
+
 _STATEFUL_OP_TYPES = ("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp")
 
 
@@ -111,13 +122,12 @@ def _tf_variable(value):
 
 
 # ---------------------------------------------------------------------------- step hooks
-def _matmul(inputs, kernel, transpose_a=False):
+def _matmul(inputs, kernel):
     """`inputs @ kernel` in the kernel's dtype (bfloat16 under mixed precision), returned in
     the dtype of `inputs` (the loop's float32)."""
     if inputs.dtype == kernel.dtype:
-        return tf.matmul(inputs, kernel, transpose_a=transpose_a)
-    product = tf.matmul(tf.cast(inputs, kernel.dtype), kernel, transpose_a=transpose_a)
-    return tf.cast(product, inputs.dtype)
+        return tf.matmul(inputs, kernel)
+    return tf.cast(tf.matmul(tf.cast(inputs, kernel.dtype), kernel), inputs.dtype)
 
 
 class _DiscoveryHooks(StepHooks):
@@ -251,10 +261,14 @@ def _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable) 
         if dtype is None or dtype == tf.resource or not dtype.is_floating:
             continue
         if id(external) not in allowed:
-            return _StepPlan([], [], [], False, "the step captures a tensor that may need a gradient")
+            return _StepPlan(
+                [], [], [], False, "the step captures a tensor that may need a gradient"
+            )
     for kernel, _ in hooks.products:
         if _tf_variable(kernel) is None and not tf.is_tensor(kernel):
-            return _StepPlan([], [], [], False, "a recurrent kernel is neither a variable nor a tensor")
+            return _StepPlan(
+                [], [], [], False, "a recurrent kernel is neither a variable nor a tensor"
+            )
     direct = [v for v in graph.variables if v.trainable and v.dtype.is_floating]
     return _StepPlan(hooks.products, hooks.draws, direct, True)
 
@@ -265,8 +279,17 @@ def _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable) 
 # copies of whole sequences are the stacks that the batched products need.
 
 
-def _forward_loop(step_fn, projected, initial_states, initial_output, mask, return_sequences,
-                  hooks=None, record=True, differentiable=False):
+def _forward_loop(
+    step_fn,
+    projected,
+    initial_states,
+    initial_output,
+    mask,
+    return_sequences,
+    hooks=None,
+    record=True,
+    differentiable=False,
+):
     """The forward loop: `(last_output, outputs or None, final_states, records)`.
 
     With `hooks` (`_ForwardHooks`), `records` is `(states_tas, products_tas)`: per time step,
@@ -287,6 +310,7 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
 
         def read_projected(time):
             return projected[time]
+
     outputs_ta = tf.TensorArray(
         initial_output.dtype,
         size=num_steps if return_sequences else 0,
@@ -296,7 +320,9 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
     # Read by the backward pass (and then stacked): eager arrays must not clear on read.
     states_tas = [
         tf.TensorArray(
-            s.dtype, size=num_steps if record else 0, element_shape=s.shape,
+            s.dtype,
+            size=num_steps if record else 0,
+            element_shape=s.shape,
             clear_after_read=False,
         )
         for s in initial_states
@@ -341,8 +367,14 @@ def _forward_loop(step_fn, projected, initial_states, initial_output, mask, retu
         and static_steps is not None
         and static_steps <= _OPTIONS.unroll_max_steps
     ):  # lever: unrolled
-        carry = (tf.constant(0, tf.int32), initial_output, list(initial_states), outputs_ta,
-                 states_tas, products_tas)
+        carry = (
+            tf.constant(0, tf.int32),
+            initial_output,
+            list(initial_states),
+            outputs_ta,
+            states_tas,
+            products_tas,
+        )
         for _ in range(static_steps):
             carry = body(*carry)
         _, last_output, final_states, outputs_ta, _, _ = carry
@@ -387,8 +419,18 @@ class _Stacked:
         return self.values
 
 
-def _backward_loop(step_fn, hooks, projected, initial_states, records, mask, d_outputs,
-                   d_last_output, d_final_states, direct_variables):
+def _backward_loop(
+    step_fn,
+    hooks,
+    projected,
+    initial_states,
+    records,
+    mask,
+    d_outputs,
+    d_last_output,
+    d_final_states,
+    direct_variables,
+):
     """The reverse loop: per step, the vector-Jacobian product of `step` by autodiff.
 
     Returns `(d_projected [T, B, P], d_initial_states, product_inputs, product_grads,
@@ -474,8 +516,15 @@ def _backward_loop(step_fn, hooks, projected, initial_states, records, mask, d_o
     _, d_states0, _, d_direct, d_projected_ta, inputs_tas, grads_tas = tf.while_loop(
         lambda time, *_: time > 0,
         body,
-        (num_steps, list(d_final_states), d_last_output, d_direct0, d_projected_ta, inputs_tas,
-         grads_tas),
+        (
+            num_steps,
+            list(d_final_states),
+            d_last_output,
+            d_direct0,
+            d_projected_ta,
+            inputs_tas,
+            grads_tas,
+        ),
         maximum_iterations=num_steps,
     )
     d_projected = d_projected_ta.stack()
@@ -536,21 +585,45 @@ def _hooked(step_fn, use_hooks, hooks):
     return step
 
 
-def _inference_loop(step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
-                    return_sequences, matmul_dtype):
+def _inference_loop(
+    step_fn,
+    use_hooks,
+    plan,
+    projected,
+    initial_states,
+    initial_output,
+    mask,
+    return_sequences,
+    matmul_dtype,
+):
     """The forward loop with pre-sliced (and pre-cast) kernels; nothing recorded."""
     kernel_values = {id(k): tf.convert_to_tensor(k) for k in _distinct_kernels(plan)}
     kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
     hooks = _LoopHooks(plan, kernel_slices, noise)
     last_output, outputs, final_states, _ = _forward_loop(
-        _hooked(step_fn, use_hooks, hooks), projected, initial_states, initial_output, mask,
-        return_sequences, hooks=hooks, record=False,
+        _hooked(step_fn, use_hooks, hooks),
+        projected,
+        initial_states,
+        initial_output,
+        mask,
+        return_sequences,
+        hooks=hooks,
+        record=False,
     )
     return last_output, outputs, final_states
 
 
-def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, initial_output,
-                        mask, return_sequences, matmul_dtype):
+def _fast_gradient_loop(
+    step_fn,
+    use_hooks,
+    plan,
+    projected,
+    initial_states,
+    initial_output,
+    mask,
+    return_sequences,
+    matmul_dtype,
+):
     """The forward loop inside a `tf.custom_gradient` with the hand-written backward pass."""
     num_states = len(initial_states)
     # Tensors among the kernels (e.g. a kernel with weight drop applied) are inputs of the
@@ -569,7 +642,12 @@ def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, ini
         kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
         forward_hooks = _ForwardHooks(plan, kernel_slices, noise)
         last_output, outputs, final_states, records = _forward_loop(
-            hooked(forward_hooks), projected, states0, initial_output, mask, return_sequences,
+            hooked(forward_hooks),
+            projected,
+            states0,
+            initial_output,
+            mask,
+            return_sequences,
             hooks=forward_hooks,
         )
 
@@ -586,12 +664,22 @@ def _fast_gradient_loop(step_fn, use_hooks, plan, projected, initial_states, ini
             backward_hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
             direct = plan.direct_variables
             d_projected, d_states0, inputs_seq, grads_seq, d_direct = _backward_loop(
-                hooked(backward_hooks), backward_hooks, projected, states0, records, mask,
-                d_outputs, d_last_output, d_final, direct,
+                hooked(backward_hooks),
+                backward_hooks,
+                projected,
+                states0,
+                records,
+                mask,
+                d_outputs,
+                d_last_output,
+                d_final,
+                direct,
             )
             # The recurrent weight gradients: one [in, T*B] x [T*B, width] product each.
             d_kernels = {}
-            for (kernel, columns), inputs_all, grads_all in zip(plan.products, inputs_seq, grads_seq):
+            for (kernel, columns), inputs_all, grads_all in zip(
+                plan.products, inputs_seq, grads_seq
+            ):
                 flat_inputs = tf.reshape(inputs_all, (-1, tf.shape(inputs_all)[-1]))
                 flat_grads = tf.reshape(grads_all, (-1, tf.shape(grads_all)[-1]))
                 if matmul_dtype is not None:
@@ -688,16 +776,35 @@ def run_steps(
         if plan is not None and plan.supported:
             if not recording:
                 return _inference_loop(
-                    step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
-                    return_sequences, matmul_dtype,
+                    step_fn,
+                    use_hooks,
+                    plan,
+                    projected,
+                    initial_states,
+                    initial_output,
+                    mask,
+                    return_sequences,
+                    matmul_dtype,
                 )
             if _OPTIONS.fast_gradient:
                 return _fast_gradient_loop(
-                    step_fn, use_hooks, plan, projected, initial_states, initial_output, mask,
-                    return_sequences, matmul_dtype,
+                    step_fn,
+                    use_hooks,
+                    plan,
+                    projected,
+                    initial_states,
+                    initial_output,
+                    mask,
+                    return_sequences,
+                    matmul_dtype,
                 )
         last_output, outputs, final_states, _ = _forward_loop(
-            step_fn, projected, initial_states, initial_output, mask, return_sequences,
+            step_fn,
+            projected,
+            initial_states,
+            initial_output,
+            mask,
+            return_sequences,
             differentiable=recording,
         )
         return last_output, outputs, final_states

@@ -169,9 +169,7 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
         **kwargs,
     ):
         if not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                f"`units` must be a positive integer. Received: units={units!r}"
-            )
+            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
         super().__init__(**kwargs)
         self.units = units
         self.use_bias = use_bias

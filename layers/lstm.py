@@ -253,7 +253,9 @@ class LSTMCell(RecurrentCell):
         pre = dict(zip(self.blocks, ops.split(projected_t + recurrent, len(self.blocks), axis=-1)))
         if self.full_gate_recurrence:
             gate_terms = ops.split(
-                self._recurrent_matmul(states[2], self.gate_recurrent_kernel), len(self.gates), axis=-1
+                self._recurrent_matmul(states[2], self.gate_recurrent_kernel),
+                len(self.gates),
+                axis=-1,
             )
             for gate, term in zip(self.gates, gate_terms):
                 pre[gate] = pre[gate] + term

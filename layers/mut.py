@@ -88,7 +88,9 @@ class MUTCell(RecurrentCell):
                 f"Project the inputs first (e.g. `keras.layers.Dense({self.units})`), or use "
                 "`variant=3`."
             )
-        self.kernel = self._add_kernel(input_dim, len(self._INPUT_BLOCKS[self.variant]) * self.units)
+        self.kernel = self._add_kernel(
+            input_dim, len(self._INPUT_BLOCKS[self.variant]) * self.units
+        )
         self.recurrent_kernel = self._add_recurrent_kernel(
             len(self._RECURRENT_BLOCKS[self.variant]) * self.units
         )

@@ -56,7 +56,7 @@ def _installed(randomness):
 
 
 def cudnn_kind(cell) -> str | None:
-    """"lstm" or "gru" if `cell` is exactly a configuration that Keras runs with cuDNN.
+    """ "lstm" or "gru" if `cell` is exactly a configuration that Keras runs with cuDNN.
 
     That is `LSTMCell(units)` (any `forget_bias`, initializers, regularizers, constraints
     and input `dropout`) or `GRUCell(units)` (`reset_after=True`), with no peephole, no
@@ -89,9 +89,7 @@ def cudnn_kind(cell) -> str | None:
         return "lstm" if standard else None
     if type(cell) is GRUCell:
         standard = (
-            cell.reset_after
-            and cell.activation is tanh
-            and cell.recurrent_activation is sigmoid
+            cell.reset_after and cell.activation is tanh and cell.recurrent_activation is sigmoid
         )
         return "gru" if standard else None
     return None
@@ -233,7 +231,9 @@ class Recurrent(keras.layers.Layer):
         self.input_spec = None
         self.states = None
         state_size = cell.state_size
-        self.state_size = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+        self.state_size = (
+            list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+        )
 
     @property
     def output_size(self) -> int:
@@ -443,13 +443,21 @@ class Recurrent(keras.layers.Layer):
             )
             if kind == "lstm":
                 last_output, outputs, states = keras_backend.lstm(
-                    sequences, initial_state[0], initial_state[1], mask,
-                    activation=cell.input_activation, **common,
+                    sequences,
+                    initial_state[0],
+                    initial_state[1],
+                    mask,
+                    activation=cell.input_activation,
+                    **common,
                 )
             else:
                 last_output, outputs, states = keras_backend.gru(
-                    sequences, initial_state[0], mask,
-                    activation=cell.activation, reset_after=True, **common,
+                    sequences,
+                    initial_state[0],
+                    mask,
+                    activation=cell.activation,
+                    reset_after=True,
+                    **common,
                 )
         except NotImplementedError:
             if self.use_cudnn is True:

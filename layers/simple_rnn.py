@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-from keras import activations, initializers, ops
+from keras import activations, initializers
 
 from layers.cell_base import RecurrentCell, input_matmul
 

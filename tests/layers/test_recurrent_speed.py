@@ -42,7 +42,9 @@ def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None):
                 tape.watch(initial_state)
             outputs = layer(x, mask=mask, training=training, initial_state=initial_state)
             loss = sum(
-                tf.reduce_sum(o * tf.reshape(tf.sin(tf.cast(tf.range(tf.size(o)), o.dtype)), tf.shape(o)))
+                tf.reduce_sum(
+                    o * tf.reshape(tf.sin(tf.cast(tf.range(tf.size(o)), o.dtype)), tf.shape(o))
+                )
                 for o in outputs
             )
     sources = [x, *(initial_state or []), *layer.trainable_variables]
@@ -52,14 +54,17 @@ def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None):
 @pytest.mark.parametrize("name", CELL_NAMES)
 def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
     """Every cell, with every dropout kind, a mask, reversed, initial states: same gradients."""
-    regularizers = dict(dropout=0.3, recurrent_dropout=0.3, output_dropout=0.2,
-                        recurrent_weight_dropout=0.3)
+    regularizers = dict(
+        dropout=0.3, recurrent_dropout=0.3, output_dropout=0.2, recurrent_weight_dropout=0.3
+    )
     cell = build_cell(name, UNITS, seed=3, **regularizers)
     layer = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True)
     x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
     layer.build(x.shape)
     randomize_weights(cell, seed=1)
-    initial_state = [tf.constant(RNG.normal(size=(3, s)).astype("float32")) for s in layer.state_size]
+    initial_state = [
+        tf.constant(RNG.normal(size=(3, s)).astype("float32")) for s in layer.state_size
+    ]
     seed_state = cell.seed_generator.state.numpy()
     fast = outputs_and_gradients(layer, x, MASK, True, True, initial_state)
     assert len(fast_loop_spy) == 1, "the hand-written backward pass was not used"
@@ -90,8 +95,14 @@ def test_fast_backward_in_graph_mode_with_return_sequences_off(name, fast_loop_s
 @pytest.mark.parametrize("name", ["lstm", "gru_cho", "mut2"])
 def test_zoneout_training_gradient_equals_finite_differences(name):
     """Zoneout noise is drawn before the loop; the backward pass must replay exactly it."""
-    cell = build_cell(name, 3, zoneout_hidden=0.4, seed=5, dtype="float64",
-                      **({"zoneout_cell": 0.3} if "lstm" in name else {}))
+    cell = build_cell(
+        name,
+        3,
+        zoneout_hidden=0.4,
+        seed=5,
+        dtype="float64",
+        **({"zoneout_cell": 0.3} if "lstm" in name else {}),
+    )
     layer = Recurrent(cell, return_sequences=True, dtype="float64")
     x = tf.constant(RNG.normal(size=(2, 4, 3)))
     layer.build(x.shape)
@@ -162,8 +173,12 @@ def test_mixed_bfloat16_runs_bf16_products_with_float32_states(name):
     reference = Recurrent(build_cell(name, UNITS), return_sequences=True, return_state=True)
     reference.build(x.shape)
     randomize_weights(reference.cell, seed=7)
-    mixed = Recurrent(build_cell(name, UNITS, dtype="mixed_bfloat16"), return_sequences=True,
-                      return_state=True, dtype="mixed_bfloat16")
+    mixed = Recurrent(
+        build_cell(name, UNITS, dtype="mixed_bfloat16"),
+        return_sequences=True,
+        return_state=True,
+        dtype="mixed_bfloat16",
+    )
     mixed.build(x.shape)
     mixed.cell.set_weights(reference.cell.get_weights())
     with tf.GradientTape() as tape:
@@ -202,8 +217,9 @@ def test_cudnn_kind_is_only_the_standard_lstm_and_gru():
 def test_cudnn_handoff_decision():
     lstm = LSTMCell(4)
     decide = lambda **kw: cudnn_handoff(  # noqa: E731
-        lstm, **{"use_cudnn": "auto", "has_mask": False, "gpu_available": True,
-                 "recording": True, **kw})
+        lstm,
+        **{"use_cudnn": "auto", "has_mask": False, "gpu_available": True, "recording": True, **kw},
+    )
     assert decide() == "lstm"  # training on a GPU
     assert decide(gpu_available=False) is None  # CPU: the suite's loop
     assert decide(recording=False) is None  # predict / export trace: portable graph
