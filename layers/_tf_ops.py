@@ -719,6 +719,13 @@ def _fast_gradient_loop(
     return last_output, outputs, final_states
 
 
+def _replicated() -> bool:
+    """Whether a multi-replica tf.distribute strategy is active. Its mirrored variables are
+    read through per-replica components that the hand-written backward pass does not map
+    back to the variables, so those runs let TensorFlow differentiate the loop instead."""
+    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
 def run_steps(
     step_fn: Callable,
     projected,
@@ -786,7 +793,7 @@ def run_steps(
                     return_sequences,
                     matmul_dtype,
                 )
-            if _OPTIONS.fast_gradient:
+            if _OPTIONS.fast_gradient and not _replicated():
                 return _fast_gradient_loop(
                     step_fn,
                     use_hooks,
