@@ -29,93 +29,34 @@ RESULTS = Path(__file__).resolve().parent / "results" / "language_model.json"
 DATA_ROOT = os.environ.get("RNN_SUITE_DATA", "/work/shared/data")
 
 
-def _shakespeare(minutes: float, *extra: str) -> list[str]:
-    return [
-        "--text-file",
-        "{data}/tinyshakespeare/input.txt",
-        "--valid-fraction",
-        "0.1",
-        "--tokenizer",
-        "char",
-        "--max-train-minutes",
-        str(minutes),
-        "--epochs",
-        "1000",
-        "--ngram-order",
-        "7",
-        "--verbose",
-        "2",
-        *extra,
-    ]
+def _shakespeare(minutes: float, options: str) -> list[str]:
+    return shlex.split(
+        "--text-file {data}/tinyshakespeare/input.txt --valid-fraction 0.1 --tokenizer char "
+        f"--max-train-minutes {minutes} --epochs 1000 --ngram-order 7 --verbose 2 {options}"
+    )
 
 
-def _ptb(minutes: float, *extra: str) -> list[str]:
-    return [
-        "--train-file",
-        "{data}/ptb/ptb.train.txt.gz",
-        "--valid-file",
-        "{data}/ptb/ptb.valid.txt",
-        "--tokenizer",
-        "word",
-        "--max-train-minutes",
-        str(minutes),
-        "--epochs",
-        "1000",
-        "--ngram-order",
-        "5",
-        "--ngram-discount",
-        "0",
-        "--verbose",
-        "2",
-        *extra,
-    ]
+def _ptb(minutes: float, options: str) -> list[str]:
+    return shlex.split(
+        "--train-file {data}/ptb/ptb.train.txt.gz --valid-file {data}/ptb/ptb.valid.txt "
+        f"--tokenizer word --max-train-minutes {minutes} --epochs 1000 --ngram-order 5 "
+        f"--ngram-discount 0 --verbose 2 {options}"
+    )
 
 
 _CHAR_MODEL = (
-    "--num-layers",
-    "2",
-    "--units",
-    "384",
-    "--embedding-size",
-    "64",
-    "--dropout",
-    "0.1",
-    "--batch-size",
-    "32",
-    "--bptt",
-    "128",
-    "--learning-rate",
-    "0.002",
-    "--clip-norm",
-    "1.0",
-    "--steps-per-epoch",
-    "100",
-    "--lr-decay-patience",
-    "1",
-    "--eval-batch-size",
-    "10",
+    "--num-layers 2 --units 384 --embedding-size 64 --dropout 0.1 --batch-size 32 --bptt 128 "
+    "--learning-rate 0.002 --clip-norm 1.0 --steps-per-epoch 100 --lr-decay-patience 1"
 )
+_WORD_MODEL = (
+    "--num-layers 2 --units 256 --tie-embeddings true --dropout 0.2 --input-dropout 0.1 "
+    "--batch-size 64 --bptt 35 --learning-rate 0.003 --clip-norm 1.0 --steps-per-epoch 200 "
+    "--lr-decay-patience 0"
+)
+# Equal-budget comparison on Tiny Shakespeare: one 256-unit layer, 12 minutes each.
 _COMPARE = (
-    "--num-layers",
-    "1",
-    "--units",
-    "256",
-    "--embedding-size",
-    "64",
-    "--batch-size",
-    "32",
-    "--bptt",
-    "100",
-    "--learning-rate",
-    "0.003",
-    "--clip-norm",
-    "1.0",
-    "--steps-per-epoch",
-    "100",
-    "--lr-decay-factor",
-    "1",
-    "--ngram-order",
-    "5",
+    "--num-layers 1 --units 256 --embedding-size 64 --batch-size 32 --bptt 100 "
+    "--learning-rate 0.003 --clip-norm 1.0 --steps-per-epoch 100 --lr-decay-factor 1"
 )
 _COMPARE_MINUTES = 12.0
 
@@ -124,60 +65,22 @@ EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
     "shakespeare_lstm": (
         "tiny_shakespeare",
         "valid nats/char <= 1.50 in 60 min",
-        _shakespeare(60, *_CHAR_MODEL),
+        _shakespeare(60, _CHAR_MODEL),
     ),
-    "ptb_lstm": (
-        "ptb",
-        "valid perplexity <= 110 in 60 min",
-        _ptb(
-            60,
-            "--num-layers",
-            "2",
-            "--units",
-            "256",
-            "--tie-embeddings",
-            "true",
-            "--dropout",
-            "0.2",
-            "--input-dropout",
-            "0.1",
-            "--batch-size",
-            "64",
-            "--bptt",
-            "35",
-            "--learning-rate",
-            "0.003",
-            "--clip-norm",
-            "1.0",
-            "--steps-per-epoch",
-            "200",
-            "--lr-decay-patience",
-            "0",
-            "--eval-batch-size",
-            "10",
-        ),
-    ),
-    # Equal-budget comparison on Tiny Shakespeare (one 256-unit layer, 12 minutes each).
-    "compare_lstm_stateful": (
-        "tiny_shakespeare",
-        "comparison",
-        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateful"),
-    ),
-    "compare_lstm_stateless": (
-        "tiny_shakespeare",
-        "comparison",
-        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "lstm", "--training-mode", "stateless"),
-    ),
-    "compare_gru_stateful": (
-        "tiny_shakespeare",
-        "comparison",
-        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "gru", "--training-mode", "stateful"),
-    ),
-    "compare_cifg_stateful": (
-        "tiny_shakespeare",
-        "comparison",
-        _shakespeare(_COMPARE_MINUTES, *_COMPARE, "--cell", "cifg", "--training-mode", "stateful"),
-    ),
+    "ptb_lstm": ("ptb", "valid perplexity <= 110 in 60 min", _ptb(60, _WORD_MODEL)),
+    **{
+        f"compare_{cell}_{mode}": (
+            "tiny_shakespeare",
+            "comparison",
+            _shakespeare(_COMPARE_MINUTES, f"{_COMPARE} --cell {cell} --training-mode {mode}"),
+        )
+        for cell, mode in (
+            ("lstm", "stateful"),
+            ("lstm", "stateless"),
+            ("gru", "stateful"),
+            ("cifg", "stateful"),
+        )
+    },
 }
 
 
@@ -247,6 +150,39 @@ def run(name: str, data_root: str, run_root: str) -> dict:
     return row
 
 
+def evaluate(name: str, run_root: str) -> dict:
+    """Re-scores an experiment's checkpoint over the whole validation split in one stream
+    (`--eval-batch-size 1`) and updates its record (the figures it replaces are kept
+    with the number of streams in their names)."""
+    from apps.language_model.__main__ import main
+
+    run_dir = Path(run_root) / name
+    argv = [
+        "evaluate",
+        "--run-dir",
+        str(run_dir),
+        "--eval-batch-size",
+        "1",
+        "--eval-bptt",
+        "1000",
+        "--ngram-order",
+        "0",
+    ]
+    metrics = main(argv)
+    results = json.loads(RESULTS.read_text())
+    row = results["experiments"][name]
+    config = json.loads((run_dir / "config.json").read_text())
+    streams = config.get("eval_batch_size", 1)
+    if streams != 1 and f"valid_{streams}_streams_nats_per_token" not in row:
+        for key in [k for k in row if k.startswith("valid_")]:
+            row[key.replace("valid_", f"valid_{streams}_streams_", 1)] = row[key]
+    row.update(_flat({"valid": metrics["evaluate_valid"]}))
+    row["eval_command"] = "python -m apps.language_model " + shlex.join(argv)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(row, indent=2))
+    return row
+
+
 def table() -> str:
     results = json.loads(RESULTS.read_text())
     lines = [
@@ -286,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     run_parser.add_argument("name", choices=sorted(EXPERIMENTS))
     run_parser.add_argument("--data-root", default=DATA_ROOT)
     run_parser.add_argument("--run-root", default="runs/language_model_benchmarks")
+    evaluate_parser = sub.add_parser("evaluate", help="re-score a run in one stream, update it")
+    evaluate_parser.add_argument("name", choices=sorted(EXPERIMENTS))
+    evaluate_parser.add_argument("--run-root", default="runs/language_model_benchmarks")
     sub.add_parser("table", help="print the recorded results as Markdown")
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -293,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name} ({dataset}; {target}):\n  train {shlex.join(arguments)}")
     elif args.command == "run":
         run(args.name, args.data_root, args.run_root)
+    elif args.command == "evaluate":
+        evaluate(args.name, args.run_root)
     else:
         print(table())
 

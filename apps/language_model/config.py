@@ -65,9 +65,12 @@ class LanguageModelConfig(TrainConfig):
     max_train_tokens: int = 0  # use only the first tokens of the training split; 0: all
     monitor: str = "val_cross_entropy"  # nats per token on the validation windows
 
-    # Evaluation: the whole split, state carried through `eval_batch_size` streams.
-    eval_batch_size: int = 10
-    eval_bptt: int = 200
+    # Evaluation: the whole split with the state carried through `eval_batch_size`
+    # contiguous streams. 1 (the default) is one pass over the split, the standard
+    # figure; more streams are faster, but each extra stream starts from a zero state in
+    # the middle of the text, which a stateful-trained model may handle badly.
+    eval_batch_size: int = 1
+    eval_bptt: int = 1000
     ngram_order: int = 3  # count-based baseline reported beside the RNN; 0 disables
     ngram_smoothing: str = "kneser_ney"  # kneser_ney | add_k
     ngram_discount: float = 0.75  # Kneser-Ney absolute discount

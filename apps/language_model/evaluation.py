@@ -20,7 +20,9 @@ from apps.language_model.model import build_model, copy_weights, reset_states
 from pipelines.streams import stream_arrays
 
 
-def cross_entropy_metrics(total_nats: float, num_targets: int, num_chars: int | None = None) -> dict:
+def cross_entropy_metrics(
+    total_nats: float, num_targets: int, num_chars: int | None = None
+) -> dict:
     """Perplexity and friends from a summed negative log-likelihood (in nats)."""
     nats = total_nats / num_targets
     metrics = {

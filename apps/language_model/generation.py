@@ -109,7 +109,9 @@ class TextGenerator(tf.Module):
     ) -> str:
         """The prompt and its continuation (one in-graph call)."""
         result = self.generate_top_k(
-            tf.constant(prompt), tf.constant(num_tokens), tf.constant(temperature, tf.float32),
+            tf.constant(prompt),
+            tf.constant(num_tokens),
+            tf.constant(temperature, tf.float32),
             tf.constant(top_k),
         )
         return result["text"].numpy().decode("utf-8")
@@ -152,8 +154,15 @@ def _prefill(stepper: TokenStepper, ids, state):
     return _compiled_for(stepper)["prefill"](ids, state)
 
 
-def print_stream(generator: TextGenerator, prompt: str, num_tokens: int, temperature: float,
-                 top_k: int, seed: int | None, out=None) -> str:
+def print_stream(
+    generator: TextGenerator,
+    prompt: str,
+    num_tokens: int,
+    temperature: float,
+    top_k: int,
+    seed: int | None,
+    out=None,
+) -> str:
     """Prints the prompt, then each generated token as soon as it is drawn."""
     out = out or sys.stdout
     out.write(prompt)

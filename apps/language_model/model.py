@@ -84,7 +84,9 @@ def compile_model(model: keras.Model, config: LanguageModelConfig) -> keras.Mode
     model.compile(
         optimizer=make_optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")],
+        metrics=[
+            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")
+        ],
     )
     return model
 
@@ -114,7 +116,9 @@ def copy_weights(source: keras.Model, target: keras.Model) -> keras.Model:
     return target
 
 
-def load_trained(path, config: LanguageModelConfig, vocab_size: int, batch_size=None, stateful=False) -> keras.Model:
+def load_trained(
+    path, config: LanguageModelConfig, vocab_size: int, batch_size=None, stateful=False
+) -> keras.Model:
     """Rebuilds the model for `batch_size`/`stateful` and loads the weights of a `.keras`
     checkpoint into it."""
     trained = keras.saving.load_model(path, compile=False)
@@ -149,7 +153,9 @@ class TokenStepper:
         new_state = []
         for cell, cell_state in zip(self.cells, state):
             x, next_cell_state = cell(x, list(cell_state), training=False)
-            next_cell_state = next_cell_state if isinstance(next_cell_state, (list, tuple)) else [next_cell_state]
+            next_cell_state = (
+                next_cell_state if isinstance(next_cell_state, (list, tuple)) else [next_cell_state]
+            )
             new_state.append(tuple(next_cell_state))
         if self.projection is not None:
             x = self.projection(x)
