@@ -8,6 +8,25 @@ from apps.common.config import TrainConfig
 from apps.common.run_dir import RunDir
 
 HISTORY_FILE = "history.csv"
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "bleu")
+
+
+def best_so_far(config: TrainConfig, run_dir: RunDir) -> float | None:
+    """The best `monitor` value of the epochs already in the run's history (None for a
+    new run, or without a best checkpoint), so that a resumed run's checkpoint callback
+    only replaces `best.keras` with a better epoch."""
+    from apps.common.plots import read_history
+
+    history_path = run_dir.root / HISTORY_FILE
+    if not history_path.exists() or not run_dir.best_model_path.exists():
+        return None
+    values = read_history(history_path).get(config.monitor)
+    if not values:
+        return None
+    mode = getattr(config, "monitor_mode", "auto")
+    if mode == "auto":
+        mode = "max" if any(key in config.monitor for key in _HIGHER_IS_BETTER) else "min"
+    return max(values) if mode == "max" else min(values)
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -38,6 +57,8 @@ def standard_callbacks(
                 monitor=config.monitor,
                 mode=config.monitor_mode,
                 save_best_only=True,
+                # A resumed run keeps the best epoch of its earlier part.
+                initial_value_threshold=best_so_far(config, run_dir),
             )
         )
     if config.early_stopping_patience > 0:

@@ -189,3 +189,25 @@ def test_clip_norm_reaches_the_optimizer():
     optimizer = make_optimizer(TrainConfig(clip_norm=2.0, optimizer="sgd", learning_rate=0.1))
     assert optimizer.global_clipnorm == 2.0
     assert make_optimizer(TrainConfig()).global_clipnorm is None
+
+
+def test_resumed_run_keeps_its_best_checkpoint(tmp_path):
+    """A resumed run's checkpoint only replaces best.keras with an epoch better than the
+    best one already in its history."""
+    import keras
+
+    from apps.common.callbacks import best_so_far, standard_callbacks
+
+    run_dir = RunDir(tmp_path / "run")
+    config = TrainConfig(monitor="val_accuracy")
+    assert best_so_far(config, run_dir) is None  # a new run
+    (run_dir.root / "history.csv").write_text(
+        "epoch,loss,val_accuracy,val_loss\n0,0.6,0.80,0.5\n1,0.4,0.90,0.3\n2,0.3,0.85,0.4\n"
+    )
+    run_dir.best_model_path.write_bytes(b"")
+    assert best_so_far(config, run_dir) == 0.90
+    assert best_so_far(TrainConfig(monitor="val_loss"), run_dir) == 0.3
+    (checkpoint,) = [
+        c for c in standard_callbacks(config, run_dir) if isinstance(c, keras.callbacks.ModelCheckpoint)
+    ]
+    assert checkpoint.best == 0.90
