@@ -71,6 +71,9 @@ def _parse_args(argv=None):
     )
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "rnn_speed.json"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only the sections run in the existing JSON"
+    )
     return parser.parse_args(argv)
 
 
@@ -597,6 +600,12 @@ def main(args) -> dict:
     if not args.no_write:
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
+        if args.merge and output.exists():
+            merged = json.loads(output.read_text())
+            runs = merged.setdefault("merged_runs", [])
+            runs.append({"sections": sections, "machine": result["machine"], "rounds": rounds})
+            merged.update({k: v for k, v in result.items() if k in sections})
+            result = merged
         output.write_text(json.dumps(result, indent=1) + "\n")
         logger.info("wrote %s (%.0f s)", output, result["wall_seconds"])
     return result
