@@ -111,9 +111,12 @@ def make_distribution_strategy(name: str) -> tf.distribute.Strategy | None:
     if name == "none":
         return None
     if name == "mirrored":
-        devices = [device.name for device in tf.config.list_logical_devices("GPU")]
-        devices = devices or [device.name for device in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
+        gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+        devices = gpus or [device.name for device in tf.config.list_logical_devices("CPU")]
+        # Without GPUs, reduce through one device: CPU collectives of several strategies in
+        # one process can collide on their instance keys (shape-mismatch aborts).
+        cross_device_ops = None if gpus else tf.distribute.ReductionToOneDevice()
+        return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_device_ops)
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multi_worker needs the TF_CONFIG environment variable")

@@ -18,7 +18,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
+        # Without GPUs, reduce through one device: CPU collectives of several strategies in
+        # one process can collide on their instance keys (shape-mismatch aborts).
+        cross_device_ops = None if gpus else tf.distribute.ReductionToOneDevice()
+        return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_device_ops)
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(

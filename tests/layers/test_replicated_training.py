@@ -8,7 +8,9 @@ import layers
 
 def test_every_cell_weight_gets_a_gradient_under_mirrored_strategy():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         recurrent = layers.Recurrent(layers.build_cell("gru", 4))
