@@ -97,19 +97,34 @@ class ScoreCallback(keras.callbacks.Callback):
         logger.info("epoch %d dev: %s", epoch + 1, summary)
 
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training after the first epoch that ends past `minutes` of training."""
+class TrainingClock(keras.callbacks.Callback):
+    """Wall-clock and CPU time of training, summed over resumed runs (kept next to the
+    BackupAndRestore state at each epoch end); with `minutes` > 0, stops training after
+    the first epoch that ends past that much wall-clock time in all."""
 
-    def __init__(self, minutes: float):
+    def __init__(self, path: Path, minutes: float = 0.0):
         super().__init__()
+        self.path = Path(path)
         self.seconds = 60.0 * minutes
-        self.start = time.monotonic()
+        self.previous = {"wall_s": 0.0, "cpu_s": 0.0}
+        self.start, self.cpu_start = time.monotonic(), time.process_time()
 
     def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
+        if self.path.exists():
+            self.previous = json.loads(self.path.read_text(encoding="utf-8"))
+        self.start, self.cpu_start = time.monotonic(), time.process_time()
+
+    def totals(self) -> tuple[float, float]:
+        """(wall-clock seconds, CPU seconds of all threads) trained so far."""
+        return (
+            self.previous["wall_s"] + time.monotonic() - self.start,
+            self.previous["cpu_s"] + time.process_time() - self.cpu_start,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() - self.start > self.seconds:
+        wall, cpu = self.totals()
+        self.path.write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}), encoding="utf-8")
+        if self.seconds > 0 and wall > self.seconds:
             logger.info("time limit of %.1f minutes reached after epoch %d", self.seconds / 60, epoch + 1)
             self.model.stop_training = True
 
@@ -165,9 +180,8 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
                 lambda epoch: config.learning_rate / (1.0 + config.learning_rate_decay * epoch)
             )
         )
-    if config.max_train_minutes > 0:
-        extra.append(TimeLimit(config.max_train_minutes))
-    start, cpu_start = time.monotonic(), time.process_time()
+    clock = TrainingClock(ctx.run_dir.backup_dir / "clock.json", config.max_train_minutes)
+    extra.append(clock)
     model, history = train_model(
         ctx,
         lambda: build_model(config, vocabularies),
@@ -176,7 +190,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         extra_callbacks=extra,
         metric_callbacks=[ScoreCallback(scorer)],
     )
-    wall_time, cpu_time = time.monotonic() - start, time.process_time() - cpu_start
+    wall_time, cpu_time = clock.totals()
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
@@ -186,7 +200,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         "train_tokens": train.num_tokens,
         "dev_sentences": len(dev),
         "epochs_trained": len(history.get("loss", [])),
-        "train_wall_time_s": round(wall_time, 1),
+        "train_wall_time_s": round(wall_time, 1),  # summed over resumed runs
         "train_cpu_time_s": round(cpu_time, 1),  # all threads: the work done, even when shared
         "parameters": int(model.count_params()),
     }
@@ -354,6 +368,11 @@ def compare(ctx: RunContext) -> list[dict]:
         name, config = parse_variant(text, ctx.config)
         logger.info("compare: training %s", name)
         sub = RunContext(app=ctx.app, config=config, run_dir=RunDir(ctx.run_dir.root / name), args=ctx.args)
+        done = sub.run_dir.read_metrics().get("compare_row")
+        if done is not None:  # a rerun of an interrupted comparison: keep finished variants
+            logger.info("compare: %s already trained", name)
+            rows.append(done)
+            continue
         config.run_dir = str(sub.run_dir.root)
         save_config(config, sub.run_dir.config_path)
         keras.utils.set_random_seed(config.seed)
@@ -371,6 +390,7 @@ def compare(ctx: RunContext) -> list[dict]:
                 "cpu_time_s": run_info["train_cpu_time_s"],
             }
         )
+        sub.run_dir.write_metrics({"compare_row": rows[-1]})
         print(format_comparison(rows, ctx.config))
     ctx.run_dir.write_metrics({"compare": rows})
     if ctx.args.results_file:
