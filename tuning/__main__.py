@@ -115,6 +115,7 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-fraction", type=float, default=0.1)
     parser.add_argument("--output", default="", help="default: RUN_DIR/report")
     parser.add_argument("--title", default="")
+    parser.add_argument("--note", default="", help="free text stored with the benchmark figures")
     parser.add_argument(
         "--benchmark-json",
         default="",
@@ -244,6 +245,8 @@ def run_report_command(args, command: str) -> dict:
         name = path.stem
         figures = benchmark_figures(report, name, "")
         figures["report_command"] = command
+        if args.note:
+            figures["note"] = args.note
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         print(f"figures: {path}")

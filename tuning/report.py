@@ -518,31 +518,44 @@ def read_search(run_dir: Path) -> tuple[dict, list[dict]]:
     return config, sessions
 
 
-def search_wall_time(sessions: list[dict], run_dir: Path) -> float:
-    """Seconds the search has run: the sum over its finished invocations (chiefs, which
-    only wait for workers, excluded), plus, for one still running, the time from its start
-    to the newest trial file."""
-    ended = {line.get("session") for line in sessions if line.get("event", "end") == "end"}
-    total = sum(
-        line.get("wall_time_s", 0.0)
-        for line in sessions
-        if line.get("event", "end") == "end" and line.get("role") != "chief"
+def _timestamp(text: str) -> float:
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def search_wall_time(sessions: list[dict], run_dir: Path, created: str | None = None) -> float:
+    """Seconds the search's invocations ran (several workers: the sum of their times;
+    chiefs, which only wait for workers, excluded). An invocation that was killed (a start
+    line without an end line) counts until the last trial it finished (`worker.json`); trials
+    finished before the first recorded start count from `created` (search.json)."""
+    finished = []
+    for path in (run_dir / PROJECT).glob("trial_*/worker.json"):
+        try:
+            finished.append(_timestamp(json.loads(path.read_text())["finished"]))
+        except (ValueError, KeyError):
+            continue
+    finished.sort()
+    workers = [line for line in sessions if line.get("role") != "chief"]
+    durations = {
+        line.get("session"): line.get("wall_time_s", 0.0)
+        for line in workers
+        if line.get("event", "end") == "end"
+    }
+    starts = sorted(
+        (_timestamp(line["start"]), line.get("session"))
+        for line in workers
+        if line.get("event") == "start" and "start" in line
     )
-    running = [
-        line
-        for line in sessions
-        if line.get("event") == "start"
-        and line.get("session") not in ended
-        and line.get("role") != "chief"
-    ]
-    if running:
-        newest = max(
-            (path.stat().st_mtime for path in (run_dir / PROJECT).glob("trial_*/trial.json")),
-            default=0.0,
-        )
-        for line in running:
-            started = datetime.datetime.fromisoformat(line["start"]).timestamp()
-            total += max(0.0, newest - started)
+    if finished and created and (not starts or finished[0] < starts[0][0]):
+        starts.insert(0, (_timestamp(created), None))
+    total = sum(value for key, value in durations.items() if key is None)  # old end-only lines
+    for index, (start, session) in enumerate(starts):
+        if session is not None and session in durations:
+            total += durations[session]
+            continue
+        next_start = starts[index + 1][0] if index + 1 < len(starts) else math.inf
+        inside = [moment for moment in finished if start <= moment < next_start]
+        if inside:
+            total += inside[-1] - start
     return total
 
 
@@ -605,9 +618,7 @@ def build_report(
         cell: [r.metrics["param_count"] for r in group if "param_count" in r.metrics]
         for cell, group in by_cell.items()
     }
-    wall_time = sum(
-        session.get("wall_time_s", 0.0) for session in sessions if session.get("role") != "chief"
-    )
+    wall_time = search_wall_time(sessions, run_dir, config.get("created"))
     trial_time = sum(r.metrics.get("trial_wall_time_s", 0.0) for r in records)
     title = title or f"{description}\n{metric}, {len(records)} trials"
     plot = plot_ablation(
