@@ -11,27 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tuning.tiny_search import search_arguments
 from tuning.report import load_trials
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "--task",
-    "adding",
-    "--length",
-    "8",
-    "--train-examples",
-    "64",
-    "--validation-examples",
-    "32",
-    "--test-examples",
-    "32",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "1",
-    "--units",
-    "4,8",
-]
 
 
 def _free_port() -> int:
@@ -43,19 +26,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_chief_and_two_workers_complete_the_search(tmp_path):
     run_dir = tmp_path / "distributed"
-    command = [
-        sys.executable,
-        "-m",
-        "tuning",
-        "search",
-        "--run-dir",
-        str(run_dir),
-        "--per-variant",
-        "1",
-        "--cells",
-        "vanilla,gru",
-        *TINY,
-    ]
+    command = [sys.executable, "-m", "tuning", *search_arguments(run_dir)]
     base = dict(
         os.environ,
         PYTHONPATH=str(REPO),

@@ -9,28 +9,10 @@ from pathlib import Path
 import keras_tuner as kt
 import pytest
 
+from tests.tuning.tiny_search import TINY, search_arguments
 from tuning.__main__ import main
 from tuning.oracles import PerVariantRandomSearchOracle, make_oracle
 from tuning.report import load_trials
-
-TINY = [
-    "--task",
-    "adding",
-    "--length",
-    "8",
-    "--train-examples",
-    "64",
-    "--validation-examples",
-    "32",
-    "--test-examples",
-    "32",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "1",
-    "--units",
-    "4,8",
-]
 
 
 def _statuses(run_dir: Path) -> dict[str, str]:
@@ -40,9 +22,7 @@ def _statuses(run_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("search") / "run"
-    summary = main(
-        ["search", "--run-dir", str(run_dir), "--per-variant", "1", "--cells", "vanilla,gru", *TINY]
-    )
+    summary = main(search_arguments(run_dir))
     return run_dir, summary
 
 
@@ -79,15 +59,11 @@ def test_two_trial_search_completes_and_records_every_trial(searched):
 def test_rerun_resumes_without_repeating_finished_trials(searched):
     run_dir, _ = searched
     before = {r.trial_id: (r.values, r.metrics) for r in load_trials(run_dir)}
-    again = main(
-        ["search", "--run-dir", str(run_dir), "--per-variant", "1", "--cells", "vanilla,gru", *TINY]
-    )
+    again = main(search_arguments(run_dir))
     assert again["trials"] == {"COMPLETED": 2}
     assert {r.trial_id: (r.values, r.metrics) for r in load_trials(run_dir)} == before
     # raising --per-variant extends the search: one more trial per cell, old ones kept
-    extended = main(
-        ["search", "--run-dir", str(run_dir), "--per-variant", "2", "--cells", "vanilla,gru", *TINY]
-    )
+    extended = main(search_arguments(run_dir, per_variant=2))
     assert extended["trials"] == {"COMPLETED": 4}
     records = load_trials(run_dir)
     assert {r.trial_id: (r.values, r.metrics) for r in records if r.trial_id in before} == before
@@ -100,19 +76,7 @@ def test_rerun_resumes_without_repeating_finished_trials(searched):
 def test_a_different_space_is_refused(searched, capsys):
     run_dir, _ = searched
     with pytest.raises(ValueError, match="units"):
-        main(
-            [
-                "search",
-                "--run-dir",
-                str(run_dir),
-                "--per-variant",
-                "1",
-                "--cells",
-                "vanilla,gru",
-                *TINY[:-1],
-                "4,16",
-            ]
-        )
+        main(search_arguments(run_dir, task_arguments=[*TINY[:-1], "4,16"]))
 
 
 def test_per_variant_oracle_gives_every_cell_its_trials():
