@@ -355,22 +355,11 @@ class LanguageModelAdapter(AppAdapter):
     def prepare(self):
         from apps.language_model import data
         from apps.language_model.callbacks import PerplexityLogs, StreamStates
-        from apps.language_model.tokens import TextTokenizer
+        from apps.language_model.tokens import load_or_train
 
         config = self.config
         texts = data.load_texts(config)
-        if (self.vocab_dir / "tokenizer.json").exists():
-            tokenizer = TextTokenizer.load(self.vocab_dir)
-        else:
-            tokenizer = TextTokenizer.train(
-                config.tokenizer,
-                texts["train"],
-                vocab_size=config.vocab_size,
-                lowercase=config.lowercase,
-                sentencepiece_type=config.sentencepiece_type,
-                seed=config.seed,
-            )
-            tokenizer.save(self.vocab_dir)
+        tokenizer = load_or_train(config, texts["train"], self.vocab_dir)
         splits = data.encode_splits(tokenizer, texts, config.max_train_tokens)
         train, windows_per_pass = data.training_windows(config, splits.ids["train"])
         stateful = config.training_mode == "stateful"

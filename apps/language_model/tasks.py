@@ -25,36 +25,9 @@ from apps.language_model.evaluation import evaluate_ids
 from apps.language_model.generation import TextGenerator, print_stream
 from apps.language_model.model import build_model, compile_model, load_trained
 from apps.language_model.ngram import NGramModel
-from apps.language_model.tokens import TextTokenizer
+from apps.language_model.tokens import TextTokenizer, load_or_train
 
 logger = logging.getLogger(__name__)
-
-
-def _tokenizer(ctx: RunContext, texts: dict[str, str]) -> TextTokenizer:
-    """The run's tokenizer: trained on the training split once, then reused (resume)."""
-    config: LanguageModelConfig = ctx.config
-    folder = ctx.run_dir.vocab_dir
-    if (folder / "tokenizer.json").exists():
-        tokenizer = TextTokenizer.load(folder)
-        if tokenizer.kind != config.tokenizer:
-            raise ValueError(
-                f"{folder}: this run's tokenizer is {tokenizer.kind!r}, not "
-                f"{config.tokenizer!r}; start a new --run-dir"
-            )
-        return tokenizer
-    tokenizer = TextTokenizer.train(
-        config.tokenizer,
-        texts["train"],
-        vocab_size=config.vocab_size,
-        lowercase=config.lowercase,
-        sentencepiece_type=config.sentencepiece_type,
-        seed=config.seed,
-    )
-    tokenizer.save(folder)
-    logger.info(
-        "%s vocabulary of %d tokens saved in %s", config.tokenizer, tokenizer.vocab_size, folder
-    )
-    return tokenizer
 
 
 def _checkpoint(run_dir: RunDir):
@@ -129,7 +102,7 @@ def train(ctx: RunContext) -> dict:
     config: LanguageModelConfig = ctx.config
     config.validate()
     texts = load_texts(config)
-    tokenizer = _tokenizer(ctx, texts)
+    tokenizer = load_or_train(config, texts["train"], ctx.run_dir.vocab_dir)
     splits = encode_splits(tokenizer, texts, config.max_train_tokens)
     vocab_size = tokenizer.vocab_size
     stateful = config.training_mode == "stateful"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 
 import numpy as np
@@ -33,6 +34,8 @@ KINDS = ("char", "word", "sentencepiece")
 DEFAULT_SENTENCEPIECE_SIZE = 4000
 _CONFIG_FILE = "tokenizer.json"
 _TOKENS_FILE = "tokens.txt"
+
+logger = logging.getLogger(__name__)
 
 
 class TextTokenizer(tf.Module):
@@ -195,6 +198,33 @@ class TextTokenizer(tf.Module):
             return tf.strings.reduce_join(pieces)
         joined = tf.strings.reduce_join(pieces, separator=" ")
         return tf.strings.regex_replace(joined, " ?" + WORD_EOS + " ?", "\n")
+
+
+def load_or_train(config, train_text: str, folder: str | os.PathLike) -> TextTokenizer:
+    """A run's tokenizer: the one saved in ``folder`` (it must be of the kind
+    ``config.tokenizer``), else one trained on ``train_text`` with the settings of
+    ``config`` (a ``LanguageModelConfig``) and saved there, so a resumed run reuses it."""
+    if os.path.exists(os.path.join(folder, _CONFIG_FILE)):
+        tokenizer = TextTokenizer.load(folder)
+        if tokenizer.kind != config.tokenizer:
+            raise ValueError(
+                f"{folder}: this run's tokenizer is {tokenizer.kind!r}, not "
+                f"{config.tokenizer!r}; start a new --run-dir"
+            )
+        return tokenizer
+    tokenizer = TextTokenizer.train(
+        config.tokenizer,
+        train_text,
+        vocab_size=config.vocab_size,
+        lowercase=config.lowercase,
+        sentencepiece_type=config.sentencepiece_type,
+        seed=config.seed,
+    )
+    tokenizer.save(folder)
+    logger.info(
+        "%s vocabulary of %d tokens saved in %s", config.tokenizer, tokenizer.vocab_size, folder
+    )
+    return tokenizer
 
 
 def _normalize(text: tf.Tensor, lowercase: bool) -> tf.Tensor:
