@@ -77,7 +77,44 @@ def fit_and_measure(
     return metrics
 
 
-class TaskHyperModel(kt.HyperModel):
+class _MeasuredHyperModel(kt.HyperModel):
+    """What both hypermodels share: the space, the training length, and a `fit` that
+    trains and measures one trial by the hypermodel's `objective` (see `fit_and_measure`)."""
+
+    def __init__(
+        self,
+        name: str,
+        space: SearchSpace,
+        epochs: int = 10,
+        early_stopping_patience: int = 0,
+        verbose: int = 0,
+    ):
+        super().__init__(name=name)
+        self.space = space
+        self.epochs = epochs
+        self.early_stopping_patience = early_stopping_patience
+        self.verbose = verbose
+
+    @property
+    def objective(self) -> kt.Objective:
+        raise NotImplementedError
+
+    def _fit_and_measure(self, model, data: TaskData, epochs, initial_epoch, callbacks):
+        objective = self.objective
+        return fit_and_measure(
+            model,
+            data,
+            objective=objective.name,
+            direction=objective.direction,
+            epochs=epochs or self.epochs,
+            initial_epoch=initial_epoch,
+            early_stopping_patience=self.early_stopping_patience,
+            callbacks=callbacks,
+            verbose=self.verbose,
+        )
+
+
+class TaskHyperModel(_MeasuredHyperModel):
     """A task of `tuning.tasks` over `space`: `build` returns the compiled model of the
     sampled values; `fit` trains and measures it (see `fit_and_measure`)."""
 
@@ -89,12 +126,8 @@ class TaskHyperModel(kt.HyperModel):
         early_stopping_patience: int = 0,
         verbose: int = 0,
     ):
-        super().__init__(name=f"task_{task.name}")
+        super().__init__(f"task_{task.name}", space, epochs, early_stopping_patience, verbose)
         self.task = task
-        self.space = space
-        self.epochs = epochs
-        self.early_stopping_patience = early_stopping_patience
-        self.verbose = verbose
 
     @property
     def objective(self) -> kt.Objective:
@@ -108,19 +141,10 @@ class TaskHyperModel(kt.HyperModel):
         return self.task.build_model(self.space.declare(hp))
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
-        return fit_and_measure(
-            model,
-            self.task.data,
-            objective=self.task.objective,
-            epochs=epochs or self.epochs,
-            initial_epoch=initial_epoch,
-            early_stopping_patience=self.early_stopping_patience,
-            callbacks=callbacks,
-            verbose=self.verbose,
-        )
+        return self._fit_and_measure(model, self.task.data, epochs, initial_epoch, callbacks)
 
 
-class AppHyperModel(kt.HyperModel):
+class AppHyperModel(_MeasuredHyperModel):
     """An app tuned through its adapter (`tuning.adapters`): the trial's values replace
     fields of the app's config and the app's own model builder makes the model."""
 
@@ -137,12 +161,8 @@ class AppHyperModel(kt.HyperModel):
         early_stopping_patience: int = 0,
         verbose: int = 0,
     ):
-        super().__init__(name=f"app_{adapter.app}")
+        super().__init__(f"app_{adapter.app}", space, epochs, early_stopping_patience, verbose)
         self.adapter = adapter
-        self.space = space
-        self.epochs = epochs
-        self.early_stopping_patience = early_stopping_patience
-        self.verbose = verbose
 
     @property
     def objective(self) -> kt.Objective:
@@ -158,14 +178,5 @@ class AppHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
         prepared = self.adapter.prepared
-        return fit_and_measure(
-            model,
-            prepared.data,
-            objective=self.adapter.objective,
-            direction=self.adapter.direction,
-            epochs=epochs or self.epochs,
-            initial_epoch=initial_epoch,
-            early_stopping_patience=self.early_stopping_patience,
-            callbacks=[*prepared.make_callbacks(), *callbacks],
-            verbose=self.verbose,
-        )
+        callbacks = [*prepared.make_callbacks(), *callbacks]
+        return self._fit_and_measure(model, prepared.data, epochs, initial_epoch, callbacks)
