@@ -26,6 +26,10 @@ import keras
 
 from tuning.tasks import TaskData
 
+#: The hyperparameters of `tuning.space` every app takes; most apps take `dropout` too.
+TRAINING_HYPERPARAMETERS = ("cell", "units", "learning_rate", "optimizer", "clip_norm")
+WITH_DROPOUT = (*TRAINING_HYPERPARAMETERS, "dropout")
+
 #: Trial values -> config fields, used by `AppAdapter.configure` when the field exists.
 DEFAULT_FIELDS = {
     "cell": "cell",
@@ -58,7 +62,7 @@ class AppAdapter:
     direction = "min"
     chance_level: float | None = None  # the objective of a model ignoring its inputs
     #: Hyperparameters of `tuning.space` this app can take (others are not declared).
-    hyperparameters: tuple[str, ...] = ("cell", "units", "learning_rate", "optimizer", "clip_norm")
+    hyperparameters: tuple[str, ...] = TRAINING_HYPERPARAMETERS
     #: Defaults of `tuning.space.SearchSpace` for this app (the command line overrides).
     default_space: dict = {}
 
@@ -156,7 +160,7 @@ class SentimentAdapter(AppAdapter):
     objective = "val_accuracy"
     metric_label = "accuracy"
     direction = "max"
-    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    hyperparameters = WITH_DROPOUT
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg", "rnn"],
         "units": (32, 256),
@@ -211,7 +215,7 @@ class TranslationAdapter(AppAdapter):
     description = "apps/translation: validation label-smoothed cross-entropy"
     objective = "val_loss"
     metric_label = "cross-entropy"
-    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    hyperparameters = WITH_DROPOUT
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg"],
         "units": (64, 256),
@@ -274,7 +278,7 @@ class TaggingAdapter(AppAdapter):
     objective = "val_f1"
     metric_label = "dev score"
     direction = "max"
-    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    hyperparameters = WITH_DROPOUT
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg"],
         "units": (32, 200),
@@ -337,7 +341,7 @@ class LanguageModelAdapter(AppAdapter):
     description = "apps/language_model: validation cross-entropy (nats per token)"
     objective = "val_cross_entropy"
     metric_label = "cross-entropy"
-    hyperparameters = ("cell", "units", "learning_rate", "optimizer", "clip_norm", "dropout")
+    hyperparameters = WITH_DROPOUT
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg", "noaf"],
         "units": (64, 512),
