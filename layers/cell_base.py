@@ -54,7 +54,7 @@ except ImportError:  # pragma: no cover - only for Keras versions that moved the
         pass
 
 
-__all__ = ["RecurrentCell", "StepHooks", "layer_norm"]
+__all__ = ["HiddenStateCell", "RecurrentCell", "StepHooks", "layer_norm"]
 
 
 class StepHooks:
@@ -399,6 +399,34 @@ class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+class HiddenStateCell(RecurrentCell):
+    """Base of the cells whose only state is the hidden state h (GRU, MUT, SimpleRNN).
+
+    `step` takes h out of the states, applies recurrent dropout and weight drop, asks
+    `_new_hidden_state` for the cell's update and ends with zoneout and output dropout, so
+    a subclass writes only its gate maths. Not registered: it is abstract.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(units, **kwargs)
+        self.state_size = units
+
+    def _new_hidden_state(self, projected_t, h_previous, h_recurrent, kernel):
+        """The cell's update of h from the projected inputs `[B, P]`, h itself, h after
+        recurrent dropout (what the recurrent products take) and the recurrent kernel
+        after weight drop."""
+        raise NotImplementedError
+
+    def step(self, projected_t, states, training=None):
+        nested = isinstance(states, (list, tuple))
+        h_previous = states[0] if nested else states
+        h_recurrent = self._drop_recurrent(h_previous, training)
+        kernel = self._recurrent_kernel_value(training)
+        h_new = self._new_hidden_state(projected_t, h_previous, h_recurrent, kernel)
+        h_state, output = self._finish_step(h_previous, h_new, training)
+        return output, ([h_state] if nested else h_state)
 
 
 def serialize_activation(activation):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import activations, ops
 
-from layers.cell_base import RecurrentCell, input_matmul, layer_norm
+from layers.cell_base import HiddenStateCell, input_matmul, layer_norm
 
 __all__ = ["GRUCell"]
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
-class GRUCell(RecurrentCell):
+class GRUCell(HiddenStateCell):
     """Gated recurrent unit (Cho et al. 2014), with the reset gate before or after U_h.
 
     Cho et al. 2014, "Learning Phrase Representations using RNN Encoder-Decoder for
@@ -80,7 +80,6 @@ class GRUCell(RecurrentCell):
         self.recurrent_activation = activations.get(recurrent_activation)
         self.layer_norm = layer_norm
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.state_size = units
 
     @property
     def projection_size(self) -> int:
@@ -103,16 +102,12 @@ class GRUCell(RecurrentCell):
     def project_inputs(self, inputs, training=None, time_major: bool = False):
         return input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
 
-    def step(self, projected_t, states, training=None):
+    def _new_hidden_state(self, projected_t, h_previous, h_recurrent, kernel):
         # The input norm and the bias act on one step's [B, P] slice, while it is in cache.
         if self.layer_norm:
             projected_t = self._norm(projected_t, self.input_norm_gain)
         if self.bias is not None:
             projected_t = projected_t + (self.bias[0] if self.reset_after else self.bias)
-        nested = isinstance(states, (list, tuple))
-        h_previous = states[0] if nested else states
-        h_recurrent = self._drop_recurrent(h_previous, training)
-        kernel = self._recurrent_kernel_value(training)
         units = self.units
         x_z, x_r, x_h = ops.split(projected_t, 3, axis=-1)
         if self.reset_after:
@@ -136,9 +131,7 @@ class GRUCell(RecurrentCell):
             if self.layer_norm:
                 rec_h = self._norm(rec_h, self.recurrent_norm_gain[2 * units :])
             candidate = self.activation(x_h + rec_h)
-        h_new = z * h_previous + (1.0 - z) * candidate
-        h_state, output = self._finish_step(h_previous, h_new, training)
-        return output, ([h_state] if nested else h_state)
+        return z * h_previous + (1.0 - z) * candidate
 
     def get_config(self):
         config = {

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.cell_base import RecurrentCell, input_matmul
+from layers.cell_base import HiddenStateCell, input_matmul
 
 __all__ = ["MUTCell"]
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
-class MUTCell(RecurrentCell):
+class MUTCell(HiddenStateCell):
     """The architectures MUT1, MUT2, MUT3 found by evolutionary search.
 
     Jozefowicz, Zaremba & Sutskever 2015, "An Empirical Exploration of Recurrent Network
@@ -73,7 +73,6 @@ class MUTCell(RecurrentCell):
             raise ValueError(f"`variant` must be 1, 2 or 3 (MUT1-3). Received: {variant!r}")
         super().__init__(units, **kwargs)
         self.variant = variant
-        self.state_size = units
 
     @property
     def projection_size(self) -> int:
@@ -107,13 +106,9 @@ class MUTCell(RecurrentCell):
             projected = ops.concatenate([x_z, inputs, x_h], axis=-1)
         return projected
 
-    def step(self, projected_t, states, training=None):
+    def _new_hidden_state(self, projected_t, h_previous, h_recurrent, kernel):
         if self.bias is not None:
             projected_t = projected_t + self.bias
-        nested = isinstance(states, (list, tuple))
-        h_previous = states[0] if nested else states
-        h_recurrent = self._drop_recurrent(h_previous, training)
-        kernel = self._recurrent_kernel_value(training)
         units = self.units
         p_z, p_r, p_h = ops.split(projected_t, 3, axis=-1)
         if self.variant == 1:
@@ -132,9 +127,7 @@ class MUTCell(RecurrentCell):
         candidate = ops.tanh(
             self._recurrent_matmul(r * h_recurrent, kernel, (width - units, width)) + p_h
         )
-        h_new = candidate * z + h_previous * (1.0 - z)
-        h_state, output = self._finish_step(h_previous, h_new, training)
-        return output, ([h_state] if nested else h_state)
+        return candidate * z + h_previous * (1.0 - z)
 
     def get_config(self):
         return {**super().get_config(), "variant": self.variant}

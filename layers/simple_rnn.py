@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import activations, initializers
 
-from layers.cell_base import RecurrentCell, input_matmul
+from layers.cell_base import HiddenStateCell, input_matmul
 
 __all__ = ["SimpleRNNCell"]
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
-class SimpleRNNCell(RecurrentCell):
+class SimpleRNNCell(HiddenStateCell):
     """Elman recurrent cell; with ReLU and `identity_init=True`, the IRNN.
 
     Elman 1990, "Finding Structure in Time":
@@ -60,7 +60,6 @@ class SimpleRNNCell(RecurrentCell):
         super().__init__(units, **kwargs)
         self.activation = activations.get(activation)
         self.identity_init = identity_init
-        self.state_size = units
 
     @property
     def projection_size(self) -> int:
@@ -82,18 +81,11 @@ class SimpleRNNCell(RecurrentCell):
     def project_inputs(self, inputs, training=None, time_major: bool = False):
         return input_matmul(self._drop_inputs(inputs, training, time_major), self.kernel)
 
-    def step(self, projected_t, states, training=None):
-        nested = isinstance(states, (list, tuple))
-        h_previous = states[0] if nested else states
-        h_recurrent = self._drop_recurrent(h_previous, training)
-        pre_activation = projected_t + self._recurrent_matmul(
-            h_recurrent, self._recurrent_kernel_value(training)
-        )
+    def _new_hidden_state(self, projected_t, h_previous, h_recurrent, kernel):
+        pre_activation = projected_t + self._recurrent_matmul(h_recurrent, kernel)
         if self.bias is not None:  # added per step, while the [B, units] slice is in cache
             pre_activation = pre_activation + self.bias
-        h_new = self.activation(pre_activation)
-        h_state, output = self._finish_step(h_previous, h_new, training)
-        return output, ([h_state] if nested else h_state)
+        return self.activation(pre_activation)
 
     def get_config(self):
         config = {
