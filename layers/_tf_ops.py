@@ -40,7 +40,6 @@ section of `layers/README.md`.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -360,6 +359,14 @@ def _forward_loop(
         last_output.set_shape(initial_output.shape)
         return time + 1, last_output, new_states, outputs_ta, states_tas, products_tas
 
+    carry = (
+        tf.constant(0, tf.int32),
+        initial_output,
+        list(initial_states),
+        outputs_ta,
+        states_tas,
+        products_tas,
+    )
     static_steps = projected.shape[0]
     if (
         not record
@@ -367,14 +374,6 @@ def _forward_loop(
         and static_steps is not None
         and static_steps <= _OPTIONS.unroll_max_steps
     ):  # lever: unrolled
-        carry = (
-            tf.constant(0, tf.int32),
-            initial_output,
-            list(initial_states),
-            outputs_ta,
-            states_tas,
-            products_tas,
-        )
         for _ in range(static_steps):
             carry = body(*carry)
         _, last_output, final_states, outputs_ta, _, _ = carry
@@ -384,14 +383,7 @@ def _forward_loop(
     _, last_output, final_states, outputs_ta, states_tas, products_tas = tf.while_loop(
         lambda time, *_: time < num_steps,
         body,
-        (
-            tf.constant(0, tf.int32),
-            initial_output,
-            list(initial_states),
-            outputs_ta,
-            states_tas,
-            products_tas,
-        ),
+        carry,
         maximum_iterations=num_steps,
     )
     outputs = None
@@ -585,138 +577,145 @@ def _hooked(step_fn, use_hooks, hooks):
     return step
 
 
-def _inference_loop(
-    step_fn,
-    use_hooks,
-    plan,
-    projected,
-    initial_states,
-    initial_output,
-    mask,
-    return_sequences,
-    matmul_dtype,
-):
-    """The forward loop with pre-sliced (and pre-cast) kernels; nothing recorded."""
-    kernel_values = {id(k): tf.convert_to_tensor(k) for k in _distinct_kernels(plan)}
-    kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
-    hooks = _LoopHooks(plan, kernel_slices, noise)
-    last_output, outputs, final_states, _ = _forward_loop(
-        _hooked(step_fn, use_hooks, hooks),
-        projected,
-        initial_states,
+class _PlannedLoop:
+    """The loops of a step whose recurrent products and random draws `plan` lists: one
+    for inference and one with the hand-written backward pass, sharing their arguments
+    and their forward pass over pre-sliced (and pre-cast) kernels and pre-drawn noise."""
+
+    def __init__(
+        self,
+        step_fn,
+        use_hooks,
+        plan,
         initial_output,
         mask,
         return_sequences,
-        hooks=hooks,
-        record=False,
-    )
-    return last_output, outputs, final_states
+        matmul_dtype,
+    ):
+        self.step_fn = step_fn
+        self.use_hooks = use_hooks
+        self.plan = plan
+        self.initial_output = initial_output
+        self.mask = mask
+        self.return_sequences = return_sequences
+        self.matmul_dtype = matmul_dtype
 
-
-def _fast_gradient_loop(
-    step_fn,
-    use_hooks,
-    plan,
-    projected,
-    initial_states,
-    initial_output,
-    mask,
-    return_sequences,
-    matmul_dtype,
-):
-    """The forward loop inside a `tf.custom_gradient` with the hand-written backward pass."""
-    num_states = len(initial_states)
-    # Tensors among the kernels (e.g. a kernel with weight drop applied) are inputs of the
-    # custom gradient, so that their gradient flows on to the variables they were made from.
-    kernels = _distinct_kernels(plan)
-    tensor_kernels = [k for k in kernels if _tf_variable(k) is None]
-    hooked = functools.partial(_hooked, step_fn, use_hooks)
-
-    @tf.custom_gradient
-    def loop(projected, *args):
-        states0 = list(args[:num_states])
-        kernel_values = {id(k): v for k, v in zip(tensor_kernels, args[num_states:])}
-        for kernel in kernels:
-            if id(kernel) not in kernel_values:
-                kernel_values[id(kernel)] = tf.convert_to_tensor(kernel)
-        kernel_slices, noise = _loop_constants(plan, kernel_values, projected, matmul_dtype)
-        forward_hooks = _ForwardHooks(plan, kernel_slices, noise)
-        last_output, outputs, final_states, records = _forward_loop(
-            hooked(forward_hooks),
-            projected,
-            states0,
-            initial_output,
-            mask,
-            return_sequences,
-            hooks=forward_hooks,
+    def _forward(self, hooks_class, kernel_values, projected, initial_states, record):
+        """The forward loop with `hooks_class` hooks: `(kernel_slices, noise, results)`,
+        `results` being those of `_forward_loop`."""
+        kernel_slices, noise = _loop_constants(
+            self.plan, kernel_values, projected, self.matmul_dtype
         )
+        hooks = hooks_class(self.plan, kernel_slices, noise)
+        results = _forward_loop(
+            _hooked(self.step_fn, self.use_hooks, hooks),
+            projected,
+            initial_states,
+            self.initial_output,
+            self.mask,
+            self.return_sequences,
+            hooks=hooks,
+            record=record,
+        )
+        return kernel_slices, noise, results
 
-        def grad(d_last_output, *rest, variables=None):
-            d_outputs = rest[0] if return_sequences else None
-            d_final = list(rest[1:] if return_sequences else rest)
-            d_final = [
-                tf.zeros_like(s) if d is None else tf.convert_to_tensor(d)
-                for d, s in zip(d_final, states0)
-            ]
-            if d_last_output is None:
-                d_last_output = tf.zeros_like(initial_output)
-            kernels_transposed = [tf.transpose(k) for k in kernel_slices]
-            backward_hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
-            direct = plan.direct_variables
-            d_projected, d_states0, inputs_seq, grads_seq, d_direct = _backward_loop(
-                hooked(backward_hooks),
-                backward_hooks,
-                projected,
-                states0,
-                records,
-                mask,
-                d_outputs,
-                d_last_output,
-                d_final,
-                direct,
+    def inference(self, projected, initial_states):
+        """The forward loop with pre-sliced (and pre-cast) kernels; nothing recorded."""
+        kernel_values = {id(k): tf.convert_to_tensor(k) for k in _distinct_kernels(self.plan)}
+        _, _, (last_output, outputs, final_states, _) = self._forward(
+            _LoopHooks, kernel_values, projected, initial_states, record=False
+        )
+        return last_output, outputs, final_states
+
+    def fast_gradient(self, projected, initial_states):
+        """The forward loop inside a `tf.custom_gradient` with the hand-written backward pass."""
+        plan, mask, matmul_dtype = self.plan, self.mask, self.matmul_dtype
+        return_sequences, initial_output = self.return_sequences, self.initial_output
+        num_states = len(initial_states)
+        # Tensors among the kernels (e.g. a kernel with weight drop applied) are inputs of the
+        # custom gradient, so that their gradient flows on to the variables they were made from.
+        kernels = _distinct_kernels(plan)
+        tensor_kernels = [k for k in kernels if _tf_variable(k) is None]
+
+        @tf.custom_gradient
+        def loop(projected, *args):
+            states0 = list(args[:num_states])
+            kernel_values = {id(k): v for k, v in zip(tensor_kernels, args[num_states:])}
+            for kernel in kernels:
+                if id(kernel) not in kernel_values:
+                    kernel_values[id(kernel)] = tf.convert_to_tensor(kernel)
+            kernel_slices, noise, (last_output, outputs, final_states, records) = self._forward(
+                _ForwardHooks, kernel_values, projected, states0, record=True
             )
-            # The recurrent weight gradients: one [in, T*B] x [T*B, width] product each.
-            d_kernels = {}
-            for (kernel, columns), inputs_all, grads_all in zip(
-                plan.products, inputs_seq, grads_seq
-            ):
-                flat_inputs = tf.reshape(inputs_all, (-1, tf.shape(inputs_all)[-1]))
-                flat_grads = tf.reshape(grads_all, (-1, tf.shape(grads_all)[-1]))
-                if matmul_dtype is not None:
-                    flat_inputs = tf.cast(flat_inputs, matmul_dtype)
-                    flat_grads = tf.cast(flat_grads, matmul_dtype)
-                d_slice = tf.matmul(flat_inputs, flat_grads, transpose_a=True)
-                if columns is not None:
-                    full_width = kernel_values[id(kernel)].shape[-1]
-                    d_slice = tf.pad(d_slice, [[0, 0], [columns[0], full_width - columns[1]]])
-                previous = d_kernels.get(id(kernel))
-                d_kernels[id(kernel)] = d_slice if previous is None else previous + d_slice
-            d_variables = []
-            for variable in variables or []:
-                gradient = None
-                for kernel in kernels:
-                    if _tf_variable(kernel) is variable:
-                        gradient = d_kernels[id(kernel)]
-                for direct_variable, d_value in zip(direct, d_direct):
-                    if direct_variable is variable:
-                        gradient = d_value if gradient is None else gradient + d_value
-                if gradient is not None and gradient.dtype != variable.dtype:
-                    gradient = tf.cast(gradient, variable.dtype)  # mixed precision
-                d_variables.append(gradient)
-            d_tensor_kernels = [
-                tf.cast(d_kernels[id(k)], kernel_values[id(k)].dtype) for k in tensor_kernels
-            ]
-            d_inputs = [d_projected, *d_states0, *d_tensor_kernels]
-            return d_inputs, d_variables
 
-        results = [last_output] + ([outputs] if return_sequences else []) + final_states
-        return results, grad
+            def grad(d_last_output, *rest, variables=None):
+                d_outputs = rest[0] if return_sequences else None
+                d_final = list(rest[1:] if return_sequences else rest)
+                d_final = [
+                    tf.zeros_like(s) if d is None else tf.convert_to_tensor(d)
+                    for d, s in zip(d_final, states0)
+                ]
+                if d_last_output is None:
+                    d_last_output = tf.zeros_like(initial_output)
+                kernels_transposed = [tf.transpose(k) for k in kernel_slices]
+                backward_hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
+                direct = plan.direct_variables
+                d_projected, d_states0, inputs_seq, grads_seq, d_direct = _backward_loop(
+                    _hooked(self.step_fn, self.use_hooks, backward_hooks),
+                    backward_hooks,
+                    projected,
+                    states0,
+                    records,
+                    mask,
+                    d_outputs,
+                    d_last_output,
+                    d_final,
+                    direct,
+                )
+                # The recurrent weight gradients: one [in, T*B] x [T*B, width] product each.
+                d_kernels = {}
+                for (kernel, columns), inputs_all, grads_all in zip(
+                    plan.products, inputs_seq, grads_seq
+                ):
+                    flat_inputs = tf.reshape(inputs_all, (-1, tf.shape(inputs_all)[-1]))
+                    flat_grads = tf.reshape(grads_all, (-1, tf.shape(grads_all)[-1]))
+                    if matmul_dtype is not None:
+                        flat_inputs = tf.cast(flat_inputs, matmul_dtype)
+                        flat_grads = tf.cast(flat_grads, matmul_dtype)
+                    d_slice = tf.matmul(flat_inputs, flat_grads, transpose_a=True)
+                    if columns is not None:
+                        full_width = kernel_values[id(kernel)].shape[-1]
+                        d_slice = tf.pad(d_slice, [[0, 0], [columns[0], full_width - columns[1]]])
+                    previous = d_kernels.get(id(kernel))
+                    d_kernels[id(kernel)] = d_slice if previous is None else previous + d_slice
+                d_variables = []
+                for variable in variables or []:
+                    gradient = None
+                    for kernel in kernels:
+                        if _tf_variable(kernel) is variable:
+                            gradient = d_kernels[id(kernel)]
+                    for direct_variable, d_value in zip(direct, d_direct):
+                        if direct_variable is variable:
+                            gradient = d_value if gradient is None else gradient + d_value
+                    if gradient is not None and gradient.dtype != variable.dtype:
+                        gradient = tf.cast(gradient, variable.dtype)  # mixed precision
+                    d_variables.append(gradient)
+                d_tensor_kernels = [
+                    tf.cast(d_kernels[id(k)], kernel_values[id(k)].dtype) for k in tensor_kernels
+                ]
+                d_inputs = [d_projected, *d_states0, *d_tensor_kernels]
+                return d_inputs, d_variables
 
-    results = loop(projected, *initial_states, *[tf.convert_to_tensor(k) for k in tensor_kernels])
-    last_output = results[0]
-    outputs = results[1] if return_sequences else None
-    final_states = list(results[2:] if return_sequences else results[1:])
-    return last_output, outputs, final_states
+            results = [last_output] + ([outputs] if return_sequences else []) + final_states
+            return results, grad
+
+        results = loop(
+            projected, *initial_states, *[tf.convert_to_tensor(k) for k in tensor_kernels]
+        )
+        last_output = results[0]
+        outputs = results[1] if return_sequences else None
+        final_states = list(results[2:] if return_sequences else results[1:])
+        return last_output, outputs, final_states
 
 
 def _replicated() -> bool:
@@ -781,30 +780,13 @@ def run_steps(
         if use_hooks is not None:
             plan = _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable)
         if plan is not None and plan.supported:
+            planned = _PlannedLoop(
+                step_fn, use_hooks, plan, initial_output, mask, return_sequences, matmul_dtype
+            )
             if not recording:
-                return _inference_loop(
-                    step_fn,
-                    use_hooks,
-                    plan,
-                    projected,
-                    initial_states,
-                    initial_output,
-                    mask,
-                    return_sequences,
-                    matmul_dtype,
-                )
+                return planned.inference(projected, initial_states)
             if _OPTIONS.fast_gradient and not _replicated():
-                return _fast_gradient_loop(
-                    step_fn,
-                    use_hooks,
-                    plan,
-                    projected,
-                    initial_states,
-                    initial_output,
-                    mask,
-                    return_sequences,
-                    matmul_dtype,
-                )
+                return planned.fast_gradient(projected, initial_states)
         last_output, outputs, final_states, _ = _forward_loop(
             step_fn,
             projected,

@@ -23,13 +23,13 @@ MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 0, 1, 0]], bool)
 def fast_loop_spy(monkeypatch):
     """Counts the calls that take the hand-written backward pass."""
     calls = []
-    original = _tf_ops._fast_gradient_loop
+    original = _tf_ops._PlannedLoop.fast_gradient
 
     def spy(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_tf_ops, "_fast_gradient_loop", spy)
+    monkeypatch.setattr(_tf_ops._PlannedLoop, "fast_gradient", spy)
     return calls
 
 
