@@ -54,6 +54,12 @@ class SentimentConfig(TrainConfig):
     clip_norm: float = 1.0
     monitor: str = "val_accuracy"
 
+    # Language-model pretraining of the embedding and first recurrent layer on the training
+    # reviews (Dai & Le 2015), in RUN_DIR/pretrain/, before the classifier; 0: off.
+    pretrain_epochs: int = 0
+    pretrain_learning_rate: float = 0.0  # 0: learning_rate
+    pretrain_sampled: int = 1024  # sampled-softmax negatives per batch
+
     def validate(self) -> None:
         """Raises ValueError naming the option that is out of range."""
         if self.tokenizer not in TOKENIZERS:
@@ -66,6 +72,10 @@ class SentimentConfig(TrainConfig):
             raise ValueError(
                 f"--validation-fraction must be in [0, 1), got {self.validation_fraction}"
             )
+        if self.pretrain_epochs < 0 or self.pretrain_sampled < 1:
+            raise ValueError("--pretrain-epochs must be >= 0 and --pretrain-sampled >= 1")
+        if self.pretrain_epochs and self.segment_length:
+            raise ValueError("--pretrain-epochs needs whole reviews: set --segment-length 0")
         if self.pooling == "last" and self.segment_length > 0:
             raise ValueError("--pooling last needs the whole review: set --segment-length 0")
         if self.vocab_size < 10:

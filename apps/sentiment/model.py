@@ -103,11 +103,8 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode, "segment_length": self.segment_length}
 
 
-def build_model(config: SentimentConfig, vocabulary_size: int) -> keras.Model:
-    """Token ids `[batch, length]` (0 = padding) -> positive-class probability `[batch, 1]`."""
-    config.validate()
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    ids = ToSegments(config.segment_length, name="segments")(token_ids) if config.segment_length else token_ids
+def embed(config: SentimentConfig, vocabulary_size: int, ids):
+    """The masked embedding (named "embedding") and word dropout of token ids `ids`."""
     hidden = keras.layers.Embedding(
         vocabulary_size, config.embedding_size, mask_zero=True, name="embedding"
     )(ids)
@@ -115,22 +112,33 @@ def build_model(config: SentimentConfig, vocabulary_size: int) -> keras.Model:
         hidden = keras.layers.Dropout(
             config.embedding_dropout, noise_shape=(None, None, 1), name="word_dropout"
         )(hidden)
+    return hidden
+
+
+def recurrent_layer(
+    config: SentimentConfig, index: int, return_sequences: bool, merge_mode: str | None = "concat"
+) -> keras.layers.Layer:
+    """Recurrent layer `index` of the stack ("recurrent_<index>", or "bidirectional_<index>"
+    around it); `merge_mode=None` returns the two directions apart (language-model
+    pretraining), with the same weights as the default concatenation."""
+    cell = layers.build_cell(
+        config.cell, config.units, dropout=config.dropout, recurrent_dropout=config.recurrent_dropout
+    )
+    recurrent = layers.Recurrent(cell, return_sequences=return_sequences, name=f"recurrent_{index}")
+    if config.bidirectional:
+        return keras.layers.Bidirectional(recurrent, merge_mode=merge_mode, name=f"bidirectional_{index}")
+    return recurrent
+
+
+def build_model(config: SentimentConfig, vocabulary_size: int) -> keras.Model:
+    """Token ids `[batch, length]` (0 = padding) -> positive-class probability `[batch, 1]`."""
+    config.validate()
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    ids = ToSegments(config.segment_length, name="segments")(token_ids) if config.segment_length else token_ids
+    hidden = embed(config, vocabulary_size, ids)
     for index in range(config.num_layers):
         last = index == config.num_layers - 1
-        cell = layers.build_cell(
-            config.cell,
-            config.units,
-            dropout=config.dropout,
-            recurrent_dropout=config.recurrent_dropout,
-        )
-        recurrent = layers.Recurrent(
-            cell,
-            return_sequences=not (last and config.pooling == "last"),
-            name=f"recurrent_{index}",
-        )
-        if config.bidirectional:
-            recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
-        hidden = recurrent(hidden)
+        hidden = recurrent_layer(config, index, return_sequences=not (last and config.pooling == "last"))(hidden)
     if config.pooling != "last":
         hidden = MaskedPooling(config.pooling, config.segment_length, name="pooling")(
             [hidden, token_ids]

@@ -29,6 +29,7 @@ from apps.sentiment.data import (
 )
 from apps.sentiment.export import SIGNATURE, SentimentServer
 from apps.sentiment.model import build_compiled_model
+from apps.sentiment.pretrain import pretrain, transfer
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,13 @@ def train(ctx: RunContext) -> dict:
         if len(val_texts)
         else None
     )
-    model, history = train_model(
-        ctx,
-        lambda: build_compiled_model(config, encoder.vocabulary_size),
-        train_data,
-        val_data,
-    )
+    language_model = pretrain(ctx, train_texts, val_texts, encoder) if config.pretrain_epochs else None
+
+    def build() -> keras.Model:
+        model = build_compiled_model(config, encoder.vocabulary_size)
+        return transfer(model, language_model) if language_model is not None else model
+
+    model, history = train_model(ctx, build, train_data, val_data)
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     metrics = {
         "train_examples": len(train_texts),
