@@ -31,7 +31,10 @@ found by tracing the step once with recording hooks (`_discover`). When no gradi
 being recorded (prediction, serving, export traces), the loop records nothing and runs
 with the kernels sliced (and cast) once before it; `jit_compile` compiles that loop with
 XLA. Under mixed precision the recurrent products run in the compute dtype (bfloat16 on
-AMX) while the states and the element-wise maths stay in float32.
+AMX) while the states and the element-wise maths stay in float32. A lever that is off by
+default (`loop_options(fuse_elementwise=True)`, `_FusedStep`) runs the element-wise parts
+of each step and of its vector-Jacobian product as XLA clusters between the recurrent
+products.
 
 Measured effects of each of these choices: `benchmarks/rnn_speed.py` and the "Speed"
 section of `layers/README.md`.
@@ -78,6 +81,10 @@ class _LoopOptions:
         preallocated buffers) instead of handing `TensorArray`s to the backward pass.
     unroll_max_steps: unroll (a Python loop, no `tf.while_loop`) inference loops whose
         static length is at most this.
+    fuse_elementwise: run the element-wise parts of each step (everything but the
+        recurrent products) and of each step's vector-Jacobian product as XLA clusters,
+        leaving the recurrent products to TensorFlow's oneDNN kernels (`_FusedStep`).
+        Off: it did not pay on this machine (`benchmarks/fused_step_probe.py`).
     """
 
     def __init__(self):
@@ -85,6 +92,7 @@ class _LoopOptions:
         self.jit_compile = None
         self.stacked_records = False
         self.unroll_max_steps = 0
+        self.fuse_elementwise = False
 
 
 _OPTIONS = _LoopOptions()
@@ -135,9 +143,11 @@ class _DiscoveryHooks(StepHooks):
     def __init__(self):
         self.products = []  # (kernel object, columns)
         self.draws = []  # (width, dtype, seed generator)
+        self.inputs = []  # per product, the tensor it multiplies
 
     def matmul(self, inputs, kernel, columns=None):
         self.products.append((kernel, columns))
+        self.inputs.append(inputs)
         width = kernel.shape[-1] if columns is None else columns[1] - columns[0]
         return tf.zeros(tf.stack([tf.shape(inputs)[0], width]), inputs.dtype)
 
@@ -229,20 +239,26 @@ class _BackwardHooks(_LoopHooks):
 class _StepPlan:
     """What one step does, found by tracing it once with `_DiscoveryHooks`."""
 
-    def __init__(self, products, draws, direct_variables, supported, reason=""):
+    def __init__(self, products, draws, direct_variables, supported, reason="", input_aliases=()):
         self.products = products
         self.draws = draws
         self.direct_variables = direct_variables
         self.supported = supported
         self.reason = reason
+        # Per product, the index of the state that it multiplies as it is (e.g. `h_{t-1} R`),
+        # or None when its input is computed inside the step (`(r * h) U`, dropout).
+        self.input_aliases = list(input_aliases) or [None] * len(products)
 
 
 def _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable) -> _StepPlan:
     hooks = _DiscoveryHooks()
+    input_aliases = []
 
     def traced(projected_t, *states):
         with use_hooks(hooks):
             output, new_states = step_fn(projected_t, list(states))
+        for inputs in hooks.inputs:
+            input_aliases.append(next((k for k, s in enumerate(states) if s is inputs), None))
         return [output, *_as_list(new_states)]
 
     specs = [tf.TensorSpec(projected.shape[1:], projected.dtype)] + [
@@ -269,7 +285,7 @@ def _discover(step_fn, use_hooks, projected, initial_states, nondifferentiable) 
                 [], [], [], False, "a recurrent kernel is neither a variable nor a tensor"
             )
     direct = [v for v in graph.variables if v.trainable and v.dtype.is_floating]
-    return _StepPlan(hooks.products, hooks.draws, direct, True)
+    return _StepPlan(hooks.products, hooks.draws, direct, True, input_aliases=input_aliases)
 
 
 # ---------------------------------------------------------------------------- loops
@@ -411,9 +427,38 @@ class _Stacked:
         return self.values
 
 
+def _tape_step_vjp(step_fn, hooks, direct_variables):
+    """The vector-Jacobian product of one step by `tf.GradientTape` on `step` alone, its
+    recurrent products replayed by `hooks` (`_BackwardHooks`); see `_backward_loop`."""
+
+    def step_vjp(time, projected_t, previous, stored, d_output, d_new_states):
+        num_states, num_products = len(previous), len(stored)
+        hooks.start_step(time, stored)
+        with tf.GradientTape() as tape:
+            tape.watch(projected_t)
+            tape.watch(previous)
+            output, new_states = step_fn(projected_t, previous)
+            new_states = _as_list(new_states)
+        sources = [projected_t, *previous, *hooks.outputs, *direct_variables]
+        grads = tape.gradient(
+            [output, *new_states],
+            sources,
+            output_gradients=[d_output, *d_new_states],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return (
+            grads[0],
+            grads[1 : 1 + num_states],
+            list(hooks.inputs),
+            grads[1 + num_states : 1 + num_states + num_products],
+            grads[1 + num_states + num_products :],
+        )
+
+    return step_vjp
+
+
 def _backward_loop(
-    step_fn,
-    hooks,
+    step_vjp,
     projected,
     initial_states,
     records,
@@ -423,7 +468,11 @@ def _backward_loop(
     d_final_states,
     direct_variables,
 ):
-    """The reverse loop: per step, the vector-Jacobian product of `step` by autodiff.
+    """The reverse loop: per step, the vector-Jacobian product of `step`.
+
+    `step_vjp(time, projected_t, previous_states, stored_products, d_output, d_new_states)`
+    returns `(d_projected_t, d_previous_states, product_inputs, d_products, d_direct)` for
+    one step (`_tape_step_vjp`, or `_FusedStep.step_vjp`).
 
     Returns `(d_projected [T, B, P], d_initial_states, product_inputs, product_grads,
     d_direct_variables)`, where `product_inputs[i]` and `product_grads[i]` are `[T, B, .]`
@@ -431,7 +480,6 @@ def _backward_loop(
     """
     states_tas, products_tas = records
     num_steps = tf.shape(projected)[0]
-    num_states = len(initial_states)
     num_products = len(products_tas)
     d_projected_ta = tf.TensorArray(
         projected.dtype, size=num_steps, element_shape=projected.shape[1:]
@@ -463,28 +511,15 @@ def _backward_loop(
         previous = [ta.read(time) for ta in states_tas]
         for state, template in zip(previous, initial_states):
             state.set_shape(template.shape)
-        hooks.start_step(time, [ta.read(time) for ta in products_tas])
-        with tf.GradientTape() as tape:
-            tape.watch(projected_t)
-            tape.watch(previous)
-            output, new_states = step_fn(projected_t, previous)
-            new_states = _as_list(new_states)
-        sources = [projected_t, *previous, *hooks.outputs, *direct_variables]
-        grads = tape.gradient(
-            [output, *new_states],
-            sources,
-            output_gradients=[d_output, *d_new_states],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        stored = [ta.read(time) for ta in products_tas]
+        d_projected_t, d_previous, product_inputs, d_products, d_direct_t = step_vjp(
+            time, projected_t, previous, stored, d_output, d_new_states
         )
-        d_projected_t = grads[0]
-        d_previous = grads[1 : 1 + num_states]
-        d_products = grads[1 + num_states : 1 + num_states + num_products]
-        d_direct_t = grads[1 + num_states + num_products :]
         if d_passed is not None:
             d_previous = [a + b for a, b in zip(d_previous, d_passed)]
         new_inputs_tas, new_grads_tas = [], []
         for index in range(num_products):
-            inputs, d_product = hooks.inputs[index], d_products[index]
+            inputs, d_product = product_inputs[index], d_products[index]
             state_index = next((k for k, s in enumerate(previous) if s is inputs), None)
             aliases["inputs"][index] = state_index
             aliases["grads"][index] = d_product is d_projected_t
@@ -577,6 +612,183 @@ def _hooked(step_fn, use_hooks, hooks):
     return step
 
 
+# ---------------------------------------------------------------------------- fused step
+class _ProductReached(Exception):  # noqa: N818 - a signal, not an error
+    """Ends a phase of a fused step at its recurrent product, carrying the product's input."""
+
+    def __init__(self, inputs):
+        super().__init__()
+        self.inputs = inputs
+
+
+class _PhaseHooks(StepHooks):
+    """Hooks of one phase of `_FusedStep`: the earlier products are given, the phase stops
+    at product `stop` (None: runs to the end of the step), the noise is this step's."""
+
+    def __init__(self, plan, products, noise_t, stop):
+        self.plan = plan
+        self.products = products
+        self.noise_t = noise_t
+        self.stop = stop
+        self.product_index = 0
+        self.draw_index = 0
+
+    def matmul(self, inputs, kernel, columns=None):
+        index = self.product_index
+        self.product_index += 1
+        if index >= len(self.plan.products) or kernel is not self.plan.products[index][0]:
+            raise RuntimeError(
+                "The cell's `step` made its recurrent products in a different order or with "
+                "other kernels than when it was first traced."
+            )
+        if index == self.stop:
+            raise _ProductReached(inputs)
+        return self.products[index]
+
+    def uniform_like(self, like, seed_generator):
+        index = self.draw_index
+        self.draw_index += 1
+        return self.noise_t[index]
+
+
+class _FusedStep:
+    """A step split at its recurrent products, its element-wise parts compiled with XLA.
+
+    Phase k (k < number of products) computes the input of recurrent product k from the
+    projected inputs, the states and the products before it; the last phase computes the
+    step's output and new states. Each phase, and the vector-Jacobian product of each, is
+    one `tf.function(jit_compile=True)` (one XLA cluster), while the recurrent products
+    `x R` and their input gradients `g R^T` stay TensorFlow (oneDNN) products between
+    them. A phase whose result is a state as it is (`h_{t-1} R`) is skipped.
+
+    The lever `loop_options(fuse_elementwise=True)`; every op of the step must be one that
+    XLA compiles (true of every cell of `layers/`).
+    """
+
+    def __init__(self, step_fn, use_hooks, plan):
+        self.step_fn = step_fn
+        self.use_hooks = use_hooks
+        self.plan = plan
+        self.num_products = len(plan.products)
+        # Whether gradients of products that equal the gradient of the projected inputs
+        # may be returned as that one tensor (only when no earlier phase adds to them).
+        self.dedupe_grads = all(alias is not None for alias in plan.input_aliases)
+        self.grad_aliases = [False] * self.num_products  # found while tracing `last_vjp`
+
+        def compiled(function):
+            return tf.function(function, jit_compile=True, autograph=False)
+
+        self.phases = [
+            compiled(lambda p, s, products, noise, k=k: self._phase(k, p, s, products, noise))
+            for k in range(self.num_products)
+        ]
+        self.last_phase = compiled(
+            lambda p, s, products, noise: self._phase(None, p, s, products, noise)
+        )
+        self.phase_vjps = [
+            compiled(
+                lambda p, s, products, noise, d, k=k: self._phase_vjp(k, p, s, products, noise, d)
+            )
+            for k in range(self.num_products)
+        ]
+        self.last_vjp = compiled(self._last_vjp)
+
+    def _phase(self, stop, projected_t, states, products, noise_t):
+        hooks = _PhaseHooks(self.plan, list(products), list(noise_t), stop)
+        try:
+            with self.use_hooks(hooks):
+                output, new_states = self.step_fn(projected_t, list(states))
+        except _ProductReached as reached:
+            return reached.inputs
+        if stop is not None:
+            raise RuntimeError("The cell's `step` made fewer recurrent products than traced.")
+        return [output, *_as_list(new_states)]
+
+    def _phase_vjp(self, stop, projected_t, states, products, noise_t, d_inputs):
+        with tf.GradientTape() as tape:
+            tape.watch([projected_t, *states, *products])
+            inputs = self._phase(stop, projected_t, states, products, noise_t)
+        grads = tape.gradient(
+            inputs,
+            [projected_t, *states, *products, *self.plan.direct_variables],
+            output_gradients=d_inputs,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return [inputs, *grads]
+
+    def _last_vjp(self, projected_t, states, products, noise_t, d_output, d_new_states):
+        with tf.GradientTape() as tape:
+            tape.watch([projected_t, *states, *products])
+            results = self._phase(None, projected_t, states, products, noise_t)
+        grads = tape.gradient(
+            results,
+            [projected_t, *states, *products, *self.plan.direct_variables],
+            output_gradients=[d_output, *d_new_states],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        first_product = 1 + len(states)
+        d_products = grads[first_product : first_product + self.num_products]
+        self.grad_aliases = [self.dedupe_grads and d is grads[0] for d in d_products]
+        kept = [d for d, alias in zip(d_products, self.grad_aliases) if not alias]
+        return [*grads[:first_product], *kept, *grads[first_product + self.num_products :]]
+
+    def forward_step(self, hooks):
+        """A step function for `_forward_loop`: the products through `hooks` (`_LoopHooks`)."""
+        plan = self.plan
+
+        def step(projected_t, states):
+            noise_t = [noise[hooks.time] for noise in hooks.noise]
+            products = []
+            for index, (kernel, _) in enumerate(plan.products):
+                alias = plan.input_aliases[index]
+                if alias is None:
+                    inputs = self.phases[index](projected_t, states, products, noise_t)
+                else:
+                    inputs = states[alias]
+                products.append(hooks.matmul(inputs, kernel))
+            results = self.last_phase(projected_t, states, products, noise_t)
+            return results[0], results[1:]
+
+        return step
+
+    def step_vjp(self, noise, kernels_transposed):
+        """A `step_vjp` for `_backward_loop` (its products replayed from the forward pass)."""
+        plan, num_products = self.plan, self.num_products
+
+        def step_vjp(time, projected_t, previous, stored, d_output, d_new_states):
+            num_states = len(previous)
+            noise_t = [values[time] for values in noise]
+            grads = self.last_vjp(projected_t, previous, stored, noise_t, d_output, d_new_states)
+            d_projected_t = grads[0]
+            d_previous = list(grads[1 : 1 + num_states])
+            rest = list(grads[1 + num_states :])
+            d_products = []
+            for alias in self.grad_aliases:
+                d_products.append(d_projected_t if alias else rest.pop(0))
+            d_direct = rest
+            product_inputs = [None] * num_products
+            for index in reversed(range(num_products)):
+                d_inputs = _matmul(d_products[index], kernels_transposed[index])
+                alias = plan.input_aliases[index]
+                if alias is not None:
+                    product_inputs[index] = previous[alias]
+                    d_previous[alias] = d_previous[alias] + d_inputs
+                    continue
+                inputs, d_p, *rest = self.phase_vjps[index](
+                    projected_t, previous, stored[:index], noise_t, d_inputs
+                )
+                product_inputs[index] = inputs
+                d_projected_t = d_projected_t + d_p
+                d_previous = [a + b for a, b in zip(d_previous, rest[:num_states])]
+                rest = rest[num_states:]
+                for earlier in range(index):
+                    d_products[earlier] = d_products[earlier] + rest[earlier]
+                d_direct = [a + b for a, b in zip(d_direct, rest[index:])]
+            return d_projected_t, d_previous, product_inputs, d_products, d_direct
+
+        return step_vjp
+
+
 class _PlannedLoop:
     """The loops of a step whose recurrent products and random draws `plan` lists: one
     for inference and one with the hand-written backward pass, sharing their arguments
@@ -599,6 +811,7 @@ class _PlannedLoop:
         self.mask = mask
         self.return_sequences = return_sequences
         self.matmul_dtype = matmul_dtype
+        self.fused = _FusedStep(step_fn, use_hooks, plan) if _OPTIONS.fuse_elementwise else None
 
     def _forward(self, hooks_class, kernel_values, projected, initial_states, record):
         """The forward loop with `hooks_class` hooks: `(kernel_slices, noise, results)`,
@@ -607,8 +820,12 @@ class _PlannedLoop:
             self.plan, kernel_values, projected, self.matmul_dtype
         )
         hooks = hooks_class(self.plan, kernel_slices, noise)
+        if self.fused is not None:
+            step = self.fused.forward_step(hooks)
+        else:
+            step = _hooked(self.step_fn, self.use_hooks, hooks)
         results = _forward_loop(
-            _hooked(self.step_fn, self.use_hooks, hooks),
+            step,
             projected,
             initial_states,
             self.initial_output,
@@ -658,11 +875,16 @@ class _PlannedLoop:
                 if d_last_output is None:
                     d_last_output = tf.zeros_like(initial_output)
                 kernels_transposed = [tf.transpose(k) for k in kernel_slices]
-                backward_hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
                 direct = plan.direct_variables
+                if self.fused is not None:
+                    step_vjp = self.fused.step_vjp(noise, kernels_transposed)
+                else:
+                    hooks = _BackwardHooks(plan, kernel_slices, noise, kernels_transposed)
+                    step_vjp = _tape_step_vjp(
+                        _hooked(self.step_fn, self.use_hooks, hooks), hooks, direct
+                    )
                 d_projected, d_states0, inputs_seq, grads_seq, d_direct = _backward_loop(
-                    _hooked(self.step_fn, self.use_hooks, backward_hooks),
-                    backward_hooks,
+                    step_vjp,
                     projected,
                     states0,
                     records,

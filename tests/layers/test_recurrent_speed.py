@@ -33,9 +33,9 @@ def fast_loop_spy(monkeypatch):
     return calls
 
 
-def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None):
+def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None, fused=False):
     """Outputs and the gradients of a fixed random projection of them (inputs, states, weights)."""
-    with _tf_ops.loop_options(fast_gradient=fast):
+    with _tf_ops.loop_options(fast_gradient=fast, fuse_elementwise=fused):
         with tf.GradientTape() as tape:
             tape.watch(x)
             if initial_state is not None:
@@ -76,6 +76,58 @@ def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
     for a, b in zip(fast[1], reference[1]):
         assert a is not None and b is not None
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["lstm", "nig", "cifg", "fgr", "gru", "gru_cho", "layer_norm_lstm", "mut3", "rnn"]
+)
+def test_fused_elementwise_step_equals_the_unfused_step(name, fast_loop_spy):
+    """The lever `fuse_elementwise` (element-wise parts of the step and of its backward under
+    XLA, the recurrent products left to TensorFlow): the same outputs and gradients, with
+    dropout, weight drop, zoneout, a mask, reversed and initial states."""
+    regularizers = dict(
+        dropout=0.3,
+        recurrent_dropout=0.3 if name != "gru_cho" else 0.0,  # gru_cho: (r * h) U unaliased
+        output_dropout=0.2,
+        recurrent_weight_dropout=0.3,
+        zoneout_hidden=0.2,
+    )
+    cell = build_cell(name, UNITS, seed=3, **regularizers)
+    layer = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True)
+    x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
+    layer.build(x.shape)
+    randomize_weights(cell, seed=1)
+    initial_state = [
+        tf.constant(RNG.normal(size=(3, s)).astype("float32")) for s in layer.state_size
+    ]
+    seed_state = cell.seed_generator.state.numpy()
+    fused = outputs_and_gradients(layer, x, MASK, True, True, initial_state, fused=True)
+    cell.seed_generator.state.assign(seed_state)  # the same dropout masks and zoneout noise
+    reference = outputs_and_gradients(layer, x, MASK, True, True, initial_state)
+    assert len(fast_loop_spy) == 2
+    for a, b in zip(fused[0], reference[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fused[1], reference[1]):
+        assert a is not None and b is not None
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_cho", "layer_norm_gru"])
+def test_fused_elementwise_step_in_graph_mode_and_inference(name):
+    layer = Recurrent(build_cell(name, UNITS), return_sequences=True, return_state=True)
+    x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
+    layer.build(x.shape)
+    randomize_weights(layer.cell, seed=2)
+    graph = tf.function(
+        lambda fused: outputs_and_gradients(layer, x, MASK, False, True, fused=fused)
+    )
+    fused, reference = graph(True), graph(False)
+    for a, b in zip(fused[0] + fused[1], reference[0] + reference[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    with _tf_ops.loop_options(fuse_elementwise=True):  # no gradient recorded
+        predicted = layer(x, mask=MASK)
+    for a, b in zip(predicted, reference[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "fgr"])
