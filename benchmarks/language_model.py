@@ -49,7 +49,7 @@ _CHAR_MODEL = (
     "--learning-rate 0.002 --clip-norm 1.0 --steps-per-epoch 100 --lr-decay-patience 1"
 )
 _WORD_MODEL = (
-    "--num-layers 2 --units 256 --tie-embeddings true --dropout 0.2 --input-dropout 0.1 "
+    "--num-layers 1 --units 320 --tie-embeddings true --dropout 0.25 --input-dropout 0.15 "
     "--batch-size 64 --bptt 35 --learning-rate 0.003 --clip-norm 1.0 --steps-per-epoch 200 "
     "--lr-decay-patience 0"
 )
