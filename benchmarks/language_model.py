@@ -7,10 +7,11 @@ benchmarks/results/language_model.json and the app README.
 
 Each experiment is one `python -m apps.language_model train` command (run in this
 process), with a wall-time budget (`--max-train-minutes`). Its whole-split validation
-figures (state carried), the n-gram baseline on the same split, the command, the date,
-the wall time and the machine are merged into the results file under the experiment's
-name. Data: Tiny Shakespeare (first 90 % of the characters train, the rest validate, as
-nanoGPT) and Mikolov's PTB (train, valid) under --data-root.
+figures (state carried), the n-gram baseline on the same split, the command, the date
+and the wall time are merged into the results file as flat keys `<experiment>_<metric>`
+(e.g. `shakespeare_lstm_valid_nats_per_token`, `shakespeare_lstm_command`), next to a
+top-level `machine`. Data: Tiny Shakespeare (first 90 % of the characters train, the rest
+validate, as nanoGPT) and Mikolov's PTB (train, valid) under --data-root.
 """
 
 from __future__ import annotations
@@ -84,15 +85,82 @@ EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
 }
 
 
-def _host() -> dict:
+NOTE = "2 CPU cores shared with other jobs; wall times are upper bounds"
+
+
+def _machine() -> str:
     import tensorflow as tf
 
-    return {
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "tensorflow": tf.__version__,
-        "note": "2 CPU cores shared with other jobs; wall times are upper bounds",
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{f'{gpus} GPU' if gpus else 'no GPU'}, TensorFlow {tf.__version__}"
+    )
+
+
+def _experiment_of(key: str) -> str | None:
+    """The experiment a flat key belongs to: the longest name in EXPERIMENTS that, with
+    "_", starts it (None for top-level keys such as `machine`)."""
+    names = [name for name in EXPERIMENTS if key.startswith(name + "_")]
+    return max(names, key=len) if names else None
+
+
+def _from_nested(results: dict) -> dict:
+    """The flat layout of a results file written in the old nested one
+    (`{"host": {...}, "experiments": {name: {...}}}`); figures unchanged."""
+    host = results["host"]
+    flat = {
+        # the nested files were all written on the CPU-only development machine
+        "machine": (
+            f"{host['machine']}, {host['cpu_count']} CPU cores, no GPU, "
+            f"TensorFlow {host['tensorflow']}"
+        ),
+        "note": host.get("note", NOTE),
     }
+    for name, row in results["experiments"].items():
+        flat.update({f"{name}_{key}": value for key, value in row.items()})
+    return flat
+
+
+def load_results() -> dict:
+    """The results file as a flat dict (converted if it is still in the nested layout)."""
+    if not RESULTS.exists():
+        return {}
+    results = json.loads(RESULTS.read_text())
+    return _from_nested(results) if "experiments" in results else results
+
+
+def _save(results: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def experiment_rows(results: dict) -> dict[str, dict]:
+    """name -> that experiment's figures (its keys without the `<name>_` prefix), in the
+    order the experiments first appear in the file."""
+    rows: dict[str, dict] = {}
+    for key, value in results.items():
+        name = _experiment_of(key)
+        if name is not None:
+            rows.setdefault(name, {})[key[len(name) + 1 :]] = value
+    return rows
+
+
+def _with_row(results: dict, name: str, row: dict) -> dict:
+    """`results` with experiment `name`'s keys replaced by `row` (prefixed), in place of
+    the old ones (at the end for a new experiment)."""
+    prefixed = {f"{name}_{key}": value for key, value in row.items()}
+    updated, placed = {}, False
+    for key, value in results.items():
+        if _experiment_of(key) == name:
+            if not placed:
+                updated.update(prefixed)
+                placed = True
+        else:
+            updated[key] = value
+    if not placed:
+        updated.update(prefixed)
+    return updated
 
 
 def _flat(metrics: dict) -> dict:
@@ -141,11 +209,13 @@ def run(name: str, data_root: str, run_root: str) -> dict:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "run_dir": str(run_dir),
     }
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["host"] = _host()
-    results.setdefault("experiments", {})[name] = row
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = load_results()
+    results = {
+        "machine": _machine(),
+        "note": NOTE,
+        **{k: v for k, v in results.items() if k not in ("machine", "note")},
+    }
+    _save(_with_row(results, name, row))
     print(json.dumps(row, indent=2))
     return row
 
@@ -169,8 +239,8 @@ def evaluate(name: str, run_root: str) -> dict:
         "0",
     ]
     metrics = main(argv)
-    results = json.loads(RESULTS.read_text())
-    row = results["experiments"][name]
+    results = load_results()
+    row = experiment_rows(results)[name]
     config = json.loads((run_dir / "config.json").read_text())
     streams = config.get("eval_batch_size", 1)
     if streams != 1 and f"valid_{streams}_streams_nats_per_token" not in row:
@@ -178,19 +248,19 @@ def evaluate(name: str, run_root: str) -> dict:
             row[key.replace("valid_", f"valid_{streams}_streams_", 1)] = row[key]
     row.update(_flat({"valid": metrics["evaluate_valid"]}))
     row["eval_command"] = "python -m apps.language_model " + shlex.join(argv)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    _save(_with_row(results, name, row))
     print(json.dumps(row, indent=2))
     return row
 
 
 def table() -> str:
-    results = json.loads(RESULTS.read_text())
+    results = load_results()
     lines = [
         "| experiment | dataset | model | valid ppl | valid nats/token | valid bits/char | "
         "parameters | train time |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, row in results.get("experiments", {}).items():
+    for name, row in experiment_rows(results).items():
         minutes = f"{row.get('train_seconds', 0) / 60:.0f} min"
         char_level = row["dataset"] == "tiny_shakespeare"
         for prefix, model in (
