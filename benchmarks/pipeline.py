@@ -12,6 +12,12 @@ et al. (2017).
     python -m benchmarks.pipeline            # writes benchmarks/results/pipeline.json
     python -m benchmarks.pipeline --quick    # a subset, for a smoke run
 
+The results file is flat: a top-level ``machine``, ``note``, ``quick`` and ``wall_s`` (of a
+full run), then ``<section>_<figure>`` keys (sections ``imdb`` and ``multi30k``, each with
+its ``_command``, ``_date`` and ``_wall_s``); the figures of each batching mode are
+``<section>_<figure>_<mode>`` (e.g. ``imdb_padded_fraction_token_budget_bucketing``) and
+``<section>_modes`` lists the modes in the order they were measured.
+
 Figures: ``padded_fraction`` = padding slots / all slots of the sequence tensors;
 ``examples_per_s`` = examples delivered per second when iterating the finished pipeline
 (tokenisation cached, i.e. the steady state of training epochs 2+), and
@@ -21,10 +27,13 @@ Figures: ``padded_fraction`` = padding slots / all slots of the sequence tensors
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +48,8 @@ from pipelines.text_files import read_classification_examples, read_parallel_exa
 
 logger = logging.getLogger("benchmarks.pipeline")
 REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("imdb", "multi30k")
+NOTE = "timings on a shared machine; compare ratios taken in one run"
 
 
 def _throughput(make_dataset, epochs: int = 2) -> dict[str, float]:
@@ -316,6 +327,80 @@ def benchmark_multi30k(args) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- results file
+
+
+def _machine() -> str:
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{f'{gpus} GPU' if gpus else 'no GPU'}, TensorFlow {tf.__version__}"
+    )
+
+
+def flatten_section(section: str, figures: dict) -> dict:
+    """One section's figures as flat ``<section>_...`` keys: nested dicts join their keys
+    (``imdb_length_tokens_mean``); the ``modes`` list becomes ``<section>_modes`` (the
+    mode names) and one ``<section>_<figure>_<mode>`` key per figure and mode."""
+    flat = {}
+
+    def put(key, value):
+        assert key not in flat, f"two figures named {key}"
+        flat[key] = value
+
+    for key, value in figures.items():
+        if key == "modes":
+            names = [mode["mode"] for mode in value]
+            put(f"{section}_modes", names)
+            for metric in [metric for metric in value[0] if metric != "mode"]:
+                for name, mode in zip(names, value):
+                    put(f"{section}_{metric}_{name}", mode[metric])
+        elif isinstance(value, dict):
+            for sub, sub_value in value.items():
+                put(f"{section}_{key}_{sub}", sub_value)
+        else:
+            put(f"{section}_{key}", value)
+    return flat
+
+
+def _from_nested(results: dict) -> dict:
+    """The flat layout of a results file written in the old nested one (``host``,
+    ``quick``, one dict per section, ``wall_s``, ``wall_s_<section>``); figures unchanged."""
+    host = results["host"]
+    flat = {
+        # the nested files were all written on the CPU-only development machine
+        "machine": (
+            f"{host['machine']}, {host['cpu_count']} CPU cores, no GPU, "
+            f"TensorFlow {host['tensorflow']}"
+        ),
+        "note": host.get("note", NOTE),
+        "quick": results["quick"],
+    }
+    if "wall_s" in results:
+        flat["wall_s"] = results["wall_s"]
+    for section in SECTIONS:
+        if section in results:
+            flat.update(flatten_section(section, results[section]))
+        if f"wall_s_{section}" in results:
+            flat[f"{section}_wall_s"] = results[f"wall_s_{section}"]
+    return flat
+
+
+def load_results(path: Path) -> dict:
+    """The results file as a flat dict (converted if it is still in the nested layout)."""
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text())
+    return _from_nested(results) if "host" in results else results
+
+
+def _ordered(results: dict) -> dict:
+    """Top-level keys first, then each section's keys, in their own order."""
+    sections = [{k: v for k, v in results.items() if k.startswith(f"{s}_")} for s in SECTIONS]
+    top = {k: v for k, v in results.items() if not any(k in keys for keys in sections)}
+    return {k: v for part in (top, *sections) for k, v in part.items()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
@@ -344,26 +429,28 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tf.random.set_seed(args.seed)
     output = Path(args.output)
-    results = json.loads(output.read_text()) if args.only and output.exists() else {}
-    results |= {
-        "host": {
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "tensorflow": tf.__version__,
-            "note": "timings on a shared machine; compare ratios taken in one run",
-        },
-        "quick": args.quick,
-    }
-    start = time.perf_counter()
-    if args.only in (None, "imdb"):
-        results["imdb"] = benchmark_imdb(args)
-    if args.only in (None, "multi30k"):
-        results["multi30k"] = benchmark_multi30k(args)
-    results[f"wall_s_{args.only}" if args.only else "wall_s"] = round(
-        time.perf_counter() - start, 1
+    results = load_results(output) if args.only else {}
+    results |= {"machine": _machine(), "note": NOTE, "quick": args.quick}
+    command = shlex.join(
+        ["python", "-m", "benchmarks.pipeline", *(sys.argv[1:] if argv is None else argv)]
     )
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    start = time.perf_counter()
+    for section, benchmark in (("imdb", benchmark_imdb), ("multi30k", benchmark_multi30k)):
+        if args.only not in (None, section):
+            continue
+        section_start = time.perf_counter()
+        figures = flatten_section(section, benchmark(args))
+        results = {k: v for k, v in results.items() if not k.startswith(f"{section}_")}
+        results |= figures | {
+            f"{section}_wall_s": round(time.perf_counter() - section_start, 1),
+            f"{section}_command": command,
+            f"{section}_date": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+    if args.only is None:
+        results["wall_s"] = round(time.perf_counter() - start, 1)
+    results = _ordered(results)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
