@@ -35,6 +35,7 @@ The accuracy impact of mixed_bfloat16 is measured on the adding-problem app
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -529,6 +530,40 @@ def print_table(title, records, extra=None):
         print(row)
 
 
+def headline(result: dict) -> dict:
+    """The flat, named figures of the issue's targets (medians of per-round ratios to
+    `keras.layers.LSTM`; `cpu_` = the same in process CPU time), from whatever sections
+    `result` holds."""
+    flat = {}
+
+    def put(prefix: str, record: dict) -> None:
+        flat[f"{prefix}_ratio_vs_keras"] = record["ratio"]["median"]
+        flat[f"{prefix}_cpu_ratio_vs_keras"] = record["cpu_ratio"]["median"]
+
+    lstm = result.get("lstm", {}).get("methods", {})
+    for name, prefix in (("Recurrent", "train"), ("Recurrent, mixed_bfloat16", "train_bf16")):
+        if name in lstm:
+            put(prefix, lstm[name])
+            flat[f"{prefix}_fraction_of_matmul_peak"] = lstm[name].get("fraction_of_matmul_peak")
+    if "keras.layers.LSTM" in lstm:
+        flat["keras_train_fraction_of_matmul_peak"] = lstm["keras.layers.LSTM"].get("fraction_of_matmul_peak")
+    inference = result.get("inference", {})
+    for section, label in (("batch 64", "inference_b64"), ("batch 1", "inference_b1")):
+        methods = inference.get(section, {}).get("methods", {})
+        for name, suffix in (
+            ("Recurrent", ""),
+            ("Recurrent(jit_compile=True)", "_xla"),
+            ("Recurrent, mixed_bfloat16", "_bf16"),
+        ):
+            if name in methods:
+                put(label + suffix, methods[name])
+    for cell, records in result.get("cells", {}).items():
+        fast = records["Recurrent(cell)"]
+        flat[f"cell_{cell}_ratio_vs_keras_rnn"] = fast["speedup_over_keras_rnn"]
+        flat[f"cell_{cell}_flop_rate_vs_keras_lstm"] = fast["flop_rate_ratio_to_keras_lstm"]["median"]
+    return flat
+
+
 def main(args) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.perf_counter()
@@ -597,6 +632,8 @@ def main(args) -> dict:
             print(f"| {name} | {record['test_mse']} | {record['seconds']} |")
     result["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["command"] = "python -m benchmarks.rnn_speed " + " ".join(sys.argv[1:])
+    result["date"] = datetime.date.today().isoformat()
     if not args.no_write:
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -606,6 +643,7 @@ def main(args) -> dict:
             runs.append({"sections": sections, "machine": result["machine"], "rounds": rounds})
             merged.update({k: v for k, v in result.items() if k in sections})
             result = merged
+        result.update(headline(result))
         output.write_text(json.dumps(result, indent=1) + "\n")
         logger.info("wrote %s (%.0f s)", output, result["wall_seconds"])
     return result
