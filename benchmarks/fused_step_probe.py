@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from benchmarks.rnn_speed import _wait, training_method  # noqa: E402
+from benchmarks.rnn_speed import time_rounds, training_method  # noqa: E402
 
 
 def _parse_args(argv=None):
@@ -71,21 +71,8 @@ def _methods(cells, with_keras: bool):
 
 def _times(methods, rounds: int, repeats: int):
     """Per method, per round: (wall seconds, CPU seconds) of one train step."""
-    for method in methods:
-        _wait(method.run())  # trace (and, for the fused path, XLA compilation)
-        _wait(method.run())
-    wall = {m.name: [] for m in methods}
-    cpu = {m.name: [] for m in methods}
-    for _ in range(rounds):
-        for method in methods:
-            wall_start, cpu_start = time.perf_counter(), time.process_time()
-            for _ in range(repeats):
-                _wait(method.run())
-            wall[method.name].append((time.perf_counter() - wall_start) / repeats)
-            cpu[method.name].append((time.process_time() - cpu_start) / repeats)
-    return {name: np.array(wall[name]) for name in wall}, {
-        name: np.array(cpu[name]) for name in cpu
-    }
+    wall, cpu = time_rounds(methods, rounds, repeats)
+    return {name: np.array(v) for name, v in wall.items()}, {name: np.array(v) for name, v in cpu.items()}
 
 
 def _summary(ratios):

@@ -218,8 +218,9 @@ def _wait(result):
             tensor.numpy()
 
 
-def round_robin(methods, rounds: int, repeats: int = 1, baseline: str | None = None):
-    """Times every method once per round (after a warm-up); returns per-method records."""
+def time_rounds(methods, rounds: int, repeats: int = 1) -> tuple[dict, dict]:
+    """After two warm-up calls each, times every method once per round, round-robin:
+    per method name, the wall and the process-CPU seconds of one call in each round."""
     for method in methods:
         start = time.perf_counter()
         _wait(method.run())
@@ -234,6 +235,12 @@ def round_robin(methods, rounds: int, repeats: int = 1, baseline: str | None = N
                 _wait(method.run())
             wall[method.name].append((time.perf_counter() - wall_start) / repeats)
             cpu[method.name].append((time.process_time() - cpu_start) / repeats)
+    return wall, cpu
+
+
+def round_robin(methods, rounds: int, repeats: int = 1, baseline: str | None = None):
+    """Times every method once per round (after a warm-up); returns per-method records."""
+    wall, cpu = time_rounds(methods, rounds, repeats)
     baseline = baseline or methods[0].name
     records = {}
     for method in methods:

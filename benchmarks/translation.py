@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": "multi30k en-de (WMT16 multimodal task 1), validation split (1,014 sentences)",
         **collect(args.run, args.evaluate),
         "command": "python -m benchmarks.translation " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - started, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), {platform.platform()}",
         "note": "speeds measured on a shared machine: compare ratios taken in one run",
