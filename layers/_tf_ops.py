@@ -705,6 +705,9 @@ class _FusedStep:
         return [output, *_as_list(new_states)]
 
     def _phase_vjp(self, stop, projected_t, states, products, noise_t, d_inputs):
+        """`[inputs, *grads]`: what phase `stop` (None: the last phase, the step's results)
+        computes, and its vector-Jacobian product with `d_inputs` with respect to the
+        step's input slice, states, earlier products and direct variables."""
         with tf.GradientTape() as tape:
             tape.watch([projected_t, *states, *products])
             inputs = self._phase(stop, projected_t, states, products, noise_t)
@@ -717,14 +720,8 @@ class _FusedStep:
         return [inputs, *grads]
 
     def _last_vjp(self, projected_t, states, products, noise_t, d_output, d_new_states):
-        with tf.GradientTape() as tape:
-            tape.watch([projected_t, *states, *products])
-            results = self._phase(None, projected_t, states, products, noise_t)
-        grads = tape.gradient(
-            results,
-            [projected_t, *states, *products, *self.plan.direct_variables],
-            output_gradients=[d_output, *d_new_states],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        _, *grads = self._phase_vjp(
+            None, projected_t, states, products, noise_t, [d_output, *d_new_states]
         )
         first_product = 1 + len(states)
         d_products = grads[first_product : first_product + self.num_products]

@@ -51,12 +51,9 @@ def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None, fu
     return list(outputs), tape.gradient(loss, sources)
 
 
-@pytest.mark.parametrize("name", CELL_NAMES)
-def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
-    """Every cell, with every dropout kind, a mask, reversed, initial states: same gradients."""
-    regularizers = dict(
-        dropout=0.3, recurrent_dropout=0.3, output_dropout=0.2, recurrent_weight_dropout=0.3
-    )
+def reversed_layer_with_states(name, regularizers):
+    """A built `Recurrent` (sequences and states, reversed) of cell `name` with random
+    weights and `regularizers`, random inputs and random initial states."""
     cell = build_cell(name, UNITS, seed=3, **regularizers)
     layer = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True)
     x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
@@ -65,6 +62,16 @@ def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
     initial_state = [
         tf.constant(RNG.normal(size=(3, s)).astype("float32")) for s in layer.state_size
     ]
+    return cell, layer, x, initial_state
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
+    """Every cell, with every dropout kind, a mask, reversed, initial states: same gradients."""
+    regularizers = dict(
+        dropout=0.3, recurrent_dropout=0.3, output_dropout=0.2, recurrent_weight_dropout=0.3
+    )
+    cell, layer, x, initial_state = reversed_layer_with_states(name, regularizers)
     seed_state = cell.seed_generator.state.numpy()
     fast = outputs_and_gradients(layer, x, MASK, True, True, initial_state)
     assert len(fast_loop_spy) == 1, "the hand-written backward pass was not used"
@@ -92,14 +99,7 @@ def test_fused_elementwise_step_equals_the_unfused_step(name, fast_loop_spy):
         recurrent_weight_dropout=0.3,
         zoneout_hidden=0.2,
     )
-    cell = build_cell(name, UNITS, seed=3, **regularizers)
-    layer = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True)
-    x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
-    layer.build(x.shape)
-    randomize_weights(cell, seed=1)
-    initial_state = [
-        tf.constant(RNG.normal(size=(3, s)).astype("float32")) for s in layer.state_size
-    ]
+    cell, layer, x, initial_state = reversed_layer_with_states(name, regularizers)
     seed_state = cell.seed_generator.state.numpy()
     fused = outputs_and_gradients(layer, x, MASK, True, True, initial_state, fused=True)
     cell.seed_generator.state.assign(seed_state)  # the same dropout masks and zoneout noise
