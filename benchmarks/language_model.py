@@ -20,11 +20,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.host import machine, machine_of_nested_host
 
 RESULTS = Path(__file__).resolve().parent / "results" / "language_model.json"
 DATA_ROOT = os.environ.get("RNN_SUITE_DATA", "/work/shared/data")
@@ -88,16 +89,6 @@ EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
 NOTE = "2 CPU cores shared with other jobs; wall times are upper bounds"
 
 
-def _machine() -> str:
-    import tensorflow as tf
-
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{f'{gpus} GPU' if gpus else 'no GPU'}, TensorFlow {tf.__version__}"
-    )
-
-
 def _experiment_of(key: str) -> str | None:
     """The experiment a flat key belongs to: the longest name in EXPERIMENTS that, with
     "_", starts it (None for top-level keys such as `machine`)."""
@@ -110,11 +101,7 @@ def _from_nested(results: dict) -> dict:
     (`{"host": {...}, "experiments": {name: {...}}}`); figures unchanged."""
     host = results["host"]
     flat = {
-        # the nested files were all written on the CPU-only development machine
-        "machine": (
-            f"{host['machine']}, {host['cpu_count']} CPU cores, no GPU, "
-            f"TensorFlow {host['tensorflow']}"
-        ),
+        "machine": machine_of_nested_host(host),
         "note": host.get("note", NOTE),
     }
     for name, row in results["experiments"].items():
@@ -211,7 +198,7 @@ def run(name: str, data_root: str, run_root: str) -> dict:
     }
     results = load_results()
     results = {
-        "machine": _machine(),
+        "machine": machine(),
         "note": NOTE,
         **{k: v for k, v in results.items() if k not in ("machine", "note")},
     }

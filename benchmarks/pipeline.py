@@ -31,7 +31,6 @@ import datetime
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
@@ -43,6 +42,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.host import machine, machine_of_nested_host  # noqa: E402
 from pipelines import batching, tokenizers  # noqa: E402
 from pipelines.text_files import read_classification_examples, read_parallel_examples  # noqa: E402
 
@@ -330,14 +330,6 @@ def benchmark_multi30k(args) -> dict:
 # --------------------------------------------------------------------------- results file
 
 
-def _machine() -> str:
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{f'{gpus} GPU' if gpus else 'no GPU'}, TensorFlow {tf.__version__}"
-    )
-
-
 def flatten_section(section: str, figures: dict) -> dict:
     """One section's figures as flat ``<section>_...`` keys: nested dicts join their keys
     (``imdb_length_tokens_mean``); the ``modes`` list becomes ``<section>_modes`` (the
@@ -368,11 +360,7 @@ def _from_nested(results: dict) -> dict:
     ``quick``, one dict per section, ``wall_s``, ``wall_s_<section>``); figures unchanged."""
     host = results["host"]
     flat = {
-        # the nested files were all written on the CPU-only development machine
-        "machine": (
-            f"{host['machine']}, {host['cpu_count']} CPU cores, no GPU, "
-            f"TensorFlow {host['tensorflow']}"
-        ),
+        "machine": machine_of_nested_host(host),
         "note": host.get("note", NOTE),
         "quick": results["quick"],
     }
@@ -430,7 +418,7 @@ def main(argv=None) -> None:
     tf.random.set_seed(args.seed)
     output = Path(args.output)
     results = load_results(output) if args.only else {}
-    results |= {"machine": _machine(), "note": NOTE, "quick": args.quick}
+    results |= {"machine": machine(), "note": NOTE, "quick": args.quick}
     command = shlex.join(
         ["python", "-m", "benchmarks.pipeline", *(sys.argv[1:] if argv is None else argv)]
     )
