@@ -31,7 +31,6 @@ from apps.common.cli import RunContext
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
 from apps.sentiment.config import SentimentConfig
-from apps.sentiment.data import TextEncoder, make_dataset
 from apps.sentiment.model import PACKAGE, embed, recurrent_layer
 
 logger = logging.getLogger(__name__)
@@ -164,10 +163,14 @@ def _unlabelled(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def pretrain(
-    ctx: RunContext, train_texts: np.ndarray, validation_texts: np.ndarray, encoder: TextEncoder
+    ctx: RunContext,
+    train_data: tf.data.Dataset,
+    validation_data: tf.data.Dataset | None,
+    vocabulary_size: int,
 ) -> keras.Model:
     """Trains (or resumes, or reloads when finished) the language model in
-    `RUN_DIR/pretrain/` and returns it at its best validation epoch."""
+    `RUN_DIR/pretrain/` on the classifier's own (ids, label) batches, labels dropped, and
+    returns it at its best validation epoch."""
     run_dir = RunDir(ctx.run_dir.root / "pretrain")
     config = pretraining_config(ctx.config)
     config.run_dir = str(run_dir.root)
@@ -178,18 +181,14 @@ def pretrain(
         logger.info("pretraining: only layer 0 of %d is pretrained (a language model cannot "
                     "read the concatenated directions of a deeper layer)", config.num_layers)
 
-    def data(texts: np.ndarray, training: bool) -> tf.data.Dataset:
-        labels = np.zeros(len(texts), np.float32)
-        return _unlabelled(make_dataset(texts, labels, encoder, config, training=training))
-
     def build() -> keras.Model:
-        model = build_language_model(config, encoder.vocabulary_size)
+        model = build_language_model(config, vocabulary_size)
         model.compile(optimizer=make_optimizer(config), loss=model_output_loss)
         return model
 
     sub = RunContext(app=ctx.app, config=config, run_dir=run_dir, args=ctx.args)
-    validation = data(validation_texts, training=False) if len(validation_texts) else None
-    model, history = train_model(sub, build, data(train_texts, training=True), validation)
+    validation = _unlabelled(validation_data) if validation_data is not None else None
+    model, history = train_model(sub, build, _unlabelled(train_data), validation)
     if validation is not None:
         model = load_language_model(run_dir)
     losses = history.get("val_loss") or history.get("loss") or [float("nan")]

@@ -50,7 +50,9 @@ def train(ctx: RunContext) -> dict:
         if len(val_texts)
         else None
     )
-    language_model = pretrain(ctx, train_texts, val_texts, encoder) if config.pretrain_epochs else None
+    language_model = (
+        pretrain(ctx, train_data, val_data, encoder.vocabulary_size) if config.pretrain_epochs else None
+    )
 
     def build() -> keras.Model:
         model = build_compiled_model(config, encoder.vocabulary_size)
