@@ -156,19 +156,12 @@ class _DiscoveryHooks(StepHooks):
         return tf.zeros_like(like)
 
 
-class _LoopHooks(StepHooks):
-    """Hooks inside the loops: products with pre-sliced kernels, noise drawn in advance."""
+class _PlannedHooks(StepHooks):
+    """Hooks that replay a traced `_StepPlan`: they count the step's products and random
+    draws and check that the products come in the traced order."""
 
-    def __init__(self, plan, kernels, noise):
+    def __init__(self, plan):
         self.plan = plan
-        self.kernels = kernels  # per product: the [in, width] kernel slice
-        self.noise = noise  # per draw: the [T, B, width] noise
-        self.time = None
-        self.product_index = 0
-        self.draw_index = 0
-
-    def start_step(self, time):
-        self.time = time
         self.product_index = 0
         self.draw_index = 0
 
@@ -181,6 +174,21 @@ class _LoopHooks(StepHooks):
                 "other kernels than when it was first traced."
             )
         return index
+
+
+class _LoopHooks(_PlannedHooks):
+    """Hooks inside the loops: products with pre-sliced kernels, noise drawn in advance."""
+
+    def __init__(self, plan, kernels, noise):
+        super().__init__(plan)
+        self.kernels = kernels  # per product: the [in, width] kernel slice
+        self.noise = noise  # per draw: the [T, B, width] noise
+        self.time = None
+
+    def start_step(self, time):
+        self.time = time
+        self.product_index = 0
+        self.draw_index = 0
 
     def matmul(self, inputs, kernel, columns=None):
         return _matmul(inputs, self.kernels[self._next_product(kernel)])
@@ -621,26 +629,18 @@ class _ProductReached(Exception):  # noqa: N818 - a signal, not an error
         self.inputs = inputs
 
 
-class _PhaseHooks(StepHooks):
+class _PhaseHooks(_PlannedHooks):
     """Hooks of one phase of `_FusedStep`: the earlier products are given, the phase stops
     at product `stop` (None: runs to the end of the step), the noise is this step's."""
 
     def __init__(self, plan, products, noise_t, stop):
-        self.plan = plan
+        super().__init__(plan)
         self.products = products
         self.noise_t = noise_t
         self.stop = stop
-        self.product_index = 0
-        self.draw_index = 0
 
     def matmul(self, inputs, kernel, columns=None):
-        index = self.product_index
-        self.product_index += 1
-        if index >= len(self.plan.products) or kernel is not self.plan.products[index][0]:
-            raise RuntimeError(
-                "The cell's `step` made its recurrent products in a different order or with "
-                "other kernels than when it was first traced."
-            )
+        index = self._next_product(kernel)
         if index == self.stop:
             raise _ProductReached(inputs)
         return self.products[index]
