@@ -9,6 +9,7 @@ from apps.common.config import TrainConfig
 TOKENIZERS = ("char", "word", "sentencepiece")
 TRAINING_MODES = ("stateful", "stateless")
 SMOOTHINGS = ("kneser_ney", "add_k")
+PRECISIONS = ("", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -48,6 +49,9 @@ class LanguageModelConfig(TrainConfig):
     zoneout_cell: float = 0.0
     zoneout_hidden: float = 0.0
     norm_stabilizer: float = 0.0  # beta of Krueger & Memisevic 2016 on every layer; 0 disables
+    # Training precision: '' (float32) | mixed_bfloat16 (fast on CPUs with AMX/AVX512-BF16)
+    # | mixed_float16. Weights stay float32; evaluation and sampling always run in float32.
+    mixed_precision: str = ""
 
     # Training: truncated BPTT over `batch_size` contiguous streams with the state carried
     # across windows of `bptt` steps (stateful), or independent shuffled windows that
@@ -101,6 +105,10 @@ class LanguageModelConfig(TrainConfig):
             raise ValueError("--valid-fraction and --test-fraction must be in [0, 1)")
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError("--valid-fraction + --test-fraction must leave text to train on")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(
+                f"--mixed-precision must be one of {PRECISIONS}, got {self.mixed_precision!r}"
+            )
         if self.training_mode == "stateful" and self.strategy != "default":
             raise ValueError(
                 "stateful truncated BPTT keeps one state per stream on one device; use "

@@ -54,7 +54,10 @@ def evaluate_ids(
     batch_size = batch_size or config.eval_batch_size
     bptt = bptt or config.eval_bptt
     batch_size = max(1, min(batch_size, len(ids) - 1))
-    model = copy_weights(trained, build_model(config, vocab_size, batch_size, stateful=True))
+    model = copy_weights(
+        trained,
+        build_model(config, vocab_size, batch_size, stateful=True, dtype_policy="float32"),
+    )
     reset_states(model)
     inputs, targets, weights = stream_arrays(ids, batch_size, bptt, drop_remainder=False)
 

@@ -25,13 +25,26 @@ def build_model(
     vocab_size: int,
     batch_size: int | None = None,
     stateful: bool = False,
+    dtype_policy: str | None = None,
 ) -> keras.Model:
     """tokens `[batch, time]` int32 -> logits `[batch, time, vocab_size]` float32.
 
     `stateful=True` needs `batch_size`: the recurrent layers then carry their final states
-    into the next call (reset them with `reset_states`)."""
+    into the next call (reset them with `reset_states`). The layers take `dtype_policy`
+    (default: the training precision `config.mixed_precision`, or float32); the weights
+    are float32 either way, so builds of different precisions share them (`copy_weights`).
+    The process-wide policy is restored afterwards."""
     if stateful and not batch_size:
         raise ValueError("a stateful language model needs a fixed batch size")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy or config.mixed_precision or "float32")
+    try:
+        return _build(config, vocab_size, batch_size, stateful)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _build(config: LanguageModelConfig, vocab_size: int, batch_size, stateful: bool) -> keras.Model:
     embedding_dim = config.embedding_dim
     tokens = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
     if config.tie_embeddings:
@@ -75,6 +88,9 @@ def build_model(
         logits = embedding(x, reverse=True)
     else:
         logits = keras.layers.Dense(vocab_size, name="softmax")(x)
+    if logits.dtype != "float32":
+        # The loss and the metrics see float32 logits under a mixed policy.
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
     return keras.Model(tokens, logits, name="rnn_language_model")
 
 
@@ -122,7 +138,9 @@ def load_trained(
     """Rebuilds the model for `batch_size`/`stateful` and loads the weights of a `.keras`
     checkpoint into it."""
     trained = keras.saving.load_model(path, compile=False)
-    return copy_weights(trained, build_model(config, vocab_size, batch_size, stateful))
+    return copy_weights(
+        trained, build_model(config, vocab_size, batch_size, stateful, dtype_policy="float32")
+    )
 
 
 class TokenStepper:

@@ -28,6 +28,7 @@ from apps.language_model.model import (
     compile_model,
     copy_weights,
     recurrent_layers,
+    reset_states,
 )
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer
@@ -499,3 +500,30 @@ def test_sentencepiece_model_trains_stateless_with_tied_embeddings(tmp_path):
         ]
     )
     assert isinstance(text, str)
+
+
+def test_mixed_bfloat16_training_keeps_float32_weights_logits_and_evaluation(tmp_path):
+    config = tiny_config(mixed_precision="mixed_bfloat16", tie_embeddings=True, embedding_size=8)
+    mixed = compile_model(build_model(config, 11, batch_size=3, stateful=True), config)
+    assert keras.config.dtype_policy().name == "float32"  # the process policy is restored
+    assert recurrent_layers(mixed)[0].compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in mixed.weights)
+    ids = np.random.default_rng(6).integers(0, 11, size=(3, 6))
+    assert mixed(ids).dtype == "float32"
+    mixed.fit(ids[:, :-1], ids[:, 1:], epochs=2, verbose=0, shuffle=False)
+    # Evaluation rebuilds the model in float32 from the same weights: equal to a float32
+    # copy, and within bfloat16 rounding of the mixed model.
+    full = copy_weights(mixed, build_model(config, 11, 3, True, dtype_policy="float32"))
+    assert recurrent_layers(full)[0].compute_dtype == "float32"
+    split = np.random.default_rng(7).integers(0, 11, size=40)
+    scores = evaluate_ids(mixed, config, 11, split, batch_size=1)
+    reset_states(full)
+    logits = full.predict(split[None, :-1].repeat(3, 0), verbose=0)[0]
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    reference = -log_probs[np.arange(39), split[1:]].mean()
+    np.testing.assert_allclose(scores["nats_per_token"], reference, rtol=1e-4)
+    reset_states(mixed)
+    mixed_logits = mixed.predict(split[None, :-1].repeat(3, 0), batch_size=3, verbose=0)[0]
+    np.testing.assert_allclose(mixed_logits, logits, atol=0.1)
+    with pytest.raises(ValueError, match="--mixed-precision"):
+        tiny_config(mixed_precision="bf16").validate()
