@@ -1,10 +1,8 @@
-"""Callbacks of language-model training: stream states, perplexity logs, a time budget."""
+"""Callbacks of language-model training: stream states, perplexity logs (the time budget is apps.common.time_budget)."""
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 
 import keras
 
@@ -66,23 +64,3 @@ class PerplexityLogs(keras.callbacks.Callback):
             if nats is not None:
                 logs[prefix + "perplexity"] = math.exp(min(float(nats), 700.0))
                 logs[prefix + "bits_per_token"] = float(nats) / math.log(2)
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training once `minutes` of wall time have passed (checked after every
-    batch; the interrupted epoch is still validated and checkpointed)."""
-
-    def __init__(self, minutes: float):
-        super().__init__()
-        self.seconds = minutes * 60.0
-        self.start = None
-        self.stopped = False
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if not self.stopped and time.time() - self.start > self.seconds:
-            logging.info("time limit of %.1f minutes reached: stopping", self.seconds / 60)
-            self.stopped = True
-            self.model.stop_training = True

@@ -65,7 +65,7 @@ class LanguageModelConfig(TrainConfig):
     lr_decay_factor: float = 0.5  # learning-rate decay on a validation plateau; 1 disables
     lr_decay_patience: int = 0  # epochs without improvement before decaying
     min_learning_rate: float = 1e-5
-    max_train_minutes: float = 0.0  # stop training after this wall time; 0: no limit
+    max_train_minutes: float = 0.0  # wall-time budget, summed over resumes; 0: no limit
     max_train_tokens: int = 0  # use only the first tokens of the training split; 0: all
     monitor: str = "val_cross_entropy"  # nats per token on the validation windows
 

@@ -12,8 +12,9 @@ import layers  # noqa: F401  (registers the suite's layers for loading checkpoin
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
-from apps.language_model.callbacks import PerplexityLogs, StreamStates, TimeLimit
+from apps.language_model.callbacks import PerplexityLogs, StreamStates
 from apps.language_model.config import LanguageModelConfig
 from apps.language_model.data import (
     encode_splits,
@@ -120,8 +121,8 @@ def train(ctx: RunContext) -> dict:
     metric_callbacks: list = [StreamStates(windows_per_pass)] if stateful else []
     metric_callbacks.append(PerplexityLogs())
     extra_callbacks: list = []
-    if config.max_train_minutes > 0:
-        extra_callbacks.append(TimeLimit(config.max_train_minutes))
+    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
+    extra_callbacks.append(clock)
     if config.lr_decay_factor < 1.0:
         extra_callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -132,7 +133,6 @@ def train(ctx: RunContext) -> dict:
                 verbose=1,
             )
         )
-    start = time.time()
     model, history = train_model(
         fit_ctx,
         build,
@@ -141,7 +141,7 @@ def train(ctx: RunContext) -> dict:
         extra_callbacks=extra_callbacks,
         metric_callbacks=metric_callbacks,
     )
-    train_seconds = time.time() - start
+    train_seconds = clock.totals()[0]  # all processes of a resumed run
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     best_path = ctx.run_dir.best_model_path
     best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model

@@ -81,7 +81,7 @@ class TaggingConfig(TrainConfig):
     early_stopping_patience: int = 6
     monitor: str = ""  # "" = val_f1 (ner, chunk) or val_accuracy (pos)
     monitor_mode: str = "max"
-    max_train_minutes: float = 0.0  # stop after the epoch that passes this; 0: no limit
+    max_train_minutes: float = 0.0  # wall-time budget, summed over resumes; 0: no limit
 
     def __post_init__(self):
         if not self.monitor:

@@ -22,6 +22,7 @@ from apps.common.cli import RunContext
 from apps.common.config import save_config
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
@@ -97,38 +98,6 @@ class ScoreCallback(keras.callbacks.Callback):
         logger.info("epoch %d dev: %s", epoch + 1, summary)
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Wall-clock and CPU time of training, summed over resumed runs (kept next to the
-    BackupAndRestore state at each epoch end); with `minutes` > 0, stops training after
-    the first epoch that ends past that much wall-clock time in all."""
-
-    def __init__(self, path: Path, minutes: float = 0.0):
-        super().__init__()
-        self.path = Path(path)
-        self.seconds = 60.0 * minutes
-        self.previous = {"wall_s": 0.0, "cpu_s": 0.0}
-        self.start, self.cpu_start = time.monotonic(), time.process_time()
-
-    def on_train_begin(self, logs=None):
-        if self.path.exists():
-            self.previous = json.loads(self.path.read_text(encoding="utf-8"))
-        self.start, self.cpu_start = time.monotonic(), time.process_time()
-
-    def totals(self) -> tuple[float, float]:
-        """(wall-clock seconds, CPU seconds of all threads) trained so far."""
-        return (
-            self.previous["wall_s"] + time.monotonic() - self.start,
-            self.previous["cpu_s"] + time.process_time() - self.cpu_start,
-        )
-
-    def on_epoch_end(self, epoch, logs=None):
-        wall, cpu = self.totals()
-        self.path.write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}), encoding="utf-8")
-        if self.seconds > 0 and wall > self.seconds:
-            logger.info("time limit of %.1f minutes reached after epoch %d", self.seconds / 60, epoch + 1)
-            self.model.stop_training = True
-
-
 # ----------------------------------------------------------------------------- commands
 
 
@@ -180,7 +149,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
                 lambda epoch: config.learning_rate / (1.0 + config.learning_rate_decay * epoch)
             )
         )
-    clock = TrainingClock(ctx.run_dir.backup_dir / "clock.json", config.max_train_minutes)
+    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
     extra.append(clock)
     model, history = train_model(
         ctx,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.plots import plot_heatmap
 from apps.common.run_dir import RunDir
+from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
 from apps.translation.config import TranslationConfig
 from apps.translation.data import (
@@ -37,7 +36,6 @@ from pipelines.text_files import read_lines
 from pipelines.tokenizers import sentencepiece_processor
 
 logger = logging.getLogger(__name__)
-TRAIN_TIME_FILE = "train_time.json"
 
 
 def make_translator(
@@ -104,44 +102,6 @@ class ValidationBLEU(keras.callbacks.Callback):
         logs["val_bleu"] = self.last
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the epoch at which another epoch would overrun the budget.
-
-    The time trained so far is kept in `RUN/train_time.json`, so a killed and resumed run
-    (BackupAndRestore) counts the wall time of its earlier processes too."""
-
-    def __init__(self, budget_s: float, started: float, path: Path):
-        super().__init__()
-        self.budget_s = budget_s
-        self.started = started
-        self.epoch_started = started
-        self.path = path
-        self.before_s = elapsed_train_seconds(path)
-
-    def elapsed(self) -> float:
-        return self.before_s + time.perf_counter() - self.started
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.elapsed() > self.budget_s:  # resumed after the budget was spent
-            self.model.stop_training = True
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        elapsed = self.elapsed()
-        self.path.write_text(json.dumps({"elapsed_s": round(elapsed, 1)}) + "\n")
-        if elapsed + (time.perf_counter() - self.epoch_started) > self.budget_s:
-            logger.info("time budget: stopping after epoch %d (%.1f min)", epoch + 1, elapsed / 60)
-            self.model.stop_training = True
-
-
-def elapsed_train_seconds(path: Path) -> float:
-    if not path.exists():
-        return 0.0
-    return float(json.loads(path.read_text(encoding="utf-8")).get("elapsed_s", 0.0))
-
-
 # --------------------------------------------------------------------------- train
 
 
@@ -156,8 +116,6 @@ def _monitoring(config: TranslationConfig, has_validation: bool) -> TranslationC
 
 def train(ctx: RunContext) -> dict:
     config: TranslationConfig = ctx.config
-    started = time.perf_counter()
-    elapsed_before = elapsed_train_seconds(ctx.run_dir.root / TRAIN_TIME_FILE)
     train_sources, train_targets = read_split_examples(config, "train")
     valid_sources, valid_targets = read_split_examples(config, "valid")
     initial_run = RunDir(config.init_from_run) if config.init_from_run else None
@@ -204,10 +162,8 @@ def train(ctx: RunContext) -> dict:
                 verbose=1,
             )
         )
-    if config.max_train_minutes > 0:
-        extra_callbacks.append(
-            TimeBudget(60 * config.max_train_minutes, started, ctx.run_dir.root / TRAIN_TIME_FILE)
-        )
+    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
+    extra_callbacks.append(clock)
     def build_compiled_model():
         model = build_model(config, vocabularies.source_size, vocabularies.target_size)
         if initial_run is not None:
@@ -231,9 +187,7 @@ def train(ctx: RunContext) -> dict:
         "parameters": int(model.count_params()),
         "epochs_trained": len(history.get("loss", [])),
         "train_padding_fraction": stats["padded_fraction"],
-        "train_wall_s": round(
-            time.perf_counter() - started + elapsed_before, 1
-        ),  # all processes of a resumed run
+        "train_wall_s": round(clock.totals()[0], 1),  # all processes of a resumed run
     }
     if "val_bleu" in history:
         metrics["best_val_bleu_greedy"] = max(history["val_bleu"])

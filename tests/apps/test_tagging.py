@@ -328,20 +328,3 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     with pytest.raises(DataUnavailableError, match="--train-file"):
         main(["train", "--task", "pos", "--tfds-data-dir", str(tmp_path / "empty"), "--run-dir", str(tmp_path / "r")])
     assert time.time() - start < 10
-
-
-def test_training_clock_sums_resumed_runs_and_stops_at_the_limit(tmp_path):
-    import types
-
-    from apps.tagging.tasks import TrainingClock
-
-    path = tmp_path / "clock.json"
-    path.write_text(json.dumps({"wall_s": 120.0, "cpu_s": 30.0}))  # an earlier, killed run
-    clock = TrainingClock(path, minutes=2.0)
-    clock._model = types.SimpleNamespace(stop_training=False)
-    clock.on_train_begin()
-    wall, cpu = clock.totals()
-    assert 120.0 <= wall < 130.0 and cpu >= 30.0
-    clock.on_epoch_end(0)
-    assert clock.model.stop_training  # past 2 minutes in all
-    assert json.loads(path.read_text())["wall_s"] >= 120.0

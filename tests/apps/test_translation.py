@@ -389,21 +389,3 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     with pytest.raises(DataUnavailableError, match="--train-source/--train-target"):
         read_split_examples(config, "train")
     assert time.time() - start < 10
-
-
-def test_time_budget_counts_earlier_processes_of_a_resumed_run(tmp_path):
-    from apps.translation.tasks import TimeBudget, elapsed_train_seconds
-
-    path = tmp_path / "train_time.json"
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.stop_training = False
-    fresh = TimeBudget(60.0, time.perf_counter(), path)
-    fresh.set_model(model)
-    fresh.on_epoch_begin(0)
-    fresh.on_epoch_end(0)
-    assert not model.stop_training and 0 <= elapsed_train_seconds(path) < 5
-    path.write_text('{"elapsed_s": 100.0}\n')  # an earlier process trained 100 s
-    resumed = TimeBudget(60.0, time.perf_counter(), path)
-    resumed.set_model(model)
-    resumed.on_train_batch_begin(0)
-    assert model.stop_training
