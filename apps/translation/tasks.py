@@ -164,6 +164,7 @@ def train(ctx: RunContext) -> dict:
         )
     clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
     extra_callbacks.append(clock)
+
     def build_compiled_model():
         model = build_model(config, vocabularies.source_size, vocabularies.target_size)
         if initial_run is not None:

@@ -36,7 +36,9 @@ def test_a_run_resumed_with_its_budget_spent_trains_one_batch_at_most(tmp_path):
     path.write_text(json.dumps({"wall_s": 61.0, "cpu_s": 0.0}))
     model = _model()
     x = np.zeros((64, 1), "float32")
-    history = model.fit(x, x, batch_size=1, epochs=5, verbose=0, callbacks=[TrainingClock(path, 1.0)])
+    history = model.fit(
+        x, x, batch_size=1, epochs=5, verbose=0, callbacks=[TrainingClock(path, 1.0)]
+    )
     assert len(history.history["loss"]) == 1  # the first epoch stopped at once
 
 
@@ -49,9 +51,7 @@ def test_the_budget_stops_training_within_the_epoch_that_passes_it(tmp_path):
     model = _model()
     x = np.zeros((400, 1), "float32")
     clock = TrainingClock(path, minutes=0.5 / 60)  # half a second
-    history = model.fit(
-        x, x, batch_size=1, epochs=3, verbose=0, callbacks=[SlowBatches(), clock]
-    )
+    history = model.fit(x, x, batch_size=1, epochs=3, verbose=0, callbacks=[SlowBatches(), clock])
     assert len(history.history["loss"]) == 1 and clock.stopped
     assert 0.5 <= earlier_totals(path)["wall_s"] < 10.0  # written at the stopped epoch's end
 
