@@ -10,6 +10,9 @@ sentences/s and sentences per CPU-second for both, training wall time) are flatt
 under the run's name, next to the command, the date, the wall time and the machine.
 `--evaluate` first reruns `python -m apps.translation evaluate` on each run (in this
 process), so that speeds are measured in one session and comparable as ratios.
+The figures of the runs named are replaced; those of other names already in the file are
+kept, each with its own `<name>_command`, `<name>_date` and `<name>_conditions` (what
+shared the machine, from `--conditions`).
 """
 
 from __future__ import annotations
@@ -69,23 +72,63 @@ def collect(runs: list[tuple[str, Path]], evaluate: bool) -> dict:
     return results
 
 
+_PER_RUN = ("command", "date", "wall_time_s")
+
+
+def load_results(path: Path) -> dict:
+    """The results file, with the per-invocation keys of files written before they were
+    kept per run (`command`, `date`, `wall_time_s` of a file holding only `main`) moved
+    under the run's name."""
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text(encoding="utf-8"))
+    names = {key[: -len("_run_dir")] for key in results if key.endswith("_run_dir")}
+    if len(names) == 1:
+        (name,) = names
+        for key in _PER_RUN:
+            if key in results:
+                results[f"{name}_{key}"] = results.pop(key)
+    return results
+
+
+def merge(previous: dict, names: list[str], update: dict) -> dict:
+    """`previous` without the keys of the runs in `names`, then `update`."""
+    prefixes = tuple(f"{name}_" for name in names)
+    kept = {key: value for key, value in previous.items() if not key.startswith(prefixes)}
+    return {**kept, **update}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.translation", description=__doc__)
-    parser.add_argument("--run", action="append", type=_named_run, required=True, help="NAME=RUN_DIR")
+    parser.add_argument(
+        "--run", action="append", type=_named_run, required=True, help="NAME=RUN_DIR"
+    )
     parser.add_argument("--evaluate", action="store_true", help="rerun evaluate on every run first")
+    parser.add_argument("--conditions", default="", help="what shared the machine during the runs")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = {
-        "dataset": "multi30k en-de (WMT16 multimodal task 1), validation split (1,014 sentences)",
-        **collect(args.run, args.evaluate),
-        "command": "python -m benchmarks.translation " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.perf_counter() - started, 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), {platform.platform()}",
-        "note": "speeds measured on a shared machine: compare ratios taken in one run",
-    }
+    figures = collect(args.run, args.evaluate)
+    command = "python -m benchmarks.translation " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    wall = round(time.perf_counter() - started, 1)
+    for name, _ in args.run:
+        figures.update(
+            {f"{name}_command": command, f"{name}_date": date, f"{name}_wall_time_s": wall}
+        )
+        if args.conditions:
+            figures[f"{name}_conditions"] = args.conditions
     output = Path(args.output)
+    names = [name for name, _ in args.run]
+    results = merge(load_results(output), names, figures)
+    results.update(
+        dataset="multi30k en-de (WMT16 multimodal task 1), validation split (1,014 sentences)",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        note="wall times on the 2 CPU cores, otherwise idle unless a run's `conditions` says what "
+        "shared them; speeds compare as ratios within one invocation",
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
