@@ -82,7 +82,7 @@ def load_results(path: Path) -> dict:
     if not path.exists():
         return {}
     results = json.loads(path.read_text(encoding="utf-8"))
-    names = {key[: -len("_run_dir")] for key in results if key.endswith("_run_dir")}
+    names = _runs_in(results)
     if len(names) == 1:
         (name,) = names
         for key in _PER_RUN:
@@ -91,10 +91,21 @@ def load_results(path: Path) -> dict:
     return results
 
 
+def _runs_in(results: dict) -> set[str]:
+    return {key[: -len("_run_dir")] for key in results if key.endswith("_run_dir")}
+
+
+def _owner(key: str, runs: set[str]) -> str | None:
+    """The run a key belongs to: the longest run name that prefixes it (so that the keys
+    of `teacher_forcing` are not taken for those of a run named `teacher`)."""
+    owners = [name for name in runs if key.startswith(f"{name}_")]
+    return max(owners, key=len) if owners else None
+
+
 def merge(previous: dict, names: list[str], update: dict) -> dict:
     """`previous` without the keys of the runs in `names`, then `update`."""
-    prefixes = tuple(f"{name}_" for name in names)
-    kept = {key: value for key, value in previous.items() if not key.startswith(prefixes)}
+    runs = _runs_in(previous) | set(names)
+    kept = {key: value for key, value in previous.items() if _owner(key, runs) not in names}
     return {**kept, **update}
 
 

@@ -72,5 +72,5 @@ def earlier_totals(path: Path) -> dict:
     try:
         totals = json.loads(path.read_text(encoding="utf-8"))
         return {key: float(totals[key]) for key in ("wall_s", "cpu_s") if key in totals}
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError) as error:
         raise ValueError(f"{path}: not a training clock file ({error})") from error

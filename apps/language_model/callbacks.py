@@ -1,4 +1,5 @@
-"""Callbacks of language-model training: stream states, perplexity logs (the time budget is apps.common.time_budget)."""
+"""Callbacks of language-model training: stream states and perplexity logs (the time
+budget is `apps.common.time_budget`)."""
 
 from __future__ import annotations
 
