@@ -1,11 +1,11 @@
-"""`python -m apps.sentiment train|evaluate|predict|export`: IMDB sentiment."""
+"""`python -m apps.sentiment train|evaluate|predict|export|ensemble`: IMDB sentiment."""
 
 from __future__ import annotations
 
 import argparse
 
 from apps.common.cli import Command, main_guard, run_app
-from apps.sentiment import tasks
+from apps.sentiment import ensemble, tasks
 from apps.sentiment.config import SentimentConfig
 
 
@@ -20,6 +20,11 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-dir", default="", help="predict with this SavedModel instead")
 
 
+def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--members", nargs="+", required=True, metavar="RUN_DIR",
+                        help="run directories of trained classifiers (their probabilities are averaged)")
+
+
 COMMANDS = {
     "train": Command(tasks.train, "train a classifier (resumes an existing --run-dir)", creates_run=True),
     "evaluate": Command(tasks.evaluate, "accuracy on the whole test split", _evaluate_arguments),
@@ -28,6 +33,12 @@ COMMANDS = {
         "positive-class probability of reviews (from --run-dir or --export-dir)",
         _predict_arguments,
         requires_run=False,
+    ),
+    "ensemble": Command(
+        ensemble.create,
+        "average the probabilities of trained runs (then evaluate/predict/export --run-dir it)",
+        _ensemble_arguments,
+        creates_run=True,
     ),
     "export": Command(tasks.export, "write a SavedModel (raw strings in) into RUN_DIR/export/<version>"),
 }

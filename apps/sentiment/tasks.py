@@ -19,6 +19,7 @@ from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
+from apps.sentiment import ensemble
 from apps.sentiment.config import SentimentConfig
 from apps.sentiment.data import (
     TextEncoder,
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 def train(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
     config.validate()
+    if ensemble.members_of(ctx.run_dir) is not None:
+        raise ValueError(f"{ctx.run_dir.root} is an ensemble; train its members, not it")
     start, cpu_start = time.time(), time.process_time()
     texts, labels = load_split(config, "train")
     (train_texts, train_labels), (val_texts, val_labels) = train_validation_split(
@@ -91,15 +94,27 @@ def load_model(run_dir: RunDir, compile: bool = True) -> keras.Model:
     raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
 
 
-def make_server(ctx: RunContext) -> SentimentServer:
+def _single_server(run_dir: RunDir, config: SentimentConfig) -> SentimentServer:
     # Without the optimizer: its slots would triple the size of the export.
-    model = load_model(ctx.run_dir, compile=False)
-    return SentimentServer(model, TextEncoder(ctx.config, ctx.run_dir.vocab_dir))
+    model = load_model(run_dir, compile=False)
+    return SentimentServer(model, TextEncoder(config, run_dir.vocab_dir))
+
+
+def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
+    """The serving module of a run, or of an ensemble run (`ensemble` command)."""
+    members = ensemble.members_of(ctx.run_dir)
+    if members is None:
+        return _single_server(ctx.run_dir, ctx.config)
+    return ensemble.EnsembleServer(
+        [_single_server(RunDir(member), ensemble.member_config(member)) for member in members]
+    )
 
 
 def evaluate(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
     start = time.time()
+    if ensemble.members_of(ctx.run_dir) is not None:
+        return _evaluate_ensemble(ctx, start)
     model = load_model(ctx.run_dir)
     encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
     texts, labels = load_split(config, "test")
@@ -119,8 +134,33 @@ def evaluate(ctx: RunContext) -> dict:
     return merged
 
 
-def write_results(path: Path, name: str, metrics: dict, config: SentimentConfig) -> dict:
-    """Merges one run's figures into a flat benchmark JSON (`<name>_<metric>` keys)."""
+def _evaluate_ensemble(ctx: RunContext, start: float) -> dict:
+    server = make_server(ctx)
+    texts, labels = load_split(ctx.config, "test")
+    metrics = ensemble.evaluate_members(server, texts, labels)
+    metrics["evaluate_wall_time_s"] = round(time.time() - start, 1)
+    members = ", ".join(f"{accuracy:.4f}" for accuracy in metrics["member_test_accuracies"])
+    print(f"test accuracy: {metrics['test_accuracy']:.4f} on {len(texts)} reviews")
+    print(f"members: {members}")
+    merged = ctx.run_dir.write_metrics(metrics)
+    if getattr(ctx.args, "results_file", ""):
+        members = ensemble.members_of(ctx.run_dir)
+        merged_results = {
+            **merged,
+            "member_commands": [_command_line(ensemble.member_config(m)) for m in members],
+        }
+        command = "python -m apps.sentiment ensemble --members " + " ".join(map(str, members))
+        write_results(
+            Path(ctx.args.results_file), ctx.args.results_name, merged_results, ctx.config, command
+        )
+    return merged
+
+
+def write_results(
+    path: Path, name: str, metrics: dict, config: SentimentConfig, command: str = ""
+) -> dict:
+    """Merges one run's figures into a flat benchmark JSON (`<name>_<metric>` keys);
+    `command` defaults to the train command of `config`."""
     prefix = f"{name}_" if name else ""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     results.update(
@@ -131,7 +171,7 @@ def write_results(path: Path, name: str, metrics: dict, config: SentimentConfig)
             + f", {os.cpu_count()} CPU cores, no accelerator",
             f"{prefix}date": datetime.date.today().isoformat(),
             f"{prefix}cell": config.cell,
-            f"{prefix}command": _command_line(config),
+            f"{prefix}command": command or _command_line(config),
         }
     )
     for key in (
@@ -143,6 +183,9 @@ def write_results(path: Path, name: str, metrics: dict, config: SentimentConfig)
         "train_cpu_time_s",
         "epochs_trained",
         "parameters",
+        "members",
+        "member_test_accuracies",
+        "member_commands",
     ):
         if key in metrics:
             results[prefix + key] = metrics[key]

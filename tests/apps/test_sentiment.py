@@ -282,3 +282,56 @@ def test_sentencepiece_segments_and_export_round_trip(tmp_path):
     served = load_export(path).signatures[SIGNATURE](texts=inputs)
     np.testing.assert_allclose(served["probability"], expected["probability"], atol=1e-6)
     assert expected["num_tokens"].numpy()[3 + 2] == 50
+
+
+@pytest.mark.slow  # trains a second tiny run (~20 s)
+def test_ensemble_averages_members_and_exports(trained_run, tmp_path):
+    from apps.sentiment.ensemble import MEMBERS_FILE
+
+    first = trained_run["run_dir"]
+    second = tmp_path / "second"
+    main(["train", "--data-dir", str(trained_run["data_dir"]), "--run-dir", str(second), *TINY, "--seed", "7"])
+    main(["evaluate", "--run-dir", str(second)])
+    ensemble_dir = tmp_path / "ensemble"
+    main(["ensemble", "--run-dir", str(ensemble_dir), "--members", str(first), str(second)])
+    assert json.loads((ensemble_dir / MEMBERS_FILE).read_text())["members"] == [str(first), str(second)]
+    config = json.loads((ensemble_dir / "config.json").read_text())
+    assert config["data_dir"] == str(trained_run["data_dir"])  # the first member's data
+
+    results_file = tmp_path / "results.json"
+    metrics = main(["evaluate", "--run-dir", str(ensemble_dir), "--results-file", str(results_file), "--results-name", "ens"])
+    results = json.loads(results_file.read_text())
+    assert results["ens_command"] == f"python -m apps.sentiment ensemble --members {first} {second}"
+    assert "--seed 7 --units 16" in results["ens_member_commands"][1]
+    assert results["ens_test_accuracy"] == metrics["test_accuracy"]
+    # Each member, served from raw strings, scores what its own `evaluate` scored.
+    member_metrics = [json.loads((run / "metrics.json").read_text()) for run in (first, second)]
+    np.testing.assert_allclose(
+        metrics["member_test_accuracies"], [m["test_accuracy"] for m in member_metrics], atol=1e-9
+    )
+    assert metrics["test_examples"] == 100 and metrics["test_accuracy"] > 0.75
+    assert metrics["train_wall_time_s"] == pytest.approx(
+        sum(m["train_wall_time_s"] for m in member_metrics), abs=0.2
+    )
+
+    texts = [t.encode() for t in make_reviews(6, seed=4)[0]] + BAD_INPUTS
+    members = [_server(first), _server(second)]
+    expected = np.mean([m.serve(tf.constant(texts))["probability"].numpy() for m in members], axis=0)
+    export_dir = main(["export", "--run-dir", str(ensemble_dir)])
+    served = main(["predict", "--export-dir", str(export_dir), *[t.decode("utf-8", "surrogateescape") for t in texts[:6]]])
+    np.testing.assert_allclose(served, expected[:6], atol=1e-5)
+    from_run = main(["predict", "--run-dir", str(ensemble_dir), "--input-file", str(_lines(tmp_path, texts[:6]))])
+    np.testing.assert_allclose(from_run, expected[:6], atol=1e-5)
+
+    with pytest.raises(ValueError, match="listed twice"):
+        main(["ensemble", "--run-dir", str(tmp_path / "twice"), "--members", str(first), str(first)])
+    with pytest.raises(ValueError, match="is itself an ensemble"):
+        main(["ensemble", "--run-dir", str(tmp_path / "nested"), "--members", str(ensemble_dir)])
+    with pytest.raises(ValueError, match="is an ensemble"):
+        main(["train", "--run-dir", str(ensemble_dir)])
+
+
+def _lines(folder: Path, texts: list[bytes]) -> Path:
+    path = folder / "reviews.txt"
+    path.write_bytes(b"\n".join(texts) + b"\n")
+    return path
