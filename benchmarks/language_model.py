@@ -17,9 +17,7 @@ validate, as nanoGPT) and Mikolov's PTB (train, valid) under --data-root.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import fcntl
 import json
 import os
 import shlex
@@ -27,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import results_file
 from benchmarks.host import machine, machine_of_nested_host
 
 RESULTS = Path(__file__).resolve().parent / "results" / "language_model.json"
@@ -60,10 +59,9 @@ _WORD_MODEL = (
 # The first PTB run (`ptb_lstm`) underfitted: its train perplexity under dropout stayed
 # near its validation perplexity, and patience-0 decay halved the rate six times from
 # epoch 15. This one drops less and decays only after two epochs without improvement.
-_WORD_MODEL_LIGHT = (
-    _WORD_MODEL.replace("--dropout 0.4 --input-dropout 0.2", "--dropout 0.25 --input-dropout 0.1")
-    .replace("--lr-decay-patience 0", "--lr-decay-patience 1")
-)
+_WORD_MODEL_LIGHT = _WORD_MODEL.replace(
+    "--dropout 0.4 --input-dropout 0.2", "--dropout 0.25 --input-dropout 0.1"
+).replace("--lr-decay-patience 0", "--lr-decay-patience 1")
 # Equal-budget comparison on Tiny Shakespeare: one 256-unit layer, 10 minutes each (run
 # two at a time, each on one core: `--conditions`).
 _COMPARE = (
@@ -108,10 +106,8 @@ NOTE = (
 
 
 def _experiment_of(key: str) -> str | None:
-    """The experiment a flat key belongs to: the longest name in EXPERIMENTS that, with
-    "_", starts it (None for top-level keys such as `machine`)."""
-    names = [name for name in EXPERIMENTS if key.startswith(name + "_")]
-    return max(names, key=len) if names else None
+    """The experiment a flat key belongs to (None for top-level keys such as `machine`)."""
+    return results_file.owner(key, EXPERIMENTS)
 
 
 def _from_nested(results: dict) -> dict:
@@ -129,15 +125,12 @@ def _from_nested(results: dict) -> dict:
 
 def load_results() -> dict:
     """The results file as a flat dict (converted if it is still in the nested layout)."""
-    if not RESULTS.exists():
-        return {}
-    results = json.loads(RESULTS.read_text())
+    results = results_file.read(RESULTS)
     return _from_nested(results) if "experiments" in results else results
 
 
 def _save(results: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results_file.write(RESULTS, results)
 
 
 def experiment_rows(results: dict) -> dict[str, dict]:
@@ -196,19 +189,6 @@ def _flat(metrics: dict) -> dict:
     return flat
 
 
-@contextlib.contextmanager
-def _results_lock():
-    """Serialises the read-modify-write of the results file between experiments that run
-    side by side."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def run(name: str, data_root: str, run_root: str, conditions: str = "") -> dict:
     from apps.language_model.__main__ import main
 
@@ -229,7 +209,7 @@ def run(name: str, data_root: str, run_root: str, conditions: str = "") -> dict:
     }
     if conditions:
         row["conditions"] = conditions
-    with _results_lock():
+    with results_file.locked(RESULTS):
         results = load_results()
         results = {
             "machine": machine(),
@@ -260,7 +240,7 @@ def evaluate(name: str, run_root: str) -> None:
         "0",
     ]
     metrics = main(argv)
-    with _results_lock():
+    with results_file.locked(RESULTS):
         _record_evaluation(name, run_dir, metrics, argv)
 
 

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import results_file
+
 RESULTS = Path(__file__).resolve().parent / "results" / "translation.json"
 FIGURES = (
     "valid_bleu_beam1",
@@ -79,9 +81,7 @@ def load_results(path: Path) -> dict:
     """The results file, with the per-invocation keys of files written before they were
     kept per run (`command`, `date`, `wall_time_s` of a file holding only `main`) moved
     under the run's name."""
-    if not path.exists():
-        return {}
-    results = json.loads(path.read_text(encoding="utf-8"))
+    results = results_file.read(path)
     names = _runs_in(results)
     if len(names) == 1:
         (name,) = names
@@ -95,17 +95,12 @@ def _runs_in(results: dict) -> set[str]:
     return {key[: -len("_run_dir")] for key in results if key.endswith("_run_dir")}
 
 
-def _owner(key: str, runs: set[str]) -> str | None:
-    """The run a key belongs to: the longest run name that prefixes it (so that the keys
-    of `teacher_forcing` are not taken for those of a run named `teacher`)."""
-    owners = [name for name in runs if key.startswith(f"{name}_")]
-    return max(owners, key=len) if owners else None
-
-
 def merge(previous: dict, names: list[str], update: dict) -> dict:
     """`previous` without the keys of the runs in `names`, then `update`."""
     runs = _runs_in(previous) | set(names)
-    kept = {key: value for key, value in previous.items() if _owner(key, runs) not in names}
+    kept = {
+        key: value for key, value in previous.items() if results_file.owner(key, runs) not in names
+    }
     return {**kept, **update}
 
 
@@ -133,15 +128,15 @@ def main(argv: list[str] | None = None) -> dict:
             figures[f"{name}_conditions"] = args.conditions
     output = Path(args.output)
     names = [name for name, _ in args.run]
-    results = merge(load_results(output), names, figures)
-    results.update(
-        dataset="multi30k en-de (WMT16 multimodal task 1), validation split (1,014 sentences)",
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        note="wall times on the 2 CPU cores, otherwise idle unless a run's `conditions` says what "
-        "shared them; speeds compare as ratios within one invocation",
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    with results_file.locked(output):
+        results = merge(load_results(output), names, figures)
+        results.update(
+            dataset="multi30k en-de (WMT16 multimodal task 1), validation split (1,014 sentences)",
+            machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            note="wall times on the 2 CPU cores, otherwise idle unless a run's `conditions` says "
+            "what shared them; speeds compare as ratios within one invocation",
+        )
+        results_file.write(output, results)
     print(json.dumps(results, indent=2))
     return results
 
