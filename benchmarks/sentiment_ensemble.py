@@ -20,6 +20,7 @@ from pathlib import Path
 
 from apps.common.run_dir import RunDir
 from apps.sentiment.__main__ import main
+from benchmarks import results_file
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sentiment.json"
 DATA_DIR = "/work/shared/data/imdb"
@@ -78,7 +79,7 @@ def run(budget_minutes: float, data_dir: str, run_root: Path, results: Path = RE
         )
     ensemble_dir = run_root / "ensemble"
     main(["ensemble", "--run-dir", str(ensemble_dir), "--members", *map(str, members)])
-    return main(
+    metrics = main(
         [
             "evaluate",
             "--run-dir",
@@ -89,6 +90,14 @@ def run(budget_minutes: float, data_dir: str, run_root: Path, results: Path = RE
             "ensemble",
         ]
     )
+    with results_file.locked(results):
+        figures = results_file.read(results)
+        figures["ensemble_budget_minutes"] = budget_minutes
+        figures["ensemble_benchmark_command"] = shlex.join(
+            ["python", "-m", "benchmarks.sentiment_ensemble", "--budget-minutes", f"{budget_minutes:g}"]
+        )
+        results_file.write(results, figures)
+    return metrics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

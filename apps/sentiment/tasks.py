@@ -34,6 +34,9 @@ from apps.sentiment.pretrain import pretrain, transfer
 
 logger = logging.getLogger(__name__)
 
+#: The issue's quality target: IMDB test accuracy.
+TARGET_TEST_ACCURACY = 0.9
+
 
 def train(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
@@ -145,11 +148,15 @@ def _evaluate_ensemble(ctx: RunContext, start: float) -> dict:
     merged = ctx.run_dir.write_metrics(metrics)
     if getattr(ctx.args, "results_file", ""):
         members = ensemble.members_of(ctx.run_dir)
+        configs = [ensemble.member_config(member) for member in members]
         merged_results = {
             **merged,
-            "member_commands": [_command_line(ensemble.member_config(m)) for m in members],
+            "cell": "+".join(dict.fromkeys(member.cell for member in configs)),
+            "member_commands": [_command_line(member) for member in configs],
         }
-        command = "python -m apps.sentiment ensemble --members " + " ".join(map(str, members))
+        command = "python -m apps.sentiment ensemble --members " + " ".join(
+            _shown(member) for member in members
+        )
         write_results(
             Path(ctx.args.results_file), ctx.args.results_name, merged_results, ctx.config, command
         )
@@ -160,17 +167,19 @@ def write_results(
     path: Path, name: str, metrics: dict, config: SentimentConfig, command: str = ""
 ) -> dict:
     """Merges one run's figures into a flat benchmark JSON (`<name>_<metric>` keys);
-    `command` defaults to the train command of `config`."""
+    `command` defaults to the train command of `config`. The file-wide descriptions
+    (dataset, machine) are kept when present; `best_test_accuracy` and `target_met` are
+    recomputed over every run's test accuracy in the file."""
     prefix = f"{name}_" if name else ""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results.setdefault("benchmark", "sentiment")
+    results.setdefault("dataset", f"IMDB (TFDS {config.tfds_name} or local files)")
+    results.setdefault("target_test_accuracy", TARGET_TEST_ACCURACY)
     results.update(
         {
-            "benchmark": "sentiment",
-            "dataset": f"IMDB (TFDS {config.tfds_name} or local files)",
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
-            + f", {os.cpu_count()} CPU cores, no accelerator",
             f"{prefix}date": datetime.date.today().isoformat(),
-            f"{prefix}cell": config.cell,
+            f"{prefix}machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no accelerator",
+            f"{prefix}cell": metrics.get("cell", config.cell),
             f"{prefix}command": command or _command_line(config),
         }
     )
@@ -188,11 +197,34 @@ def write_results(
         "member_commands",
     ):
         if key in metrics:
-            results[prefix + key] = metrics[key]
+            value = metrics[key]
+            if key == "members":
+                value = [_shown(member) for member in value]
+            results[prefix + key] = value
+    runs = {
+        key[: -len("_test_accuracy")] or key: value
+        for key, value in results.items()
+        if key.endswith("test_accuracy")
+        and key not in ("best_test_accuracy", "target_test_accuracy")
+        and isinstance(value, (int, float))
+    }
+    best = max(runs, key=runs.get)
+    results["best_test_accuracy"] = runs[best]
+    results["best_run"] = best
+    results["target_met"] = runs[best] >= results["target_test_accuracy"]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     logger.info("results merged into %s", path)
     return results
+
+
+def _shown(path) -> str:
+    """A run directory as shown in commands: relative to the working directory if inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _command_line(config: SentimentConfig) -> str:

@@ -304,6 +304,7 @@ def test_ensemble_averages_members_and_exports(trained_run, tmp_path):
     assert results["ens_command"] == f"python -m apps.sentiment ensemble --members {first} {second}"
     assert "--seed 7 --units 16" in results["ens_member_commands"][1]
     assert results["ens_test_accuracy"] == metrics["test_accuracy"]
+    assert results["ens_cell"] == "gru" and results["ens_members"] == [str(first), str(second)]
     # Each member, served from raw strings, scores what its own `evaluate` scored.
     member_metrics = [json.loads((run / "metrics.json").read_text()) for run in (first, second)]
     np.testing.assert_allclose(
@@ -329,6 +330,26 @@ def test_ensemble_averages_members_and_exports(trained_run, tmp_path):
         main(["ensemble", "--run-dir", str(tmp_path / "nested"), "--members", str(ensemble_dir)])
     with pytest.raises(ValueError, match="is an ensemble"):
         main(["train", "--run-dir", str(ensemble_dir)])
+
+
+def test_write_results_keeps_descriptions_and_recomputes_the_best(tmp_path):
+    from apps.sentiment.tasks import write_results
+
+    path = tmp_path / "sentiment.json"
+    path.write_text(json.dumps({"dataset": "IMDB, 22,500 + 2,500 + 25,000", "best_test_accuracy": 0.99}))
+    config = SentimentConfig(cell="lstm")
+    write_results(path, "a", {"test_accuracy": 0.88, "parameters": 10}, config)
+    results = write_results(path, "b", {"test_accuracy": 0.905, "cell": "gru+lstm"}, config, "cmd")
+    assert results == json.loads(path.read_text())
+    assert results["dataset"] == "IMDB, 22,500 + 2,500 + 25,000"  # kept
+    assert results["a_cell"] == "lstm" and results["b_cell"] == "gru+lstm"
+    assert results["a_command"].startswith("python -m apps.sentiment train --cell lstm")
+    assert results["b_command"] == "cmd" and results["a_parameters"] == 10
+    assert "CPU cores" in results["b_machine"]
+    assert (results["best_test_accuracy"], results["best_run"]) == (0.905, "b")
+    assert results["target_met"] is True
+    results = write_results(path, "b", {"test_accuracy": 0.85}, config)
+    assert (results["best_test_accuracy"], results["best_run"], results["target_met"]) == (0.88, "a", False)
 
 
 def _lines(folder: Path, texts: list[bytes]) -> Path:
