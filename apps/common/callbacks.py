@@ -30,22 +30,30 @@ def best_so_far(config: TrainConfig, run_dir: RunDir) -> float | None:
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """The named Keras optimizer; `clip_norm` > 0 sets its `global_clipnorm`."""
+    """The named Keras optimizer; `clip_norm` > 0 sets its `global_clipnorm`,
+    `ema_momentum` > 0 makes it keep a moving average of the weights (`use_ema`)."""
     kwargs = {"learning_rate": config.learning_rate}
     if config.clip_norm > 0:
         kwargs["global_clipnorm"] = config.clip_norm
+    if getattr(config, "ema_momentum", 0.0) > 0:
+        if not config.ema_momentum < 1:
+            raise ValueError(f"ema_momentum must be in [0, 1), got {config.ema_momentum}")
+        kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)
     optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": kwargs})
     return optimizer
 
 
 def standard_callbacks(
-    config: TrainConfig, run_dir: RunDir, save_best: bool = True
+    config: TrainConfig,
+    run_dir: RunDir,
+    save_best: bool = True,
+    before_backup: list[keras.callbacks.Callback] | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """TensorBoard, BackupAndRestore (a killed run resumes at its last epoch), best-model
-    checkpoint, TerminateOnNaN, a CSV history, and early stopping when asked for. The
-    progress bar is Keras's own (`fit(verbose=1)`)."""
+    """TerminateOnNaN, a CSV history, TensorBoard, the best-model checkpoint, early
+    stopping when asked for, then `before_backup` and BackupAndRestore (a killed run
+    resumes at its last epoch; last, so that it saves the state training goes on from).
+    The progress bar is Keras's own (`fit(verbose=1)`)."""
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(run_dir.backup_dir), delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir.root / HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir.log_dir)),
@@ -70,4 +78,8 @@ def standard_callbacks(
                 restore_best_weights=True,
             )
         )
+    callbacks.extend(before_backup or [])
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(str(run_dir.backup_dir), delete_checkpoint=False)
+    )
     return callbacks

@@ -30,6 +30,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     clip_norm: float = 0.0  # global gradient-norm clipping; 0 disables
+    ema_momentum: float = 0.0  # > 0: validate and checkpoint the weights' moving average
     early_stopping_patience: int = 0  # epochs without improvement; 0 disables
     monitor: str = "val_loss"
     monitor_mode: str = "auto"  # auto | min | max: whether a larger `monitor` value is better

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
+from apps.common.averaging import WeightAverage
 from apps.common.callbacks import HISTORY_FILE, standard_callbacks
 from apps.common.cli import RunContext
 from apps.common.plots import plot_curves, read_history
@@ -29,14 +30,22 @@ def train_model(
     `metric_callbacks` run before the standard callbacks at each epoch end, so that values
     they add to the epoch logs (e.g. a validation BLEU, then usable as `monitor`) reach
     the best-model checkpoint, early stopping, the CSV history and TensorBoard;
-    `extra_callbacks` run after them."""
+    `extra_callbacks` run after them. With `ema_momentum` > 0, validation, the metric
+    callbacks, the checkpoint and early stopping see the weights' moving average
+    (`apps.common.averaging`)."""
     config = ctx.config
     strategy = ctx.strategy()
     with strategy.scope():
         model = build_compiled_model()
+    average = WeightAverage() if getattr(config, "ema_momentum", 0.0) > 0 else None
     callbacks = standard_callbacks(
-        config, ctx.run_dir, save_best=save_best and validation_data is not None
+        config,
+        ctx.run_dir,
+        save_best=save_best and validation_data is not None,
+        before_backup=[average.restore] if average else None,
     )
+    if average:
+        metric_callbacks = [average.apply, *metric_callbacks]
     model.fit(
         train_data,
         validation_data=validation_data,
