@@ -35,7 +35,7 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     kwargs = {"learning_rate": config.learning_rate}
     if config.clip_norm > 0:
         kwargs["global_clipnorm"] = config.clip_norm
-    if getattr(config, "ema_momentum", 0.0) > 0:
+    if config.ema_momentum > 0:
         if not config.ema_momentum < 1:
             raise ValueError(f"ema_momentum must be in [0, 1), got {config.ema_momentum}")
         kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)

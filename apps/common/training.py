@@ -37,7 +37,7 @@ def train_model(
     strategy = ctx.strategy()
     with strategy.scope():
         model = build_compiled_model()
-    average = WeightAverage() if getattr(config, "ema_momentum", 0.0) > 0 else None
+    average = WeightAverage() if config.ema_momentum > 0 else None
     callbacks = standard_callbacks(
         config,
         ctx.run_dir,

@@ -71,9 +71,7 @@ def test_validation_and_checkpoint_use_the_average_and_resume_is_exact(tmp_path)
     for epoch, (weights, averages, val_loss) in enumerate(sees.records):
         for weight, average in zip(weights, averages):
             np.testing.assert_array_equal(weight, average)  # the average is in the model
-        evaluated = keras.ops.convert_to_numpy(
-            keras.ops.mean((np.asarray(X[:32] + 0.1) @ weights[0] + weights[1] - Y[:32]) ** 2)
-        )
+        evaluated = np.mean(((X[:32] + 0.1) @ weights[0] + weights[1] - Y[:32]) ** 2)
         assert val_loss == pytest.approx(float(evaluated), rel=1e-5)  # validated on it
         if epoch + 1 < len(trained.at_begin):  # ...and training goes on from its own weights
             assert not np.allclose(trained.at_begin[epoch + 1][0], weights[0])
