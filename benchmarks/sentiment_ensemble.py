@@ -5,9 +5,8 @@ wall-time budget, then scored on the whole test split.
 
 Members alternate word and SentencePiece tokenisers, GRU and LSTM cells, vocabulary
 sizes and seeds (each seed also carves its own validation tenth, on which that member's
-best epoch is chosen). A member starts only if the time spent so far plus the longest
-member so far still fits in the budget, so the members' summed training time (data
-loading and tokeniser training included) stays within it. The ensemble averages the
+best epoch is chosen), trained by `benchmarks.ensemble_members` within the budget (their
+summed training time, data loading and tokeniser training included). The ensemble averages the
 members' probabilities (`python -m apps.sentiment ensemble`); its test accuracy and each
 member's are merged into benchmarks/results/sentiment.json under `ensemble_*`.
 """
@@ -15,12 +14,13 @@ member's are merged into benchmarks/results/sentiment.json under `ensemble_*`.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from pathlib import Path
 
-from apps.common.run_dir import RunDir
 from apps.sentiment.__main__ import main
 from benchmarks import results_file
+from benchmarks.ensemble_members import train_members
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sentiment.json"
 DATA_DIR = "/work/shared/data/imdb"
@@ -61,22 +61,10 @@ def member_arguments(index: int, data_dir: str, run_dir: Path) -> list[str]:
 
 
 def run(budget_minutes: float, data_dir: str, run_root: Path, results: Path = RESULTS) -> dict:
-    budget = budget_minutes * 60
-    spent, longest, members = 0.0, 0.0, []
-    for index in range(len(MEMBERS)):
-        if spent + longest > budget:
-            print(f"budget: {spent / 60:.1f} of {budget_minutes} min spent; no room for another")
-            break
-        run_dir = run_root / f"member_{index + 1:02d}"
-        metrics = RunDir(run_dir).read_metrics()
-        if "validation_accuracy" not in metrics:  # not trained yet (or interrupted: resumes)
-            metrics = main(member_arguments(index, data_dir, run_dir))
-        seconds = metrics["train_wall_time_s"]
-        spent, longest = spent + seconds, max(longest, seconds)
-        members.append(run_dir)
-        print(
-            f"member {index + 1}: validation {metrics['validation_accuracy']:.4f}, {seconds:.0f} s"
-        )
+    arguments = [
+        functools.partial(member_arguments, index, data_dir) for index in range(len(MEMBERS))
+    ]
+    members = train_members(budget_minutes, arguments, run_root, main, "validation_accuracy")
     ensemble_dir = run_root / "ensemble"
     main(["ensemble", "--run-dir", str(ensemble_dir), "--members", *map(str, members)])
     metrics = main(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from apps.common.cli import Command, main_guard, run_app
+from apps.common.ensemble import add_members_argument
 from apps.sentiment import ensemble, tasks
 from apps.sentiment.config import SentimentConfig
 
@@ -21,8 +22,7 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--members", nargs="+", required=True, metavar="RUN_DIR",
-                        help="run directories of trained classifiers (their probabilities are averaged)")
+    add_members_argument(parser, "their probabilities are averaged")
 
 
 COMMANDS = {

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.common.cli import RunContext
+from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
@@ -41,8 +42,7 @@ TARGET_TEST_ACCURACY = 0.9
 def train(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
     config.validate()
-    if ensemble.members_of(ctx.run_dir) is not None:
-        raise ValueError(f"{ctx.run_dir.root} is an ensemble; train its members, not it")
+    refuse_ensemble(ctx.run_dir, "train")
     start, cpu_start = time.time(), time.process_time()
     texts, labels = load_split(config, "train")
     (train_texts, train_labels), (val_texts, val_labels) = train_validation_split(
@@ -105,7 +105,7 @@ def _single_server(run_dir: RunDir, config: SentimentConfig) -> SentimentServer:
 
 def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
     """The serving module of a run, or of an ensemble run (`ensemble` command)."""
-    members = ensemble.members_of(ctx.run_dir)
+    members = members_of(ctx.run_dir)
     if members is None:
         return _single_server(ctx.run_dir, ctx.config)
     return ensemble.EnsembleServer(
@@ -116,7 +116,7 @@ def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
 def evaluate(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
     start = time.time()
-    if ensemble.members_of(ctx.run_dir) is not None:
+    if members_of(ctx.run_dir) is not None:
         return _evaluate_ensemble(ctx, start)
     model = load_model(ctx.run_dir)
     encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
@@ -147,7 +147,7 @@ def _evaluate_ensemble(ctx: RunContext, start: float) -> dict:
     print(f"members: {members}")
     merged = ctx.run_dir.write_metrics(metrics)
     if getattr(ctx.args, "results_file", ""):
-        members = ensemble.members_of(ctx.run_dir)
+        members = members_of(ctx.run_dir)
         configs = [ensemble.member_config(member) for member in members]
         merged_results = {
             **merged,

@@ -1,11 +1,12 @@
-"""`python -m apps.tagging train|evaluate|predict|export|compare --task ner|chunk|pos`."""
+"""`python -m apps.tagging train|evaluate|predict|export|ensemble|compare --task ner|chunk|pos`."""
 
 from __future__ import annotations
 
 import argparse
 
 from apps.common.cli import Command, main_guard, run_app
-from apps.tagging import tasks
+from apps.common.ensemble import add_members_argument
+from apps.tagging import ensemble, tasks
 from apps.tagging.config import TaggingConfig
 
 
@@ -13,12 +14,19 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev",
                         help="split to score (choose models on dev; score test once, at the end)")
     _results_arguments(parser)
+    parser.add_argument("--results-command", default="",
+                        help="the command recorded with the figures (default: the run's train "
+                        "or ensemble command)")
 
 
 def _results_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-file", default="",
                         help="also merge the figures into this JSON (e.g. benchmarks/results/tagging.json)")
     parser.add_argument("--results-prefix", default="", help="key prefix there (default: TASK_SPLIT)")
+
+
+def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    add_members_argument(parser, "tagged with the Viterbi path of their mean scores")
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +53,8 @@ COMMANDS = {
     "predict": Command(tasks.predict, "tag raw text and print it in CoNLL format", _predict_arguments,
                        requires_run=False),
     "export": Command(tasks.export, "write a SavedModel (token strings in, tags out) into RUN_DIR/export/<n>"),
+    "ensemble": Command(ensemble.create, "pool trained runs log-linearly (then evaluate/predict/export "
+                        "--run-dir it)", _ensemble_arguments, creates_run=True),
     "compare": Command(tasks.compare, "train several variants (decoder, cell) and print the dev table",
                        _compare_arguments, creates_run=True),
 }

@@ -14,29 +14,24 @@ import keras
 import tensorflow as tf
 
 from apps.tagging.data import Featurizer
-from apps.tagging.model import predict_tag_ids
+from apps.tagging.model import predict_tag_ids, tag_scores
 
 
-class TaggerModule(tf.Module):
-    """Featurizer + model + tag names, exportable with `tf.saved_model.save`."""
+class TaggingSignatures(tf.Module):
+    """The serving signatures of a tagger over `_tag_ids(tokens)` and `tag_names`."""
 
-    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str]):
-        super().__init__(name="tagger")
-        self.featurizer = featurizer
-        self.model = model
-        self.tag_names = tf.constant(tags, tf.string)
+    tag_names: tf.Tensor
+
+    def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        """Best tag ids [B, max length] of non-empty ragged sentences."""
+        raise NotImplementedError
 
     def _tag_ragged(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         lengths = tf.cast(tokens.row_lengths(), tf.int32)
         batch = tf.shape(lengths)[0]
         width = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
-
-        def run():
-            features = self.featurizer.batch(tokens)
-            return predict_tag_ids(self.model, features)
-
         # An empty batch or only empty sentences: nothing to run the model on.
-        ids = tf.cond(width > 0, run, lambda: tf.zeros([batch, 0], tf.int32))
+        ids = tf.cond(width > 0, lambda: self._tag_ids(tokens), lambda: tf.zeros([batch, 0], tf.int32))
         mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
         names = tf.where(mask, tf.gather(self.tag_names, ids), "")
         return {"tag_ids": tf.where(mask, ids, 0), "tags": names, "lengths": lengths}
@@ -66,3 +61,20 @@ class TaggerModule(tf.Module):
 
     def signatures(self) -> dict:
         return {"serving_default": self.serve, "tag_flat": self.tag_flat}
+
+
+class TaggerModule(TaggingSignatures):
+    """Featurizer + model + tag names, exportable with `tf.saved_model.save`."""
+
+    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str]):
+        super().__init__(name="tagger")
+        self.featurizer = featurizer
+        self.model = model
+        self.tag_names = tf.constant(tags, tf.string)
+
+    def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        return predict_tag_ids(self.model, self.featurizer.batch(tokens))
+
+    def scores(self, tokens: tf.RaggedTensor) -> tuple[tf.Tensor, ...]:
+        """`model.tag_scores` of non-empty ragged sentences."""
+        return tag_scores(self.model, self.featurizer.batch(tokens))

@@ -122,6 +122,34 @@ class CharacterEncoder(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tagging")
+class WordMask(keras.layers.Layer):
+    """Passes word features [B, T, D] through, masked where `word_ids` [B, T] is 0.
+
+    Keras 3's `Concatenate` ORs the masks of its inputs, so concatenating the masked word
+    embeddings with unmasked character or casing features unmasks the padding: the
+    backward recurrent layer would read padding before each sentence's last word and the
+    CRF would score tags there. This layer restores the sentence mask after the
+    concatenation.
+
+    Call arguments:
+        inputs: `[features, word_ids]`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs[0]
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.not_equal(inputs[1], 0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
 def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
     """{"word_ids" [B, T], "char_ids" [B, T, C], "case_ids" [B, T] (with casing)} ->
     unary potentials [B, T, num_tags], masked where word_ids == 0."""
@@ -151,7 +179,8 @@ def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.M
         )(char_ids)
         pieces.append(characters)
     if len(pieces) > 1:
-        hidden = keras.layers.Concatenate(name="word_features")(pieces)
+        features = keras.layers.Concatenate(name="word_features")(pieces)
+        hidden = WordMask(name="word_mask")([features, word_ids])
     hidden = keras.layers.Dropout(config.dropout, name="input_dropout")(hidden)
     for index in range(config.num_layers):
         cell = layers.build_cell(config.cell, config.units, recurrent_dropout=config.recurrent_dropout)
@@ -195,6 +224,31 @@ def predict_tag_ids(model: keras.Model, features: dict[str, tf.Tensor]) -> tf.Te
     if isinstance(outputs, dict):
         return ops.cast(outputs["tags"], "int32")
     return ops.cast(ops.argmax(outputs, axis=-1), "int32")
+
+
+def tag_scores(model: keras.Model, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
+    """`(unary [B, T, K], transitions [K, K], start [K], end [K])`, float32, such that the
+    score of a tag path (unary + transitions between its tags + start/end of its first/last
+    tag, as in `CRF`) is the tagger's log-probability of that path up to a per-sentence
+    constant: a CRF's potentials and constrained transitions, or a softmax tagger's
+    log-probabilities with zero transitions. Summing them over taggers pools the taggers
+    log-linearly (`apps.tagging.ensemble`)."""
+    outputs = model(features, training=False)
+    if isinstance(outputs, dict):
+        transitions, start, end = model.crf.constrained_weights()
+        unary = ops.cast(outputs["potentials"], "float32")
+    else:
+        unary = ops.log_softmax(ops.cast(outputs, "float32"), axis=-1)
+        transitions, start, end = None, None, None
+    num_tags = unary.shape[-1]
+    zeros = ops.zeros((num_tags,), "float32")
+    transitions = ops.zeros((num_tags, num_tags), "float32") if transitions is None else transitions
+    return (
+        unary,
+        ops.cast(transitions, "float32"),
+        zeros if start is None else ops.cast(start, "float32"),
+        zeros if end is None else ops.cast(end, "float32"),
+    )
 
 
 def load_model(path) -> keras.Model:

@@ -18,12 +18,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.common import ensemble as ensemble_lib
 from apps.common.cli import RunContext
 from apps.common.config import save_config
+from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
+from apps.tagging import ensemble
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
     Featurizer,
@@ -35,6 +38,7 @@ from apps.tagging.data import (
     tag_ids,
     training_tags,
 )
+from apps.tagging.ensemble import EnsembleTaggerModule, tag_sentences
 from apps.tagging.export import TaggerModule
 from apps.tagging.metrics import entity_scores, format_entity_report, token_accuracy
 from apps.tagging.model import build_model, load_model, predict_tag_ids
@@ -71,13 +75,17 @@ class Scorer:
 
     def score(self, model: keras.Model) -> dict:
         """{"f1", "precision", "recall", "accuracy", ...} on the original tags."""
-        predicted = self.predict(model)
-        if self.split.scheme is None:
-            return {"accuracy": token_accuracy(self.split.tags, predicted)}
-        scores = entity_scores(self.split.tags, self.split.scheme, predicted, self.config.tag_scheme)
-        gold_in_training_scheme = training_tags(self.split, self.config)
-        scores["accuracy"] = token_accuracy(gold_in_training_scheme, predicted)
-        return scores
+        return score_tags(self.split, self.predict(model), self.config)
+
+
+def score_tags(split: Split, predicted: list[list[str]], config: TaggingConfig) -> dict:
+    """Scores predicted tags (training scheme) against the split's original tags: entity
+    P/R/F1 on the original spans (entity tasks) and token accuracy."""
+    if split.scheme is None:
+        return {"accuracy": token_accuracy(split.tags, predicted)}
+    scores = entity_scores(split.tags, split.scheme, predicted, config.tag_scheme)
+    scores["accuracy"] = token_accuracy(training_tags(split, config), predicted)
+    return scores
 
 
 class ScoreCallback(keras.callbacks.Callback):
@@ -177,6 +185,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
 
 
 def train(ctx: RunContext) -> dict:
+    refuse_ensemble(ctx.run_dir, "train")
     _, scores, run_info = fit(ctx)
     if ctx.config.entities:
         print(format_entity_report(scores))
@@ -199,11 +208,28 @@ def command_line(config: TaggingConfig, command: str = "train") -> str:
     return " ".join([f"python -m apps.tagging {command}", *flags])
 
 
+def _member_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule:
+    vocabularies = Vocabularies.load(run_dir.vocab_dir)
+    return TaggerModule(Featurizer(vocabularies, config), _load_trained(run_dir), vocabularies.tags)
+
+
+def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | EnsembleTaggerModule:
+    """The serving module of a run, or of an ensemble run (`ensemble` command)."""
+    members = members_of(run_dir)
+    if members is None:
+        return _member_module(run_dir, config)
+    return EnsembleTaggerModule(
+        [_member_module(RunDir(member), ensemble.member_config(member)) for member in members]
+    )
+
+
 def evaluate(ctx: RunContext) -> dict:
     """Scores the best checkpoint on --split dev (default) or test (once, at the end)."""
     config: TaggingConfig = ctx.config
     split_name = ctx.args.split
     splits = load_splits(config, with_test=split_name == "test")
+    if members_of(ctx.run_dir) is not None:
+        return _evaluate_ensemble(ctx, splits[split_name])
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
     scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config)
@@ -226,7 +252,51 @@ def evaluate(ctx: RunContext) -> dict:
                 **extra,
                 "eval_wall_time_s": round(time.monotonic() - start, 1),
             },
-            command=command_line(config),
+            command=ctx.args.results_command or command_line(config),
+        )
+    return ctx.run_dir.write_metrics(metrics)
+
+
+def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
+    """Scores an ensemble and each of its members on the split (members tag with their
+    own data settings; the split is read with the ensemble's)."""
+    config: TaggingConfig = ctx.config
+    split_name = ctx.args.split
+    start = time.monotonic()
+    module = make_module(ctx.run_dir, config)
+    sentences = [list(sentence) for sentence in split.tokens]
+    scores = score_tags(split, tag_sentences(module, sentences, config.eval_batch_size), config)
+    metric = "f1" if config.entities else "accuracy"
+    member_scores = [
+        score_tags(split, tag_sentences(member, sentences, config.eval_batch_size), config)[metric]
+        for member in module.members
+    ]
+    if config.entities:
+        print(format_entity_report(scores))
+    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    print(f"members' {split_name} {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_scores))
+    metrics = {
+        **_summary(scores, split_name),
+        f"{split_name}_per_type": scores.get("per_type", {}),
+        f"member_{split_name}_{metric}": member_scores,
+    }
+    if ctx.args.results_file:
+        members = members_of(ctx.run_dir)
+        trained = ctx.run_dir.read_metrics()
+        write_results(
+            ctx.args.results_file,
+            ctx.args.results_prefix or f"{config.task}_{split_name}_ensemble",
+            {
+                **_summary(scores, ""),
+                **{f"f1_{name}": values["f1"] for name, values in scores.get("per_type", {}).items()},
+                **{k: trained[k] for k in ensemble_lib.SUMMED_METRICS if k in trained},
+                f"member_{metric}": member_scores,
+                "members": len(members),
+                "member_commands": [command_line(ensemble.member_config(m)) for m in members],
+                "eval_wall_time_s": round(time.monotonic() - start, 1),
+            },
+            command=ctx.args.results_command
+            or "python -m apps.tagging ensemble --members " + " ".join(map(str, members)),
         )
     return ctx.run_dir.write_metrics(metrics)
 
@@ -277,8 +347,7 @@ def predict(ctx: RunContext) -> list[list[str]]:
     else:
         if ctx.run_dir is None:
             raise ValueError("predict needs --run-dir RUN_DIR or --export-dir EXPORT_DIR")
-        vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
-        module = TaggerModule(Featurizer(vocabularies, config), _load_trained(ctx.run_dir), vocabularies.tags)
+        module = make_module(ctx.run_dir, config)  # held: tf.function methods keep weak references
         tagged = module.tag(ragged)["tags"]
     tags = [[t.decode("utf-8") for t in row] for row in tagged.to_list()]
     if ctx.args.output_scheme and config.entities:
@@ -290,8 +359,7 @@ def predict(ctx: RunContext) -> list[list[str]]:
 
 def export(ctx: RunContext) -> Path:
     config: TaggingConfig = ctx.config
-    vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
-    module = TaggerModule(Featurizer(vocabularies, config), _load_trained(ctx.run_dir), vocabularies.tags)
+    module = make_module(ctx.run_dir, config)
     with warnings.catch_warnings():
         # Saving also traces Keras's own default signature of the model, whose float
         # placeholder inputs trigger a harmless "structure of inputs" warning.

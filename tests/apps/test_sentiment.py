@@ -286,7 +286,7 @@ def test_sentencepiece_segments_and_export_round_trip(tmp_path):
 
 @pytest.mark.slow  # trains a second tiny run (~20 s)
 def test_ensemble_averages_members_and_exports(trained_run, tmp_path):
-    from apps.sentiment.ensemble import MEMBERS_FILE
+    from apps.common.ensemble import MEMBERS_FILE
 
     first = trained_run["run_dir"]
     second = tmp_path / "second"

@@ -328,3 +328,65 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     with pytest.raises(DataUnavailableError, match="--train-file"):
         main(["train", "--task", "pos", "--tfds-data-dir", str(tmp_path / "empty"), "--run-dir", str(tmp_path / "r")])
     assert time.time() - start < 10
+
+
+def test_padding_is_masked_whatever_the_word_features():
+    """Keras 3's Concatenate ORs masks: the backbone must re-mask padding words, so a
+    sentence's potentials do not depend on how far it is padded."""
+    from apps.tagging.model import build_backbone
+
+    config = TaggingConfig(task="pos", units=4, char_units=3, word_embedding_size=5, dropout=0.0)
+    vocabularies = Vocabularies(["the", "cat", "sat"], list("thecas"), ["DET", "NOUN", "VERB"])
+    backbone = build_backbone(config, vocabularies)
+    featurizer = Featurizer(vocabularies, config)
+    alone = backbone(featurizer.batch(tf.ragged.constant([["the", "cat"]])), training=False)
+    padded = backbone(featurizer.batch(tf.ragged.constant([["the", "cat"], ["the", "cat", "sat", "sat"]])))
+    np.testing.assert_allclose(padded[0, :2].numpy(), alone[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(padded._keras_mask.numpy(), [[1, 1, 0, 0], [1, 1, 1, 1]])
+
+
+@pytest.mark.slow
+def test_ensemble_of_runs_evaluates_predicts_and_exports(ner_run, ner_files, tmp_path, capsys):
+    """An ensemble run (a CRF and a softmax member): evaluate scores it and each member as
+    the member scores itself; predict and the reloaded export tag like the in-memory pool."""
+    from apps.tagging.ensemble import EnsembleTaggerModule
+    from apps.tagging.tasks import make_module
+
+    first, first_metrics = ner_run
+    train_file, dev_file = ner_files
+    second = tmp_path / "softmax"
+    second_metrics = main(
+        ["train", "--task", "ner", "--train-file", str(train_file), "--dev-file", str(dev_file),
+         "--run-dir", str(second), "--decoder", "softmax", "--seed", "7", "--epochs", "4", *TINY]
+    )  # fmt: skip
+    ensemble_dir = tmp_path / "ensemble"
+    main(["ensemble", "--run-dir", str(ensemble_dir), "--members", str(first.root), str(second)])
+    results = tmp_path / "r.json"
+    metrics = main(["evaluate", "--run-dir", str(ensemble_dir), "--results-file", str(results)])
+    assert metrics["member_dev_f1"] == pytest.approx([first_metrics["dev_f1"], second_metrics["dev_f1"]])
+    assert metrics["dev_f1"] > 0.5
+    figures = json.loads(results.read_text())
+    assert figures["ner_dev_ensemble_f1"] == metrics["dev_f1"] and figures["ner_dev_ensemble_members"] == 2
+    assert figures["ner_dev_ensemble_command"].startswith("python -m apps.tagging ensemble --members ")
+    assert "--decoder softmax" in figures["ner_dev_ensemble_member_commands"][1]
+    expected_time = first_metrics["train_wall_time_s"] + second_metrics["train_wall_time_s"]
+    assert figures["ner_dev_ensemble_train_wall_time_s"] == pytest.approx(expected_time, abs=0.2)
+
+    module = make_module(RunDir(ensemble_dir), TaggingConfig(**json.loads((ensemble_dir / "config.json").read_text())))
+    assert isinstance(module, EnsembleTaggerModule) and len(module.members) == 2
+    sentences = [["Carol", "works", "for", "Globex", "Corp", "in", "Paris", "."], ["Erin", "met", "Zoe"]]
+    expected = [[t.decode() for t in row] for row in module.tag(tf.ragged.constant(sentences))["tags"].to_list()]
+    capsys.readouterr()
+    tags = main(["predict", "--run-dir", str(ensemble_dir), "--pretokenized",
+                 "--text", " ".join(sentences[0]), "--text", " ".join(sentences[1])])  # fmt: skip
+    assert tags == expected
+    export_path = main(["export", "--run-dir", str(ensemble_dir)])
+    served = tf.saved_model.load(str(export_path))
+    flat = served.signatures["tag_flat"](
+        token_values=tf.constant([t for s in sentences for t in s]),
+        row_lengths=tf.constant([len(s) for s in sentences], tf.int64),
+    )["tag_values"].numpy()
+    assert [t.decode() for t in flat] == [t for row in expected for t in row]
+
+    with pytest.raises(ValueError, match="is an ensemble"):
+        main(["train", "--run-dir", str(ensemble_dir), *TINY])

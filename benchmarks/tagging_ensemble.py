@@ -1,0 +1,125 @@
+"""UD English EWT UPOS: an ensemble of taggers trained one after another within the
+task's 60-minute budget, then scored on dev.
+
+    python -m benchmarks.tagging_ensemble [--budget-minutes 60] [--member-minutes 19.5]
+
+Each member is the README's best single tagger (2 x BiLSTM-200 + character BiLSTM-50 +
+CRF, word dropout 0.2, weight averaging 0.999) with its own seed, alternating LSTM and
+GRU cells, and a wall-time cap of `--member-minutes`; `benchmarks.ensemble_members`
+keeps their summed training time within the budget. The ensemble (`python -m
+apps.tagging ensemble`) decodes the mean of the members' CRF scores (a log-linear pool,
+see apps/tagging/ensemble.py); its dev accuracy and each member's are merged into
+benchmarks/results/tagging.json under `pos_dev_ensemble_*`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shlex
+from pathlib import Path
+
+from apps.tagging.__main__ import main
+from benchmarks.ensemble_members import train_members
+
+RESULTS = Path(__file__).resolve().parent / "results" / "tagging.json"
+DATA_DIR = Path("/work/shared/data/ud_english_ewt")
+TRAIN_FILE = DATA_DIR / "en_ewt-ud-train.conllu.gz"
+DEV_FILE = DATA_DIR / "en_ewt-ud-dev.conllu"
+
+_COMMON = (
+    "--task pos --word-dropout 0.2 --char-units 50 --units 200 --num-layers 2"
+    " --ema-momentum 0.999 --epochs 200 --early-stopping-patience 10 --verbose 2"
+)
+#: (cell, seed) of each member, in training order.
+MEMBERS = [("lstm", 1234), ("gru", 1235), ("lstm", 1236), ("gru", 1237), ("lstm", 1238)]
+
+
+def member_arguments(
+    index: int, train_file: str, dev_file: str, member_minutes: float, run_dir: Path
+) -> list[str]:
+    cell, seed = MEMBERS[index]
+    return [
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--train-file",
+        train_file,
+        "--dev-file",
+        dev_file,
+        "--cell",
+        cell,
+        "--seed",
+        str(seed),
+        "--max-train-minutes",
+        f"{member_minutes:g}",
+        *shlex.split(_COMMON),
+    ]
+
+
+def run(
+    budget_minutes: float,
+    member_minutes: float,
+    train_file: str,
+    dev_file: str,
+    run_root: Path,
+    results: Path = RESULTS,
+) -> dict:
+    arguments = [
+        functools.partial(member_arguments, index, train_file, dev_file, member_minutes)
+        for index in range(len(MEMBERS))
+    ]
+    members = train_members(budget_minutes, arguments, run_root, main, "dev_accuracy")
+    ensemble_dir = run_root / "ensemble"
+    main(["ensemble", "--run-dir", str(ensemble_dir), "--members", *map(str, members)])
+    command = shlex.join(
+        [
+            "python",
+            "-m",
+            "benchmarks.tagging_ensemble",
+            "--budget-minutes",
+            f"{budget_minutes:g}",
+            "--member-minutes",
+            f"{member_minutes:g}",
+        ]
+    )
+    return main(
+        [
+            "evaluate",
+            "--run-dir",
+            str(ensemble_dir),
+            "--split",
+            "dev",
+            "--results-file",
+            str(results),
+            "--results-prefix",
+            "pos_dev_ensemble",
+            "--results-command",
+            command,
+        ]
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget-minutes", type=float, default=60.0)
+    parser.add_argument("--member-minutes", type=float, default=19.5,
+                        help="wall-time cap of each member's training")
+    parser.add_argument("--train-file", default=str(TRAIN_FILE))
+    parser.add_argument("--dev-file", default=str(DEV_FILE))
+    parser.add_argument("--run-root", default="runs/tagging_ensemble")
+    parser.add_argument("--results-file", default=str(RESULTS))
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    metrics = run(
+        args.budget_minutes,
+        args.member_minutes,
+        args.train_file,
+        args.dev_file,
+        Path(args.run_root),
+        Path(args.results_file),
+    )
+    print(f"ensemble dev accuracy: {metrics['dev_accuracy']:.4f}")

@@ -1,0 +1,47 @@
+"""benchmarks/tagging_ensemble: members trained within the budget, reused, pooled and
+merged into the results file (tiny members on generated CoNLL-U)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import tagging_ensemble
+from tests.apps.test_tagging import make_sentences, write_conllu
+
+TINY = (
+    "--task pos --units 8 --char-units 4 --char-embedding-size 6 --word-embedding-size 8"
+    " --batch-size 16 --learning-rate 0.02 --dropout 0.1 --epochs 2 --verbose 0"
+)
+
+
+@pytest.mark.slow
+def test_members_fill_the_budget_then_the_pool_is_scored(tmp_path, monkeypatch):
+    monkeypatch.setattr(tagging_ensemble, "_COMMON", TINY)
+    monkeypatch.setattr(tagging_ensemble, "MEMBERS", [("lstm", 1), ("gru", 2), ("lstm", 3)])
+    train = str(write_conllu(tmp_path / "train.conllu", make_sentences(60, seed=1)))
+    dev = str(write_conllu(tmp_path / "dev.conllu", make_sentences(20, seed=2)))
+    results = tmp_path / "tagging.json"
+
+    metrics = tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results)
+    figures = json.loads(results.read_text())
+    assert len(metrics["member_dev_accuracy"]) == 3
+    assert figures["pos_dev_ensemble_accuracy"] == metrics["dev_accuracy"] > 0.5
+    assert figures["pos_dev_ensemble_command"] == (
+        "python -m benchmarks.tagging_ensemble --budget-minutes 60 --member-minutes 5"
+    )
+    commands = figures["pos_dev_ensemble_member_commands"]
+    assert "--cell gru" in commands[1] and "--seed 3" in commands[2]
+    assert "--max-train-minutes 5" in commands[0]
+
+    # Trained members are reused, not retrained, when the benchmark is run again.
+    first = tmp_path / "all" / "member_01" / "checkpoints" / "final.keras"
+    stamp = first.stat().st_mtime_ns
+    tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results)
+    assert first.stat().st_mtime_ns == stamp
+
+    # A budget smaller than one member: the first member trains, no second one starts.
+    metrics = tagging_ensemble.run(1e-6, 5, train, dev, tmp_path / "one", results)
+    assert len(metrics["member_dev_accuracy"]) == 1
+    assert not (tmp_path / "one" / "member_02").exists()
