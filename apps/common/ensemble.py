@@ -22,7 +22,7 @@ from apps.common.run_dir import RunDir
 
 MEMBERS_FILE = "members.json"
 #: Training figures of the members that add up to the ensemble's.
-SUMMED_METRICS = ("train_wall_time_s", "train_cpu_time_s", "parameters")
+SUMMED_METRICS = ("train_wall_time_s", "train_cpu_time_s", "train_wall_s", "parameters")
 
 
 def add_members_argument(parser: argparse.ArgumentParser, combined: str) -> None:

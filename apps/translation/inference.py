@@ -20,10 +20,17 @@ from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID, SentencePieceTokenizer
 
 
 class Translator(tf.Module):
-    """Translates `[N]` source strings with a trained `AttentionSeq2Seq`.
+    """Translates `[N]` source strings with a trained `AttentionSeq2Seq`, or with an
+    ensemble of them.
+
+    An ensemble pools its members log-linearly, step by step: the next piece's
+    log-probabilities are the mean of the members' (each member reads the shared prefix
+    with its own encoder memory and decoder state), and greedy or beam search runs over
+    that mean as over one model's (the search renormalises it).
 
     Args:
-        model: the trained model (its variables are tracked, so the module exports).
+        model: the trained model, or a list of models sharing `vocabularies` (their
+            variables are tracked, so the module exports).
         vocabularies: the run's SentencePiece models.
         beam_width: 1 is greedy search.
         length_penalty: GNMT length penalty alpha of beam search (0: raw log-probability).
@@ -45,9 +52,12 @@ class Translator(tf.Module):
         super().__init__(name="translator")
         if beam_width < 1:
             raise ValueError(f"--beam-width must be >= 1, got {beam_width}")
-        self.model = model
-        # Listed explicitly so that tf.saved_model.save tracks every weight of the model.
-        self.model_variables = [variable.value for variable in model.variables]
+        self.models = list(model) if isinstance(model, (list, tuple)) else [model]
+        if not self.models:
+            raise ValueError("a Translator needs at least one model")
+        self.model = self.models[0]  # attention heatmaps show the first member's alignments
+        # Listed explicitly so that tf.saved_model.save tracks every weight of the models.
+        self.model_variables = [variable.value for m in self.models for variable in m.variables]
         self.source_tokenizer = SentencePieceTokenizer(vocabularies.source, dense=False)
         self.target_tokenizer = SentencePieceTokenizer(vocabularies.target, dense=False)
         self.beam_width = int(beam_width)
@@ -56,34 +66,41 @@ class Translator(tf.Module):
         self.max_source_length = int(max_source_length)
         self.lowercase = bool(lowercase)
 
+    def _pool(self, logits: list[tf.Tensor]) -> tf.Tensor:
+        """One model's logits as they are; the mean log-probabilities of several."""
+        if len(logits) == 1:
+            return logits[0]
+        log_probs = [tf.nn.log_softmax(tf.cast(member, tf.float32)) for member in logits]
+        return tf.add_n(log_probs) / len(log_probs)
+
     def _search(self, source_ids):
-        model = self.model
-        memory, memory_mask, cell_states = model.encode(source_ids, training=False)
-        states = model.initial_decoder_state(cell_states, memory)
+        encoded = [model.encode(source_ids, training=False) for model in self.models]
+        states = [
+            model.initial_decoder_state(cell_states, memory)
+            for model, (memory, _, cell_states) in zip(self.models, encoded)
+        ]
         start = tf.fill([tf.shape(source_ids)[0]], tf.constant(BOS_ID, tf.int32))
+        memories = [(memory, mask) for memory, mask, _ in encoded]
+        if self.beam_width > 1:
+            memories = [tile_to_beam(pair, self.beam_width) for pair in memories]
+        keys = [
+            model.decoder_step_cell.attention.setup_memory(memory)
+            for model, (memory, _) in zip(self.models, memories)
+        ]
+
+        def step_fn(token_ids, step_states):
+            logits, new_states = [], []
+            for model, (memory, mask), memory_keys, state in zip(self.models, memories, keys, step_states):
+                member_logits, member_states, _ = model.decode_step(token_ids, state, memory, mask, memory_keys)
+                logits.append(member_logits)
+                new_states.append(member_states)
+            return self._pool(logits), new_states
+
         if self.beam_width == 1:
-            memory_keys = model.decoder_step_cell.attention.setup_memory(memory)
-
-            def step_fn(token_ids, step_states):
-                logits, new_states, _ = model.decode_step(
-                    token_ids, step_states, memory, memory_mask, memory_keys
-                )
-                return logits, new_states
-
             result = greedy_decode(step_fn, states, start, EOS_ID, self.max_length, PAD_ID)
             return result.sequences, result.scores
-
-        tiled_memory, tiled_mask = tile_to_beam((memory, memory_mask), self.beam_width)
-        tiled_keys = model.decoder_step_cell.attention.setup_memory(tiled_memory)
-
-        def beam_step_fn(token_ids, step_states):
-            logits, new_states, _ = model.decode_step(
-                token_ids, step_states, tiled_memory, tiled_mask, tiled_keys
-            )
-            return logits, new_states
-
         result = beam_search_decode(
-            beam_step_fn,
+            step_fn,
             states,
             start,
             EOS_ID,

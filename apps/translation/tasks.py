@@ -12,7 +12,9 @@ from pathlib import Path
 import keras
 import sacrebleu
 
+from apps.common import ensemble
 from apps.common.cli import RunContext
+from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.plots import plot_heatmap
 from apps.common.run_dir import RunDir
@@ -115,6 +117,7 @@ def _monitoring(config: TranslationConfig, has_validation: bool) -> TranslationC
 
 
 def train(ctx: RunContext) -> dict:
+    refuse_ensemble(ctx.run_dir, "train")
     config: TranslationConfig = ctx.config
     train_sources, train_targets = read_split_examples(config, "train")
     valid_sources, valid_targets = read_split_examples(config, "valid")
@@ -212,12 +215,37 @@ def load_model(run_dir: RunDir) -> keras.Model:
     raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
 
 
+def load_models(run_dir: RunDir) -> tuple[keras.Model | list[keras.Model], Vocabularies]:
+    """The run's model and vocabularies; for an ensemble run (`ensemble` command), its
+    members' models, which must share one pair of SentencePiece models."""
+    members = members_of(run_dir)
+    if members is None:
+        return load_model(run_dir), load_vocabularies(run_dir.vocab_dir)
+    vocabularies = load_vocabularies(RunDir(members[0]).vocab_dir)
+    for member in members[1:]:
+        if load_vocabularies(RunDir(member).vocab_dir) != vocabularies:
+            raise ValueError(
+                f"ensemble member {member}: its SentencePiece models differ from those of "
+                f"{members[0]}; members must share vocabularies (train them on the same data "
+                "with the same --vocab-size, --vocabulary and --sentencepiece-model-type)"
+            )
+    return [load_model(RunDir(member)) for member in members], vocabularies
+
+
 def _beam_widths(config: TranslationConfig) -> list[int]:
     return sorted({1, config.beam_width})
 
 
+def create_ensemble(ctx: RunContext) -> list[Path]:
+    """The `ensemble` command (apps/common/ensemble.py); the members' vocabularies are
+    checked when the ensemble is loaded."""
+    members = ensemble.create(ctx, TranslationConfig)
+    load_models(ctx.run_dir)
+    return members
+
+
 def _evaluate_split(
-    ctx: RunContext, split: str, model: keras.Model, vocabularies: Vocabularies
+    ctx: RunContext, split: str, model: keras.Model | list[keras.Model], vocabularies: Vocabularies
 ) -> dict:
     """BLEU and decoding speed with greedy search and the configured beam; writes the
     translations into RUN_DIR/translations/ and attention heatmaps into plots/."""
@@ -270,9 +298,7 @@ def _heatmaps(ctx, translator: Translator, sentences, vocabularies: Vocabularies
 
 
 def evaluate(ctx: RunContext) -> dict:
-    return _evaluate_split(
-        ctx, ctx.args.split, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
-    )
+    return _evaluate_split(ctx, ctx.args.split, *load_models(ctx.run_dir))
 
 
 # --------------------------------------------------------------------------- translate, export
@@ -292,9 +318,7 @@ def translate(ctx: RunContext) -> list[str]:
     if ctx.args.export_dir:
         translator = load_export(ctx.args.export_dir)
     else:
-        translator = make_translator(
-            config, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
-        )
+        translator = make_translator(config, *load_models(ctx.run_dir))
     translations = translate_sentences(translator, sentences)[0] if sentences else []
     text = "".join(line + "\n" for line in translations)
     if ctx.args.output and ctx.args.output != "-":
@@ -310,9 +334,7 @@ def export(ctx: RunContext) -> Path:
     `{"translations": [N] strings, "scores": [N]}`, with SentencePiece and beam search
     in the graph."""
     config: TranslationConfig = ctx.config
-    translator = make_translator(
-        config, load_model(ctx.run_dir), load_vocabularies(ctx.run_dir.vocab_dir)
-    )
+    translator = make_translator(config, *load_models(ctx.run_dir))
     path = export_module(translator, ctx.run_dir, {"serving_default": translator.translate})
     print(f"exported SavedModel: {path}")
     return path
