@@ -54,8 +54,10 @@ def refuse_ensemble(run_dir: RunDir, command: str) -> None:
         raise ValueError(f"{run_dir.root} is an ensemble; {command} its members, not it")
 
 
-def create(ctx: RunContext, config_cls: type[ConfigT]) -> list[Path]:
-    """The `ensemble` command: checks the members and writes the ensemble's run folder."""
+def create(ctx: RunContext) -> list[Path]:
+    """The `ensemble` command of any app: checks the members (runs of the app, whose
+    config class is that of `ctx.config`) and writes the ensemble's run folder."""
+    config_cls = type(ctx.config)
     members = [Path(member).resolve() for member in ctx.args.members]
     if len(set(members)) != len(members):
         raise ValueError(f"--members: a run is listed twice in {[str(m) for m in members]}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from apps.common import ensemble as run_ensembles
 from apps.common.cli import Command, main_guard, run_app
 from apps.common.ensemble import add_members_argument
-from apps.sentiment import ensemble, tasks
+from apps.sentiment import tasks
 from apps.sentiment.config import SentimentConfig
 
 
@@ -35,7 +36,7 @@ COMMANDS = {
         requires_run=False,
     ),
     "ensemble": Command(
-        ensemble.create,
+        run_ensembles.create,
         "average the probabilities of trained runs (then evaluate/predict/export --run-dir it)",
         _ensemble_arguments,
         creates_run=True,

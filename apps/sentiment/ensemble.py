@@ -9,14 +9,9 @@ members mix freely); the ensemble's run directory is described in apps/common/en
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 
-from apps.common import ensemble
-from apps.common.cli import RunContext
-from apps.sentiment.config import SentimentConfig
 from apps.sentiment.export import SentimentServer
 
 
@@ -35,15 +30,6 @@ class EnsembleServer(tf.Module):
         outputs = [member.serve(texts) for member in self.members]
         probability = tf.add_n([output["probability"] for output in outputs]) / len(outputs)
         return {"probability": probability, "num_tokens": outputs[0]["num_tokens"]}
-
-
-def member_config(run_dir: str | Path) -> SentimentConfig:
-    return ensemble.member_config(run_dir, SentimentConfig)
-
-
-def create(ctx: RunContext) -> list[Path]:
-    """The `ensemble` command (apps/common/ensemble.py)."""
-    return ensemble.create(ctx, SentimentConfig)
 
 
 def probabilities(server, texts: np.ndarray, batch_size: int = 64) -> np.ndarray:

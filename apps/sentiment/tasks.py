@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.common.cli import RunContext
-from apps.common.ensemble import members_of, refuse_ensemble
+from apps.common.ensemble import member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
@@ -109,7 +109,7 @@ def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
     if members is None:
         return _single_server(ctx.run_dir, ctx.config)
     return ensemble.EnsembleServer(
-        [_single_server(RunDir(member), ensemble.member_config(member)) for member in members]
+        [_single_server(RunDir(member), member_config(member, SentimentConfig)) for member in members]
     )
 
 
@@ -148,7 +148,7 @@ def _evaluate_ensemble(ctx: RunContext, start: float) -> dict:
     merged = ctx.run_dir.write_metrics(metrics)
     if getattr(ctx.args, "results_file", ""):
         members = members_of(ctx.run_dir)
-        configs = [ensemble.member_config(member) for member in members]
+        configs = [member_config(member, SentimentConfig) for member in members]
         merged_results = {
             **merged,
             "cell": "+".join(dict.fromkeys(member.cell for member in configs)),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from apps.common import ensemble as run_ensembles
 from apps.common.cli import Command, main_guard, run_app
 from apps.common.ensemble import add_members_argument
-from apps.tagging import ensemble, tasks
+from apps.tagging import tasks
 from apps.tagging.config import TaggingConfig
 
 
@@ -53,7 +54,7 @@ COMMANDS = {
     "predict": Command(tasks.predict, "tag raw text and print it in CoNLL format", _predict_arguments,
                        requires_run=False),
     "export": Command(tasks.export, "write a SavedModel (token strings in, tags out) into RUN_DIR/export/<n>"),
-    "ensemble": Command(ensemble.create, "pool trained runs log-linearly (then evaluate/predict/export "
+    "ensemble": Command(run_ensembles.create, "pool trained runs log-linearly (then evaluate/predict/export "
                         "--run-dir it)", _ensemble_arguments, creates_run=True),
     "compare": Command(tasks.compare, "train several variants (decoder, cell) and print the dev table",
                        _compare_arguments, creates_run=True),

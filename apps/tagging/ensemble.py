@@ -18,14 +18,9 @@ described in apps/common/ensemble.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 
-from apps.common import ensemble
-from apps.common.cli import RunContext
-from apps.tagging.config import TaggingConfig
 from apps.tagging.export import TaggerModule, TaggingSignatures
 from layers.crf import crf_viterbi_decode
 
@@ -54,15 +49,6 @@ class EnsembleTaggerModule(TaggingSignatures):
         mask = tf.sequence_mask(tokens.row_lengths(), tf.shape(unary)[1])
         tags, _ = crf_viterbi_decode(unary, transitions, mask, start, end)
         return tf.cast(tags, tf.int32)
-
-
-def member_config(run_dir: str | Path) -> TaggingConfig:
-    return ensemble.member_config(run_dir, TaggingConfig)
-
-
-def create(ctx: RunContext) -> list[Path]:
-    """The `ensemble` command (apps/common/ensemble.py)."""
-    return ensemble.create(ctx, TaggingConfig)
 
 
 def tag_sentences(module: TaggingSignatures, sentences: list[list[str]], batch_size: int) -> list[list[str]]:

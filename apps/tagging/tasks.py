@@ -18,15 +18,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.common import ensemble as ensemble_lib
 from apps.common.cli import RunContext
 from apps.common.config import save_config
-from apps.common.ensemble import members_of, refuse_ensemble
+from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
-from apps.tagging import ensemble
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
     Featurizer,
@@ -219,7 +217,7 @@ def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | Ensemb
     if members is None:
         return _member_module(run_dir, config)
     return EnsembleTaggerModule(
-        [_member_module(RunDir(member), ensemble.member_config(member)) for member in members]
+        [_member_module(RunDir(member), member_config(member, TaggingConfig)) for member in members]
     )
 
 
@@ -289,10 +287,10 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
             {
                 **_summary(scores, ""),
                 **{f"f1_{name}": values["f1"] for name, values in scores.get("per_type", {}).items()},
-                **{k: trained[k] for k in ensemble_lib.SUMMED_METRICS if k in trained},
+                **{k: trained[k] for k in SUMMED_METRICS if k in trained},
                 f"member_{metric}": member_scores,
                 "members": len(members),
-                "member_commands": [command_line(ensemble.member_config(m)) for m in members],
+                "member_commands": [command_line(member_config(m, TaggingConfig)) for m in members],
                 "eval_wall_time_s": round(time.monotonic() - start, 1),
             },
             command=ctx.args.results_command

@@ -215,12 +215,9 @@ def load_model(run_dir: RunDir) -> keras.Model:
     raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
 
 
-def load_models(run_dir: RunDir) -> tuple[keras.Model | list[keras.Model], Vocabularies]:
-    """The run's model and vocabularies; for an ensemble run (`ensemble` command), its
-    members' models, which must share one pair of SentencePiece models."""
-    members = members_of(run_dir)
-    if members is None:
-        return load_model(run_dir), load_vocabularies(run_dir.vocab_dir)
+def shared_vocabularies(members: Sequence[Path]) -> Vocabularies:
+    """The one pair of SentencePiece models of an ensemble's members; ValueError naming the
+    first member whose models differ."""
     vocabularies = load_vocabularies(RunDir(members[0]).vocab_dir)
     for member in members[1:]:
         if load_vocabularies(RunDir(member).vocab_dir) != vocabularies:
@@ -229,6 +226,16 @@ def load_models(run_dir: RunDir) -> tuple[keras.Model | list[keras.Model], Vocab
                 f"{members[0]}; members must share vocabularies (train them on the same data "
                 "with the same --vocab-size, --vocabulary and --sentencepiece-model-type)"
             )
+    return vocabularies
+
+
+def load_models(run_dir: RunDir) -> tuple[keras.Model | list[keras.Model], Vocabularies]:
+    """The run's model and vocabularies; for an ensemble run (`ensemble` command), its
+    members' models, which must share one pair of SentencePiece models."""
+    members = members_of(run_dir)
+    if members is None:
+        return load_model(run_dir), load_vocabularies(run_dir.vocab_dir)
+    vocabularies = shared_vocabularies(members)
     return [load_model(RunDir(member)) for member in members], vocabularies
 
 
@@ -237,10 +244,10 @@ def _beam_widths(config: TranslationConfig) -> list[int]:
 
 
 def create_ensemble(ctx: RunContext) -> list[Path]:
-    """The `ensemble` command (apps/common/ensemble.py); the members' vocabularies are
-    checked when the ensemble is loaded."""
-    members = ensemble.create(ctx, TranslationConfig)
-    load_models(ctx.run_dir)
+    """The `ensemble` command (apps/common/ensemble.py), which also checks that the
+    members share their SentencePiece models."""
+    members = ensemble.create(ctx)
+    shared_vocabularies(members)
     return members
 
 
