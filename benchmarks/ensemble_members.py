@@ -21,11 +21,15 @@ def train_members(
     run_root: Path,
     main: Callable[[list[str]], dict],
     done_key: str,
+    time_key: str = "train_wall_time_s",
+    prepare: Callable[[Path, list[Path]], None] | None = None,
 ) -> list[Path]:
     """Trains members `main(arguments(run_dir))` in order; returns the trained run dirs.
 
     `done_key` is the metric a finished member's metrics.json holds (e.g.
-    "validation_accuracy"); its `train_wall_time_s` counts against the budget.
+    "validation_accuracy"); its `time_key` (training seconds) counts against the budget.
+    `prepare(run_dir, members_so_far)`, if given, runs before a member is trained (e.g.
+    to give it the first member's vocabularies).
     """
     budget = budget_minutes * 60
     spent, longest, members = 0.0, 0.0, []
@@ -36,8 +40,10 @@ def train_members(
         run_dir = run_root / f"member_{index + 1:02d}"
         metrics = RunDir(run_dir).read_metrics()
         if done_key not in metrics:  # not trained yet (or interrupted: resumes)
+            if prepare is not None:
+                prepare(run_dir, list(members))
             metrics = main(arguments(run_dir))
-        seconds = metrics["train_wall_time_s"]
+        seconds = metrics[time_key]
         spent, longest = spent + seconds, max(longest, seconds)
         members.append(run_dir)
         print(f"member {index + 1}: {done_key} {metrics[done_key]:.4f}, {seconds:.0f} s")

@@ -104,7 +104,9 @@ def merge(previous: dict, names: list[str], update: dict) -> dict:
     return {**kept, **update}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, command: str | None = None) -> dict:
+    """Collects and writes the figures; `command` (default: this module's command line)
+    is recorded as the runs' `<name>_command`."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.translation", description=__doc__)
     parser.add_argument(
         "--run", action="append", type=_named_run, required=True, help="NAME=RUN_DIR"
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     figures = collect(args.run, args.evaluate)
-    command = "python -m benchmarks.translation " + shlex.join(
+    command = command or "python -m benchmarks.translation " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -8,6 +8,7 @@ from layers.attention import (
     LuongAttention,
     masked_softmax,
 )
+from layers.bidirectional import Bidirectional
 from layers.cell_base import RecurrentCell, layer_norm
 from layers.crf import (
     CRF,

@@ -191,7 +191,7 @@ class Recurrent(keras.layers.Layer):
     ```python
     inputs = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(1000, 32, mask_zero=True)(inputs)
-    x = keras.layers.Bidirectional(Recurrent(LSTMCell(64), return_sequences=True))(x)
+    x = Bidirectional(Recurrent(LSTMCell(64), return_sequences=True))(x)
     outputs = Recurrent(GRUCell(64, dropout=0.2, recurrent_dropout=0.2))(x)
     model = keras.Model(inputs, outputs)
     ```

@@ -126,7 +126,7 @@ def recurrent_layer(
     )
     recurrent = layers.Recurrent(cell, return_sequences=return_sequences, name=f"recurrent_{index}")
     if config.bidirectional:
-        return keras.layers.Bidirectional(recurrent, merge_mode=merge_mode, name=f"bidirectional_{index}")
+        return layers.Bidirectional(recurrent, merge_mode=merge_mode, name=f"bidirectional_{index}")
     return recurrent
 
 

@@ -63,7 +63,7 @@ class CharacterEncoder(keras.layers.Layer):
         self.cell = cell
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_size, name="char_embedding")
         if encoder == "lstm":
-            self.reader = keras.layers.Bidirectional(
+            self.reader = layers.Bidirectional(
                 layers.Recurrent(layers.build_cell(cell, units)), name="char_birnn"
             )
         else:
@@ -184,7 +184,7 @@ def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.M
     hidden = keras.layers.Dropout(config.dropout, name="input_dropout")(hidden)
     for index in range(config.num_layers):
         cell = layers.build_cell(config.cell, config.units, recurrent_dropout=config.recurrent_dropout)
-        hidden = keras.layers.Bidirectional(
+        hidden = layers.Bidirectional(
             layers.Recurrent(cell, return_sequences=True), name=f"bi{config.cell}_{index + 1}"
         )(hidden)
         hidden = keras.layers.Dropout(config.dropout, name=f"dropout_{index + 1}")(hidden)

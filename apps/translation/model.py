@@ -156,7 +156,7 @@ class AttentionSeq2Seq(keras.Model):
             self.target_vocab_size, self.embedding_size, name="target_embedding"
         )
         self.encoder = [
-            keras.layers.Bidirectional(
+            layers.Bidirectional(
                 layers.Recurrent(
                     _cell(encoder_cell, self.encoder_units, self.embedding_size if index == 0 else self.memory_size),
                     return_sequences=True,
