@@ -2,14 +2,17 @@
 task's 60-minute budget, then scored on dev.
 
     python -m benchmarks.tagging_ensemble [--budget-minutes 60] [--member-minutes 19.5]
+        [--char-encoders lstm,cnn] [--results-prefix pos_dev_ensemble]
 
 Each member is the README's best single tagger (2 x BiLSTM-200 + character BiLSTM-50 +
 CRF, word dropout 0.2, weight averaging 0.999) with its own seed, alternating LSTM and
-GRU cells, and a wall-time cap of `--member-minutes`; `benchmarks.ensemble_members`
+GRU cells, character encoders taken in turn from `--char-encoders` (a character CNN
+reads words faster than the BiLSTM and errs differently), and a wall-time cap of
+`--member-minutes`; `benchmarks.ensemble_members`
 keeps their summed training time within the budget. The ensemble (`python -m
 apps.tagging ensemble`) decodes the mean of the members' CRF scores (a log-linear pool,
 see apps/tagging/ensemble.py); its dev accuracy and each member's are merged into
-benchmarks/results/tagging.json under `pos_dev_ensemble_*`.
+benchmarks/results/tagging.json under `<results-prefix>_*`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,12 @@ MEMBERS = [("lstm", 1234), ("gru", 1235), ("lstm", 1236), ("gru", 1237), ("lstm"
 
 
 def member_arguments(
-    index: int, train_file: str, dev_file: str, member_minutes: float, run_dir: Path
+    index: int,
+    train_file: str,
+    dev_file: str,
+    member_minutes: float,
+    run_dir: Path,
+    char_encoders: tuple[str, ...] = ("lstm",),
 ) -> list[str]:
     cell, seed = MEMBERS[index]
     return [
@@ -51,6 +59,8 @@ def member_arguments(
         cell,
         "--seed",
         str(seed),
+        "--char-encoder",
+        char_encoders[index % len(char_encoders)],
         "--max-train-minutes",
         f"{member_minutes:g}",
         *shlex.split(_COMMON),
@@ -64,9 +74,13 @@ def run(
     dev_file: str,
     run_root: Path,
     results: Path = RESULTS,
+    char_encoders: tuple[str, ...] = ("lstm",),
+    results_prefix: str = "pos_dev_ensemble",
 ) -> dict:
     arguments = [
-        functools.partial(member_arguments, index, train_file, dev_file, member_minutes)
+        functools.partial(
+            member_arguments, index, train_file, dev_file, member_minutes, char_encoders=char_encoders
+        )
         for index in range(len(MEMBERS))
     ]
     members = train_members(budget_minutes, arguments, run_root, main, "dev_accuracy")
@@ -81,6 +95,10 @@ def run(
             f"{budget_minutes:g}",
             "--member-minutes",
             f"{member_minutes:g}",
+            "--char-encoders",
+            ",".join(char_encoders),
+            "--results-prefix",
+            results_prefix,
         ]
     )
     return main(
@@ -93,7 +111,7 @@ def run(
             "--results-file",
             str(results),
             "--results-prefix",
-            "pos_dev_ensemble",
+            results_prefix,
             "--results-command",
             command,
         ]
@@ -109,6 +127,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dev-file", default=str(DEV_FILE))
     parser.add_argument("--run-root", default="runs/tagging_ensemble")
     parser.add_argument("--results-file", default=str(RESULTS))
+    parser.add_argument("--char-encoders", default="lstm",
+                        help="comma-separated character encoders (lstm, cnn) taken in turn by the members")
+    parser.add_argument("--results-prefix", default="pos_dev_ensemble",
+                        help="key prefix of the figures in the results file")
     return parser.parse_args(argv)
 
 
@@ -121,5 +143,7 @@ if __name__ == "__main__":
         args.dev_file,
         Path(args.run_root),
         Path(args.results_file),
+        tuple(args.char_encoders.split(",")),
+        args.results_prefix,
     )
     print(f"ensemble dev accuracy: {metrics['dev_accuracy']:.4f}")

@@ -869,8 +869,12 @@ class _PlannedLoop:
                     tf.zeros_like(s) if d is None else tf.convert_to_tensor(d)
                     for d, s in zip(d_final, states0)
                 ]
+                # Gradients may arrive as IndexedSlices (a gather of the outputs).
+                if d_outputs is not None:
+                    d_outputs = tf.convert_to_tensor(d_outputs)
                 if d_last_output is None:
                     d_last_output = tf.zeros_like(initial_output)
+                d_last_output = tf.convert_to_tensor(d_last_output)
                 kernels_transposed = [tf.transpose(k) for k in kernel_slices]
                 direct = plan.direct_variables
                 if self.fused is not None:

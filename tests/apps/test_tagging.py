@@ -330,6 +330,47 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     assert time.time() - start < 10
 
 
+@pytest.mark.parametrize("encoder", ["lstm", "cnn"])
+def test_character_encoder_reads_each_distinct_word_once_with_the_same_result(encoder):
+    """Repeated words are read once per batch: features and gradients equal reading every
+    word on its own; padding words get zeros."""
+    from apps.tagging.model import CharacterEncoder
+
+    layer = CharacterEncoder(9, embedding_size=4, encoder=encoder, units=3)
+    rng = np.random.default_rng(7)
+    words = [[1, 2, 3, 0], [4, 5, 0, 0], [1, 2, 3, 0], [6, 7, 8, 1]]
+    batch = np.array([[words[0], words[1], words[2]], [words[3], words[0], [0, 0, 0, 0]]], np.int32)
+    layer.build(batch.shape)
+    for variable in layer.trainable_variables:
+        variable.assign(rng.normal(size=variable.shape).astype("float32"))
+    weights = tf.constant(rng.normal(size=(2, 3, layer.output_size)).astype("float32"))
+
+    with tf.GradientTape() as tape:
+        features = tf.function(layer)(tf.constant(batch))
+        loss = tf.reduce_sum(features * weights)
+    gradients = tape.gradient(loss, layer.trainable_variables)
+
+    with tf.GradientTape() as tape:
+        one_by_one = [
+            [
+                layer(tf.constant(batch[b, w][None, None]))[0, 0]
+                if batch[b, w].any()
+                else tf.zeros(layer.output_size)
+                for w in range(3)
+            ]
+            for b in range(2)
+        ]
+        reference_loss = tf.reduce_sum(tf.stack([tf.stack(row) for row in one_by_one]) * weights)
+    reference_gradients = tape.gradient(reference_loss, layer.trainable_variables)
+
+    np.testing.assert_allclose(features[0, 0], features[0, 2])
+    np.testing.assert_array_equal(features[1, 2], np.zeros(layer.output_size))
+    np.testing.assert_allclose(features, tf.stack([tf.stack(row) for row in one_by_one]), atol=1e-6)
+    np.testing.assert_allclose(loss, reference_loss, rtol=1e-5)
+    for a, b in zip(gradients, reference_gradients):
+        np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-4, atol=1e-5)
+
+
 def test_padding_is_masked_whatever_the_word_features():
     """Keras 3's Concatenate ORs masks: the backbone must re-mask padding words, so a
     sentence's potentials do not depend on how far it is padded."""

@@ -24,24 +24,28 @@ def test_members_fill_the_budget_then_the_pool_is_scored(tmp_path, monkeypatch):
     dev = str(write_conllu(tmp_path / "dev.conllu", make_sentences(20, seed=2)))
     results = tmp_path / "tagging.json"
 
-    metrics = tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results)
+    metrics = tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results, ("lstm", "cnn"), "mixed")
     figures = json.loads(results.read_text())
     assert len(metrics["member_dev_accuracy"]) == 3
-    assert figures["pos_dev_ensemble_accuracy"] == metrics["dev_accuracy"] > 0.5
-    assert figures["pos_dev_ensemble_command"] == (
+    assert figures["mixed_accuracy"] == metrics["dev_accuracy"] > 0.5
+    assert figures["mixed_command"] == (
         "python -m benchmarks.tagging_ensemble --budget-minutes 60 --member-minutes 5"
+        " --char-encoders lstm,cnn --results-prefix mixed"
     )
-    commands = figures["pos_dev_ensemble_member_commands"]
+    commands = figures["mixed_member_commands"]
     assert "--cell gru" in commands[1] and "--seed 3" in commands[2]
     assert "--max-train-minutes 5" in commands[0]
+    # Member commands name the options that differ from the defaults (lstm characters).
+    assert ["--char-encoder cnn" in command for command in commands] == [False, True, False]
 
     # Trained members are reused, not retrained, when the benchmark is run again.
     first = tmp_path / "all" / "member_01" / "checkpoints" / "final.keras"
     stamp = first.stat().st_mtime_ns
-    tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results)
+    tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results, ("lstm", "cnn"), "mixed")
     assert first.stat().st_mtime_ns == stamp
 
     # A budget smaller than one member: the first member trains, no second one starts.
     metrics = tagging_ensemble.run(1e-6, 5, train, dev, tmp_path / "one", results)
     assert len(metrics["member_dev_accuracy"]) == 1
+    assert "pos_dev_ensemble_accuracy" in json.loads(results.read_text())
     assert not (tmp_path / "one" / "member_02").exists()

@@ -144,6 +144,35 @@ def test_fast_backward_in_graph_mode_with_return_sequences_off(name, fast_loop_s
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_fast_backward_takes_gathered_outputs(return_sequences, fast_loop_spy):
+    """A gather of the outputs sends IndexedSlices gradients into the hand-written
+    backward pass inside a graph (the tagger's character encoder reads each distinct word
+    once)."""
+    layer = Recurrent(build_cell("lstm", UNITS), return_sequences=return_sequences)
+    x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
+    layer.build(x.shape)
+    randomize_weights(layer.cell, seed=4)
+    rows = tf.constant([2, 0, 2, 1, 2])
+
+    def gradients(fast, gather):
+        with _tf_ops.loop_options(fast_gradient=fast):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                outputs = layer(x, mask=MASK, training=True)
+                picked = gather(outputs)
+                weights = tf.sin(tf.cast(tf.range(tf.size(picked)), "float32"))
+                loss = tf.reduce_sum(picked * tf.reshape(weights, tf.shape(picked)))
+        return tape.gradient(loss, [x, *layer.trainable_variables])
+
+    one_hot = tf.one_hot(rows, 3)
+    fast = tf.function(gradients)(True, lambda outputs: tf.gather(outputs, rows))
+    assert len(fast_loop_spy) == 1, "the hand-written backward pass was not used"
+    reference = gradients(False, lambda outputs: tf.tensordot(one_hot, outputs, axes=1))
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru_cho", "mut2"])
 def test_zoneout_training_gradient_equals_finite_differences(name):
     """Zoneout noise is drawn before the loop; the backward pass must replay exactly it."""
