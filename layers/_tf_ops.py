@@ -863,18 +863,16 @@ class _PlannedLoop:
             )
 
             def grad(d_last_output, *rest, variables=None):
+                def dense(d, like):
+                    # None for an unused output; IndexedSlices for a gathered one.
+                    return tf.zeros_like(like) if d is None else tf.convert_to_tensor(d)
+
                 d_outputs = rest[0] if return_sequences else None
-                d_final = list(rest[1:] if return_sequences else rest)
-                d_final = [
-                    tf.zeros_like(s) if d is None else tf.convert_to_tensor(d)
-                    for d, s in zip(d_final, states0)
-                ]
-                # Gradients may arrive as IndexedSlices (a gather of the outputs).
                 if d_outputs is not None:
                     d_outputs = tf.convert_to_tensor(d_outputs)
-                if d_last_output is None:
-                    d_last_output = tf.zeros_like(initial_output)
-                d_last_output = tf.convert_to_tensor(d_last_output)
+                d_final = list(rest[1:] if return_sequences else rest)
+                d_final = [dense(d, s) for d, s in zip(d_final, states0)]
+                d_last_output = dense(d_last_output, initial_output)
                 kernels_transposed = [tf.transpose(k) for k in kernel_slices]
                 direct = plan.direct_variables
                 if self.fused is not None:
