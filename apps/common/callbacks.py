@@ -43,6 +43,29 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return optimizer
 
 
+class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
+    """`ReduceLROnPlateau` that counts no stalled epoch before `start_from_epoch` (as
+    `EarlyStopping`'s argument: the first epochs, 0-based, are not judged). A score that
+    stays flat at first (BLEU of averaged weights, about 0 for a few epochs) then cannot
+    halve the rate before training has begun. Early epochs still log `learning_rate` and
+    still set the best value the later ones are compared with."""
+
+    def __init__(self, start_from_epoch: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.start_from_epoch = start_from_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.start_from_epoch:
+            super().on_epoch_end(epoch, logs)
+            return
+        patience, self.patience = self.patience, float("inf")
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self.patience = patience
+            self.wait = 0
+
+
 def standard_callbacks(
     config: TrainConfig,
     run_dir: RunDir,

@@ -81,6 +81,7 @@ class TranslationConfig(TrainConfig):
     scheduled_sampling_prediction: str = "sample"  # sample | argmax: the token fed back
     lr_decay_factor: float = 0.5  # multiply the rate when `monitor` stalls; 1 disables
     lr_decay_patience: int = 1  # epochs without improvement before decaying; 0 disables
+    lr_decay_start_epoch: int = 5  # no decay for a stall in the first epochs (0-based)
     max_train_minutes: float = 0.0  # wall-time budget, summed over resumes; 0: no limit
     monitor: str = "val_bleu"  # greedy BLEU on validation, computed each epoch
     monitor_mode: str = "max"

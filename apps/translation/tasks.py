@@ -13,6 +13,7 @@ import keras
 import sacrebleu
 
 from apps.common import ensemble
+from apps.common.callbacks import ReduceLROnPlateauFrom
 from apps.common.cli import RunContext
 from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
@@ -156,7 +157,8 @@ def train(ctx: RunContext) -> dict:
     extra_callbacks: list[keras.callbacks.Callback] = []
     if 0 < config.lr_decay_factor < 1 and config.lr_decay_patience > 0:
         extra_callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
+            ReduceLROnPlateauFrom(
+                start_from_epoch=config.lr_decay_start_epoch,
                 monitor=config.monitor,
                 mode=config.monitor_mode,
                 factor=config.lr_decay_factor,
