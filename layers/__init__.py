@@ -17,6 +17,8 @@ from layers.crf import (
     allowed_transitions,
     crf_log_likelihood,
     crf_log_partition,
+    crf_marginals,
+    crf_posterior_decode,
     crf_sequence_score,
     crf_viterbi_decode,
 )

@@ -1,7 +1,8 @@
 """Linear-chain conditional random field (CRF) for sequence tagging.
 
 Holds the functional core (sequence score, log-partition by the forward algorithm,
-log-likelihood, Viterbi decoding), the `CRF` layer that owns the transition weights,
+log-likelihood, Viterbi decoding, posterior marginals by forward-backward and posterior
+decoding), the `CRF` layer that owns the transition weights,
 the `CRFTagger` model wrapper that trains any potentials-producing model with the CRF
 negative log-likelihood through `model.fit`, and `allowed_transitions`, which builds
 transition constraints for the IO / BIO / IOB1 / BIOES tagging schemes.
@@ -105,6 +106,22 @@ def crf_sequence_score(
     return unary_score + transition_score + boundary_score
 
 
+def _forward_alphas(potentials, transitions, mask, start):
+    """`(alpha_n [B, K], alphas [T, B, K])`: the forward variables of the last valid step
+    and of every step (time-major; padded steps carry alpha_n on)."""
+    steps = _time_major_steps(potentials, mask)
+
+    def step(alpha, inputs):
+        unary, step_mask, first = _unpack_step(inputs)
+        recursion = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + unary
+        new_alpha = ops.where(first, start[None, :] + unary, recursion)
+        new_alpha = ops.where(step_mask[:, None], new_alpha, alpha)
+        # Keras' scan (TF backend) needs per-step outputs shaped like the carry.
+        return new_alpha, new_alpha
+
+    return ops.scan(step, ops.zeros_like(potentials[:, 0]), steps)
+
+
 def crf_log_partition(
     potentials,
     transitions,
@@ -127,17 +144,7 @@ def crf_log_partition(
     transitions = ops.cast(transitions, potentials.dtype)
     start = _boundary(start_transitions, potentials)
     end = _boundary(end_transitions, potentials)
-    steps = _time_major_steps(potentials, mask)
-
-    def step(alpha, inputs):
-        unary, step_mask, first = _unpack_step(inputs)
-        recursion = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + unary
-        new_alpha = ops.where(first, start[None, :] + unary, recursion)
-        new_alpha = ops.where(step_mask[:, None], new_alpha, alpha)
-        # Keras' scan (TF backend) needs per-step outputs shaped like the carry.
-        return new_alpha, new_alpha
-
-    alpha, _ = ops.scan(step, ops.zeros_like(potentials[:, 0]), steps)
+    alpha, _ = _forward_alphas(potentials, transitions, mask, start)
     log_z = ops.logsumexp(alpha + end[None, :], axis=1)
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
     return ops.where(lengths > 0, log_z, ops.zeros_like(log_z))
@@ -217,6 +224,89 @@ def crf_viterbi_decode(
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
     best_scores = ops.where(lengths > 0, best_scores, ops.zeros_like(best_scores))
     return tags, best_scores
+
+
+def crf_marginals(
+    potentials,
+    transitions,
+    mask=None,
+    start_transitions=None,
+    end_transitions=None,
+):
+    """Posterior marginals p(y_t = k | x) by the forward-backward algorithm.
+
+    alpha_t as in `crf_log_partition`; beta_n = end, beta_t[i] = logsumexp_j(A[i, j] +
+    u_{t+1}[j] + beta_{t+1}[j]); p(y_t = k | x) = exp(alpha_t[k] + beta_t[k] - log Z).
+
+    Args: as `crf_log_partition`.
+
+    Returns:
+        Float tensor [B, T, K]: each valid step sums to 1 over K; padded steps are 0.
+    """
+    potentials = ops.convert_to_tensor(potentials)
+    mask = _sequence_mask(potentials, mask)
+    transitions = ops.cast(transitions, potentials.dtype)
+    start = _boundary(start_transitions, potentials)
+    end = _boundary(end_transitions, potentials)
+    alpha, alphas = _forward_alphas(potentials, transitions, mask, start)
+    steps = _time_major_steps(potentials, mask)
+
+    def backward(carry, inputs):
+        # carry: (u_{t+1} + beta_{t+1}, whether step t+1 is valid, broadcast to [B, K]).
+        suffix, next_valid = carry
+        unary, step_mask, _ = _unpack_step(inputs)
+        recursion = ops.logsumexp(transitions[None] + suffix[:, None, :], axis=2)
+        beta = ops.where(next_valid > 0.5, recursion, ops.zeros_like(recursion) + end[None, :])
+        valid = ops.zeros_like(beta) + ops.cast(step_mask, beta.dtype)[:, None]
+        return (unary + beta, valid), (beta, valid)
+
+    initial = (ops.zeros_like(potentials[:, 0]), ops.zeros_like(potentials[:, 0]))
+    _, (betas, _) = ops.scan(backward, initial, steps, reverse=True)
+    log_z = ops.logsumexp(alpha + end[None, :], axis=1)
+    log_marginals = ops.transpose(alphas + betas, (1, 0, 2)) - log_z[:, None, None]
+    return ops.where(mask[..., None], ops.exp(log_marginals), ops.zeros_like(log_marginals))
+
+
+def crf_posterior_decode(
+    potentials,
+    transitions,
+    mask=None,
+    start_transitions=None,
+    end_transitions=None,
+):
+    """Posterior (minimum Bayes risk) decoding: the tag path with the most expected
+    correct tags, sum_t p(y_t | x), among the paths the CRF allows.
+
+    Viterbi finds the single most probable path; this maximises the expected token
+    accuracy instead (Kall et al. 2005, "An HMM posterior decoder"). Without
+    constraints it is the per-step argmax of `crf_marginals`; transitions scored at or
+    below `FORBIDDEN_TRANSITION_SCORE / 100` (no probability mass in float32) stay
+    forbidden, so the path is valid whenever Viterbi's would be.
+
+    Args: as `crf_log_partition`.
+
+    Returns:
+        `(tags, marginals)`: int32 tensor [B, T] (0 at padded steps) and the marginals
+        [B, T, K] of `crf_marginals`.
+    """
+    potentials = ops.convert_to_tensor(potentials)
+    marginals = crf_marginals(potentials, transitions, mask, start_transitions, end_transitions)
+    threshold = FORBIDDEN_TRANSITION_SCORE / 100
+
+    def allowed_only(scores):
+        if scores is None:
+            return None
+        scores = ops.cast(scores, potentials.dtype)
+        return ops.where(scores > threshold, ops.zeros_like(scores), ops.full_like(scores, FORBIDDEN_TRANSITION_SCORE))
+
+    tags, _ = crf_viterbi_decode(
+        marginals,
+        allowed_only(transitions),
+        mask,
+        allowed_only(start_transitions),
+        allowed_only(end_transitions),
+    )
+    return tags, marginals
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,6 +609,19 @@ class CRF(keras.layers.Layer):
         potentials = self._prepare(potentials)
         transitions, start, end = self.constrained_weights()
         return crf_viterbi_decode(potentials, transitions, mask, start, end)
+
+    def marginals(self, potentials, mask=None):
+        """Posterior marginals p(y_t = k | x), float tensor [B, T, K] (0 at padding)."""
+        potentials = self._prepare(potentials)
+        transitions, start, end = self.constrained_weights()
+        return crf_marginals(potentials, transitions, mask, start, end)
+
+    def posterior_decode(self, potentials, mask=None):
+        """Posterior decoding: `(tags [B, T] int32, marginals [B, T, K])`, the allowed
+        path with the most expected correct tags (see `crf_posterior_decode`)."""
+        potentials = self._prepare(potentials)
+        transitions, start, end = self.constrained_weights()
+        return crf_posterior_decode(potentials, transitions, mask, start, end)
 
     def loss(self, potentials, tags, mask=None, sample_weight=None):
         """Mean negative log-likelihood over the batch (weighted by `sample_weight` [B])."""

@@ -9,6 +9,7 @@ from pipelines.tag_schemes import normalize_scheme
 
 TASKS = ("ner", "chunk", "pos")
 DECODERS = ("crf", "softmax")
+DECODINGS = ("viterbi", "posterior")
 CHAR_ENCODERS = ("lstm", "cnn", "none")
 FILE_FORMATS = ("auto", "conll", "conllu")
 BATCH_TYPES = ("examples", "tokens")
@@ -66,6 +67,7 @@ class TaggingConfig(TrainConfig):
     recurrent_dropout: float = 0.0  # variational dropout on the recurrent state
     decoder: str = "crf"  # crf | softmax
     crf_constraints: bool = True  # forbid transitions invalid in `tag_scheme`
+    decoding: str = "viterbi"  # viterbi (most probable path) | posterior (most expected correct tags)
 
     # Batching (OpenNMT-tf names): batch_size counts tokens when batch_type is "tokens".
     batch_type: str = "examples"
@@ -110,6 +112,7 @@ class TaggingConfig(TrainConfig):
 
         choice("task", self.task, TASKS)
         choice("decoder", self.decoder, DECODERS)
+        choice("decoding", self.decoding, DECODINGS)
         choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
         choice("file_format", self.file_format, FILE_FORMATS)
         choice("batch_type", self.batch_type, BATCH_TYPES)

@@ -12,8 +12,10 @@ sentence with the path that maximises the mean of the members' log-probabilities
 the mode of the normalised geometric mean of their path distributions. Each log p_m is a
 path score (unary + transition scores, `model.tag_scores`) minus a per-sentence constant,
 so y* is the Viterbi path of the mean unary and mean transition scores: exact, not a
-vote over tokens, and it respects transitions every member forbids. The run directory is
-described in apps/common/ensemble.py.
+vote over tokens, and it respects transitions every member forbids. With `--decoding
+posterior` the same pooled distribution is decoded for the most expected correct tags
+(its forward-backward marginals; `layers.crf.crf_posterior_decode`) instead of its most
+probable path. The run directory is described in apps/common/ensemble.py.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import numpy as np
 import tensorflow as tf
 
 from apps.tagging.export import TaggerModule, TaggingSignatures
-from layers.crf import crf_viterbi_decode
+from apps.tagging.model import decode_scores
 
 
 class EnsembleTaggerModule(TaggingSignatures):
     """The signatures of `TaggerModule` for the log-linear pool of its members."""
 
-    def __init__(self, members: list[TaggerModule]):
+    def __init__(self, members: list[TaggerModule], decoding: str = "viterbi"):
         super().__init__(name="tagger_ensemble")
         if not members:
             raise ValueError("an ensemble needs at least one member")
@@ -42,13 +44,13 @@ class EnsembleTaggerModule(TaggingSignatures):
                 )
         self.members = list(members)
         self.tag_names = members[0].tag_names
+        self.decoding = decoding
 
     def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
         scores = [member.scores(tokens) for member in self.members]
         unary, transitions, start, end = (tf.add_n(list(parts)) / len(scores) for parts in zip(*scores))
         mask = tf.sequence_mask(tokens.row_lengths(), tf.shape(unary)[1])
-        tags, _ = crf_viterbi_decode(unary, transitions, mask, start, end)
-        return tf.cast(tags, tf.int32)
+        return decode_scores((unary, transitions, start, end), mask, self.decoding)
 
 
 def tag_sentences(module: TaggingSignatures, sentences: list[list[str]], batch_size: int) -> list[list[str]]:

@@ -64,16 +64,18 @@ class TaggingSignatures(tf.Module):
 
 
 class TaggerModule(TaggingSignatures):
-    """Featurizer + model + tag names, exportable with `tf.saved_model.save`."""
+    """Featurizer + model + tag names, exportable with `tf.saved_model.save`; `decoding`
+    as `TaggingConfig.decoding`."""
 
-    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str]):
+    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str], decoding: str = "viterbi"):
         super().__init__(name="tagger")
         self.featurizer = featurizer
         self.model = model
         self.tag_names = tf.constant(tags, tf.string)
+        self.decoding = decoding
 
     def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
-        return predict_tag_ids(self.model, self.featurizer.batch(tokens))
+        return predict_tag_ids(self.model, self.featurizer.batch(tokens), self.decoding)
 
     def scores(self, tokens: tf.RaggedTensor) -> tuple[tf.Tensor, ...]:
         """`model.tag_scores` of non-empty ragged sentences."""

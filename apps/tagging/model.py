@@ -14,7 +14,7 @@ import layers
 from apps.common.callbacks import make_optimizer
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import CASINGS, Vocabularies
-from layers.crf import CRF, CRFTagger
+from layers.crf import CRF, CRFTagger, crf_posterior_decode, crf_viterbi_decode
 
 
 @keras.saving.register_keras_serializable(package="tagging")
@@ -223,12 +223,27 @@ def build_model(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Mode
     return model
 
 
-def predict_tag_ids(model: keras.Model, features: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Best tag ids [B, T] (Viterbi paths for a CRF, per-token argmax for softmax)."""
+def predict_tag_ids(model: keras.Model, features: dict[str, tf.Tensor], decoding: str = "viterbi") -> tf.Tensor:
+    """Best tag ids [B, T]: for a CRF the Viterbi path or, with `decoding="posterior"`, the
+    allowed path with the most expected correct tags (`layers.crf.crf_posterior_decode`);
+    the per-token argmax for softmax, which both rules give."""
     outputs = model(features, training=False)
-    if isinstance(outputs, dict):
+    if not isinstance(outputs, dict):
+        return ops.cast(ops.argmax(outputs, axis=-1), "int32")
+    if decoding == "viterbi":
         return ops.cast(outputs["tags"], "int32")
-    return ops.cast(ops.argmax(outputs, axis=-1), "int32")
+    transitions, start, end = model.crf.constrained_weights()
+    potentials = ops.cast(outputs["potentials"], "float32")
+    return decode_scores((potentials, transitions, start, end), outputs["mask"], decoding)
+
+
+def decode_scores(scores: tuple[tf.Tensor, ...], mask: tf.Tensor, decoding: str) -> tf.Tensor:
+    """Tag ids [B, T] of `tag_scores`-like `(unary, transitions, start, end)` by `decoding`
+    (viterbi: the most probable path; posterior: the most expected correct tags)."""
+    unary, transitions, start, end = (ops.cast(part, "float32") for part in scores)
+    decode = crf_posterior_decode if decoding == "posterior" else crf_viterbi_decode
+    tags, _ = decode(unary, transitions, mask, start, end)
+    return ops.cast(tags, "int32")
 
 
 def tag_scores(model: keras.Model, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:

@@ -63,7 +63,9 @@ class Scorer:
         """Predicted tags (training scheme) of every sentence, in order."""
         if self._model is not model:
             self._model = model
-            self._predict = tf.function(lambda features: predict_tag_ids(model, features), reduce_retracing=True)
+            self._predict = tf.function(
+                lambda features: predict_tag_ids(model, features, self.config.decoding), reduce_retracing=True
+            )
         predicted: list[list[str]] = []
         lengths = iter([len(sentence) for sentence in self.split.tokens])
         for features in self.dataset:
@@ -208,7 +210,7 @@ def command_line(config: TaggingConfig, command: str = "train") -> str:
 
 def _member_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule:
     vocabularies = Vocabularies.load(run_dir.vocab_dir)
-    return TaggerModule(Featurizer(vocabularies, config), _load_trained(run_dir), vocabularies.tags)
+    return TaggerModule(Featurizer(vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding)
 
 
 def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | EnsembleTaggerModule:
@@ -216,8 +218,10 @@ def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | Ensemb
     members = members_of(run_dir)
     if members is None:
         return _member_module(run_dir, config)
+    # Members keep their data settings but decode as the ensemble does.
+    configs = [dataclasses.replace(member_config(member, TaggingConfig), decoding=config.decoding) for member in members]
     return EnsembleTaggerModule(
-        [_member_module(RunDir(member), member_config(member, TaggingConfig)) for member in members]
+        [_member_module(RunDir(path), member) for path, member in zip(members, configs)], config.decoding
     )
 
 

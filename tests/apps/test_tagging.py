@@ -4,6 +4,7 @@ a fresh process and tags like the in-memory model; bad inputs give clear errors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -138,13 +139,18 @@ def test_bilstm_crf_trains_loss_falls_and_scores_entities(ner_run):
 
 
 @pytest.mark.slow
-def test_constrained_crf_emits_only_valid_bioes(ner_run, ner_files):
+def test_constrained_crf_emits_only_valid_bioes_by_either_decoding(ner_run, ner_files):
     run_dir, _ = ner_run
     config = TaggingConfig(**json.loads(run_dir.config_path.read_text()))
     vocabularies = Vocabularies.load(run_dir.vocab_dir)
     dev = load_splits(config)["dev"]
-    predicted = Scorer(dev, Featurizer(vocabularies, config), vocabularies, config).predict(_load_trained(run_dir))
+    model = _load_trained(run_dir)
+    predicted = Scorer(dev, Featurizer(vocabularies, config), vocabularies, config).predict(model)
     assert all(is_valid(tags, "bioes") for tags in predicted)
+    posterior = dataclasses.replace(config, decoding="posterior")
+    by_marginals = Scorer(dev, Featurizer(vocabularies, posterior), vocabularies, posterior).predict(model)
+    assert all(is_valid(tags, "bioes") for tags in by_marginals)
+    assert [len(tags) for tags in by_marginals] == [len(tags) for tags in predicted]
 
 
 @pytest.mark.slow
@@ -413,6 +419,8 @@ def test_ensemble_of_runs_evaluates_predicts_and_exports(ner_run, ner_files, tmp
     assert "--decoder softmax" in figures["ner_dev_ensemble_member_commands"][1]
     expected_time = first_metrics["train_wall_time_s"] + second_metrics["train_wall_time_s"]
     assert figures["ner_dev_ensemble_train_wall_time_s"] == pytest.approx(expected_time, abs=0.2)
+    posterior = main(["evaluate", "--run-dir", str(ensemble_dir), "--decoding", "posterior"])
+    assert posterior["dev_f1"] > 0.5 and len(posterior["member_dev_f1"]) == 2
 
     module = make_module(RunDir(ensemble_dir), TaggingConfig(**json.loads((ensemble_dir / "config.json").read_text())))
     assert isinstance(module, EnsembleTaggerModule) and len(module.members) == 2

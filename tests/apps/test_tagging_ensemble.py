@@ -1,7 +1,8 @@
 """Tagger ensembles (apps/tagging/ensemble.py): the log-linear pool decodes the path that
-maximises the members' summed log-probabilities (brute force over every path of tiny
-untrained taggers, CRF and softmax mixed, with start/end transitions); members must share
-the tag set."""
+maximises the members' summed log-probabilities, or with posterior decoding the tags of
+highest pooled marginal probability (brute force over every path of tiny untrained
+taggers, CRF and softmax mixed, with start/end transitions); members must share the tag
+set."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _member(seed: int, tags=TAGS, **options) -> TaggerModule:
         model.crf.start_transitions.assign(rng.normal(size=len(tags)).astype("float32"))
         model.crf.end_transitions.assign(rng.normal(size=len(tags)).astype("float32"))
         model.crf.transitions.assign(3 * rng.normal(size=(len(tags), len(tags))).astype("float32"))
-    return TaggerModule(Featurizer(vocabularies, config), model, list(tags))
+    return TaggerModule(Featurizer(vocabularies, config), model, list(tags), config.decoding)
 
 
 def _path_log_probabilities(member: TaggerModule, tokens: tf.RaggedTensor, paths: list) -> np.ndarray:
@@ -63,6 +64,34 @@ def test_pool_decodes_the_brute_force_best_path_of_summed_log_probabilities():
         disagreements += len(alone) > 1
     # The members disagree somewhere, or the test would not tell pooling from voting.
     assert disagreements > 0
+
+
+def _brute_force_marginals(log_probabilities: np.ndarray, paths: list, length: int) -> np.ndarray:
+    weights = np.exp(log_probabilities - log_probabilities.max())
+    weights /= weights.sum()
+    marginals = np.zeros((length, len(TAGS)))
+    for path, weight in zip(paths, weights):
+        marginals[np.arange(length), path] += weight
+    return marginals
+
+
+def test_posterior_decoding_picks_the_tags_of_highest_pooled_marginal_probability():
+    members = [_member(1), _member(2, decoder="softmax", cell="gru"), _member(3, char_encoder="cnn")]
+    single = _member(1, decoding="posterior")
+    ensemble = EnsembleTaggerModule(members, decoding="posterior")
+    differs_from_viterbi = 0
+    for sentence in (["the", "cat", "sat"], ["a", "cat", "on", "mat"], ["sat", "the"]):
+        tokens = tf.ragged.constant([sentence])
+        paths = list(itertools.product(range(len(TAGS)), repeat=len(sentence)))
+        mean = sum(_path_log_probabilities(member, tokens, paths) for member in members) / len(members)
+        expected = _brute_force_marginals(mean, paths, len(sentence)).argmax(-1)
+        decoded = [TAGS.index(t.decode()) for t in ensemble.tag(tokens)["tags"].to_list()[0]]
+        assert decoded == expected.tolist()
+        differs_from_viterbi += decoded != list(paths[int(np.argmax(mean))])
+        # One CRF tagger alone: the argmax of its own marginals.
+        own = _brute_force_marginals(_path_log_probabilities(single, tokens, paths), paths, len(sentence))
+        assert [TAGS.index(t.decode()) for t in single.tag(tokens)["tags"].to_list()[0]] == own.argmax(-1).tolist()
+    assert differs_from_viterbi > 0  # otherwise the test would not tell the rules apart
 
 
 def test_single_member_ensemble_tags_like_the_member_and_batches_keep_order():

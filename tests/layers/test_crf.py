@@ -14,6 +14,8 @@ from layers.crf import (
     allowed_transitions,
     crf_log_likelihood,
     crf_log_partition,
+    crf_marginals,
+    crf_posterior_decode,
     crf_sequence_score,
     crf_viterbi_decode,
 )
@@ -95,6 +97,59 @@ def test_viterbi_matches_brute_force_argmax(boundary):
         best = max(paths, key=paths.get)
         assert tuple(tags[b, :length]) == best
         np.testing.assert_allclose(scores[b], paths[best], rtol=1e-5)
+
+
+@pytest.mark.parametrize("boundary", [True, False])
+def test_marginals_match_brute_force(boundary):
+    potentials, transitions, start, end, mask, _ = _random_problem(5, boundary)
+    marginals = np.asarray(crf_marginals(potentials, transitions, mask, start, end))
+    for b, length in enumerate(LENGTHS):
+        assert np.all(marginals[b, length:] == 0)
+        if length == 0:
+            continue
+        paths = _all_paths(potentials[b], length, transitions, start, end)
+        weights = np.exp(np.array(list(paths.values()), np.float64))
+        weights /= weights.sum()
+        expected = np.zeros((length, NUM_TAGS))
+        for path, weight in zip(paths, weights):
+            expected[np.arange(length), path] += weight
+        np.testing.assert_allclose(marginals[b, :length], expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("boundary", [True, False])
+def test_posterior_decoding_maximises_expected_correct_tags(boundary):
+    potentials, transitions, start, end, mask, _ = _random_problem(6, boundary)
+    tags, marginals = crf_posterior_decode(potentials, transitions, mask, start, end)
+    tags, marginals = np.asarray(tags), np.asarray(marginals)
+    for b, length in enumerate(LENGTHS):
+        assert np.all(tags[b, length:] == 0)
+        np.testing.assert_array_equal(tags[b, :length], marginals[b, :length].argmax(-1))
+
+
+def test_constrained_posterior_decoding_picks_the_best_valid_path():
+    tags = ["O", "B-X", "I-X", "E-X", "S-X"]
+    crf = CRF.for_tags(tags, "bioes", boundary_initializer="random_normal")
+    allowed = allowed_transitions(tags, "bioes")
+    rng = np.random.default_rng(7)
+    batch, length = 64, 4
+    potentials = (3 * rng.normal(size=(batch, length, len(tags)))).astype("float32")
+    lengths = rng.integers(1, length + 1, size=batch)
+    mask = np.arange(length)[None, :] < lengths[:, None]
+    decoded, marginals = (np.asarray(x) for x in crf.posterior_decode(potentials, mask))
+    np.testing.assert_allclose(marginals, np.asarray(crf.marginals(potentials, mask)))
+    unconstrained_argmax_invalid = 0
+    for b in range(batch):
+        n = lengths[b]
+        assert _valid_path(decoded[b, :n], allowed), decoded[b]
+        expected = {
+            path: marginals[b, np.arange(n), path].sum()
+            for path in itertools.product(range(len(tags)), repeat=n)
+            if _valid_path(path, allowed)
+        }
+        best = max(expected.values())
+        np.testing.assert_allclose(expected[tuple(decoded[b, :n])], best, rtol=1e-5)
+        unconstrained_argmax_invalid += not _valid_path(marginals[b, :n].argmax(-1), allowed)
+    assert unconstrained_argmax_invalid > 0  # the constraint did some work
 
 
 def test_allowed_transitions_bio():
