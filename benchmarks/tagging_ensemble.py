@@ -2,7 +2,7 @@
 task's 60-minute budget, then scored on dev.
 
     python -m benchmarks.tagging_ensemble [--budget-minutes 60] [--member-minutes 19.5]
-        [--char-encoders lstm,cnn] [--results-prefix pos_dev_ensemble]
+        [--char-encoders lstm,cnn] [--results-prefix pos_dev_ensemble] [--decoding posterior]
 
 Each member is the README's best single tagger (2 x BiLSTM-200 + character BiLSTM-50 +
 CRF, word dropout 0.2, weight averaging 0.999) with its own seed, alternating LSTM and
@@ -11,7 +11,8 @@ reads words faster than the BiLSTM and errs differently), and a wall-time cap of
 `--member-minutes`; `benchmarks.ensemble_members`
 keeps their summed training time within the budget. The ensemble (`python -m
 apps.tagging ensemble`) decodes the mean of the members' CRF scores (a log-linear pool,
-see apps/tagging/ensemble.py); its dev accuracy and each member's are merged into
+see apps/tagging/ensemble.py; `--decoding posterior` takes the tags of highest pooled
+marginal probability instead of the best path); its dev accuracy and each member's are merged into
 benchmarks/results/tagging.json under `<results-prefix>_*`.
 """
 
@@ -76,6 +77,7 @@ def run(
     results: Path = RESULTS,
     char_encoders: tuple[str, ...] = ("lstm",),
     results_prefix: str = "pos_dev_ensemble",
+    decoding: str = "viterbi",
 ) -> dict:
     arguments = [
         functools.partial(
@@ -85,7 +87,7 @@ def run(
     ]
     members = train_members(budget_minutes, arguments, run_root, main, "dev_accuracy")
     ensemble_dir = run_root / "ensemble"
-    main(["ensemble", "--run-dir", str(ensemble_dir), "--members", *map(str, members)])
+    main(["ensemble", "--run-dir", str(ensemble_dir), "--decoding", decoding, "--members", *map(str, members)])
     command = shlex.join(
         [
             "python",
@@ -99,6 +101,7 @@ def run(
             ",".join(char_encoders),
             "--results-prefix",
             results_prefix,
+            *(["--decoding", decoding] if decoding != "viterbi" else []),
         ]
     )
     return main(
@@ -131,6 +134,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated character encoders (lstm, cnn) taken in turn by the members")
     parser.add_argument("--results-prefix", default="pos_dev_ensemble",
                         help="key prefix of the figures in the results file")
+    parser.add_argument("--decoding", default="viterbi", choices=("viterbi", "posterior"),
+                        help="how the pooled distribution is decoded (apps/tagging/ensemble.py)")
     return parser.parse_args(argv)
 
 
@@ -145,5 +150,6 @@ if __name__ == "__main__":
         Path(args.results_file),
         tuple(args.char_encoders.split(",")),
         args.results_prefix,
+        args.decoding,
     )
     print(f"ensemble dev accuracy: {metrics['dev_accuracy']:.4f}")

@@ -38,11 +38,18 @@ def test_members_fill_the_budget_then_the_pool_is_scored(tmp_path, monkeypatch):
     # Member commands name the options that differ from the defaults (lstm characters).
     assert ["--char-encoder cnn" in command for command in commands] == [False, True, False]
 
-    # Trained members are reused, not retrained, when the benchmark is run again.
+    # Trained members are reused, not retrained, when the benchmark is run again, here to
+    # decode the same pool by its marginals.
     first = tmp_path / "all" / "member_01" / "checkpoints" / "final.keras"
     stamp = first.stat().st_mtime_ns
-    tagging_ensemble.run(60, 5, train, dev, tmp_path / "all", results, ("lstm", "cnn"), "mixed")
+    posterior = tagging_ensemble.run(
+        60, 5, train, dev, tmp_path / "all", results, ("lstm", "cnn"), "mixed_posterior", "posterior"
+    )
     assert first.stat().st_mtime_ns == stamp
+    figures = json.loads(results.read_text())
+    assert figures["mixed_posterior_accuracy"] == posterior["dev_accuracy"] > 0.5
+    assert figures["mixed_posterior_command"].endswith("--results-prefix mixed_posterior --decoding posterior")
+    assert figures["mixed_accuracy"] == metrics["dev_accuracy"]  # the first figures are kept
 
     # A budget smaller than one member: the first member trains, no second one starts.
     metrics = tagging_ensemble.run(1e-6, 5, train, dev, tmp_path / "one", results)
