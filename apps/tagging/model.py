@@ -240,7 +240,7 @@ def predict_tag_ids(model: keras.Model, features: dict[str, tf.Tensor], decoding
 def decode_scores(scores: tuple[tf.Tensor, ...], mask: tf.Tensor, decoding: str) -> tf.Tensor:
     """Tag ids [B, T] of `tag_scores`-like `(unary, transitions, start, end)` by `decoding`
     (viterbi: the most probable path; posterior: the most expected correct tags)."""
-    unary, transitions, start, end = (ops.cast(part, "float32") for part in scores)
+    unary, transitions, start, end = (None if part is None else ops.cast(part, "float32") for part in scores)
     decode = crf_posterior_decode if decoding == "posterior" else crf_viterbi_decode
     tags, _ = decode(unary, transitions, mask, start, end)
     return ops.cast(tags, "int32")
