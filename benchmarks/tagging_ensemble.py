@@ -3,6 +3,7 @@ task's 60-minute budget, then scored on dev.
 
     python -m benchmarks.tagging_ensemble [--budget-minutes 60] [--member-minutes 19.5]
         [--char-encoders lstm,cnn] [--results-prefix pos_dev_ensemble] [--decoding posterior]
+        [--seed-offset 100 --run-root runs/tagging_ensemble_replicate]
 
 Each member is the README's best single tagger (2 x BiLSTM-200 + character BiLSTM-50 +
 CRF, word dropout 0.2, weight averaging 0.999) with its own seed, alternating LSTM and
@@ -46,8 +47,10 @@ def member_arguments(
     member_minutes: float,
     run_dir: Path,
     char_encoders: tuple[str, ...] = ("lstm",),
+    seed_offset: int = 0,
 ) -> list[str]:
     cell, seed = MEMBERS[index]
+    seed += seed_offset
     return [
         "train",
         "--run-dir",
@@ -78,10 +81,17 @@ def run(
     char_encoders: tuple[str, ...] = ("lstm",),
     results_prefix: str = "pos_dev_ensemble",
     decoding: str = "viterbi",
+    seed_offset: int = 0,
 ) -> dict:
     arguments = [
         functools.partial(
-            member_arguments, index, train_file, dev_file, member_minutes, char_encoders=char_encoders
+            member_arguments,
+            index,
+            train_file,
+            dev_file,
+            member_minutes,
+            char_encoders=char_encoders,
+            seed_offset=seed_offset,
         )
         for index in range(len(MEMBERS))
     ]
@@ -102,6 +112,7 @@ def run(
             "--results-prefix",
             results_prefix,
             *(["--decoding", decoding] if decoding != "viterbi" else []),
+            *(["--seed-offset", str(seed_offset)] if seed_offset else []),
         ]
     )
     return main(
@@ -136,6 +147,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="key prefix of the figures in the results file")
     parser.add_argument("--decoding", default="viterbi", choices=("viterbi", "posterior"),
                         help="how the pooled distribution is decoded (apps/tagging/ensemble.py)")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to every member's seed: a replicate of the recipe (use a new --run-root)")
     return parser.parse_args(argv)
 
 
@@ -151,5 +164,6 @@ if __name__ == "__main__":
         tuple(args.char_encoders.split(",")),
         args.results_prefix,
         args.decoding,
+        args.seed_offset,
     )
     print(f"ensemble dev accuracy: {metrics['dev_accuracy']:.4f}")

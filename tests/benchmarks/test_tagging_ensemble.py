@@ -51,8 +51,11 @@ def test_members_fill_the_budget_then_the_pool_is_scored(tmp_path, monkeypatch):
     assert figures["mixed_posterior_command"].endswith("--results-prefix mixed_posterior --decoding posterior")
     assert figures["mixed_accuracy"] == metrics["dev_accuracy"]  # the first figures are kept
 
-    # A budget smaller than one member: the first member trains, no second one starts.
-    metrics = tagging_ensemble.run(1e-6, 5, train, dev, tmp_path / "one", results)
+    # A budget smaller than one member: the first member trains, no second one starts; a
+    # replicate shifts the seeds.
+    metrics = tagging_ensemble.run(1e-6, 5, train, dev, tmp_path / "one", results, seed_offset=100)
     assert len(metrics["member_dev_accuracy"]) == 1
-    assert "pos_dev_ensemble_accuracy" in json.loads(results.read_text())
+    figures = json.loads(results.read_text())
+    assert "pos_dev_ensemble_accuracy" in figures and figures["pos_dev_ensemble_command"].endswith("--seed-offset 100")
+    assert "--seed 101" in figures["pos_dev_ensemble_member_commands"][0]
     assert not (tmp_path / "one" / "member_02").exists()
