@@ -45,6 +45,18 @@ def _boundary(boundary_transitions, potentials):
     return ops.cast(boundary_transitions, potentials.dtype)
 
 
+def _prepared(potentials, transitions, mask, start_transitions, end_transitions):
+    """Potentials as a tensor, a bool mask, and transitions / start / end in its dtype."""
+    potentials = ops.convert_to_tensor(potentials)
+    return (
+        potentials,
+        _sequence_mask(potentials, mask),
+        ops.cast(transitions, potentials.dtype),
+        _boundary(start_transitions, potentials),
+        _boundary(end_transitions, potentials),
+    )
+
+
 def _time_major_steps(potentials, mask):
     """Packs potentials, mask and a first-step flag into one time-major tensor [T, B, K+2].
 
@@ -106,10 +118,10 @@ def crf_sequence_score(
     return unary_score + transition_score + boundary_score
 
 
-def _forward_alphas(potentials, transitions, mask, start):
+def _forward_alphas(potentials, transitions, steps, start):
     """`(alpha_n [B, K], alphas [T, B, K])`: the forward variables of the last valid step
-    and of every step (time-major; padded steps carry alpha_n on)."""
-    steps = _time_major_steps(potentials, mask)
+    and of every step (time-major; padded steps carry alpha_n on); `steps` as
+    `_time_major_steps`."""
 
     def step(alpha, inputs):
         unary, step_mask, first = _unpack_step(inputs)
@@ -139,12 +151,10 @@ def crf_log_partition(
     Returns:
         Float tensor [B]; 0 for empty sequences.
     """
-    potentials = ops.convert_to_tensor(potentials)
-    mask = _sequence_mask(potentials, mask)
-    transitions = ops.cast(transitions, potentials.dtype)
-    start = _boundary(start_transitions, potentials)
-    end = _boundary(end_transitions, potentials)
-    alpha, _ = _forward_alphas(potentials, transitions, mask, start)
+    potentials, mask, transitions, start, end = _prepared(
+        potentials, transitions, mask, start_transitions, end_transitions
+    )
+    alpha, _ = _forward_alphas(potentials, transitions, _time_major_steps(potentials, mask), start)
     log_z = ops.logsumexp(alpha + end[None, :], axis=1)
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
     return ops.where(lengths > 0, log_z, ops.zeros_like(log_z))
@@ -181,11 +191,9 @@ def crf_viterbi_decode(
         `(tags, scores)`: int32 tensor [B, T] of best paths (0 at padded steps) and float
         tensor [B] of their unnormalised scores (0 for empty sequences).
     """
-    potentials = ops.convert_to_tensor(potentials)
-    mask = _sequence_mask(potentials, mask)
-    transitions = ops.cast(transitions, potentials.dtype)
-    start = _boundary(start_transitions, potentials)
-    end = _boundary(end_transitions, potentials)
+    potentials, mask, transitions, start, end = _prepared(
+        potentials, transitions, mask, start_transitions, end_transitions
+    )
     num_tags = ops.shape(potentials)[-1]
     steps = _time_major_steps(potentials, mask)
     identity = ops.arange(num_tags, dtype="int32")
@@ -243,13 +251,11 @@ def crf_marginals(
     Returns:
         Float tensor [B, T, K]: each valid step sums to 1 over K; padded steps are 0.
     """
-    potentials = ops.convert_to_tensor(potentials)
-    mask = _sequence_mask(potentials, mask)
-    transitions = ops.cast(transitions, potentials.dtype)
-    start = _boundary(start_transitions, potentials)
-    end = _boundary(end_transitions, potentials)
-    alpha, alphas = _forward_alphas(potentials, transitions, mask, start)
+    potentials, mask, transitions, start, end = _prepared(
+        potentials, transitions, mask, start_transitions, end_transitions
+    )
     steps = _time_major_steps(potentials, mask)
+    alpha, alphas = _forward_alphas(potentials, transitions, steps, start)
 
     def backward(carry, inputs):
         # carry: (u_{t+1} + beta_{t+1}, whether step t+1 is valid, broadcast to [B, K]).
