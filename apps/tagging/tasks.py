@@ -38,7 +38,14 @@ from apps.tagging.data import (
 )
 from apps.tagging.ensemble import EnsembleTaggerModule, tag_sentences
 from apps.tagging.export import TaggerModule
-from apps.tagging.metrics import entity_scores, format_entity_report, token_accuracy
+from apps.tagging.metrics import (
+    TrainingText,
+    entity_scores,
+    format_entity_report,
+    token_accuracy,
+    unseen_entity_scores,
+    unseen_token_accuracy,
+)
 from apps.tagging.model import build_model, load_model, predict_tag_ids
 from pipelines.tag_schemes import convert_tags, normalize_scheme
 
@@ -49,11 +56,20 @@ logger = logging.getLogger(__name__)
 
 
 class Scorer:
-    """Tags a split with a model and scores it against the split's original tags."""
+    """Tags a split with a model and scores it against the split's original tags (also on
+    what `training` never shows, when given)."""
 
-    def __init__(self, split: Split, featurizer: Featurizer, vocabularies: Vocabularies, config: TaggingConfig):
+    def __init__(
+        self,
+        split: Split,
+        featurizer: Featurizer,
+        vocabularies: Vocabularies,
+        config: TaggingConfig,
+        training: TrainingText | None = None,
+    ):
         self.split = split
         self.config = config
+        self.training = training
         self.tags = vocabularies.tags
         self.dataset = make_dataset(split.tokens, None, featurizer, config, training=False)
         self._predict = None
@@ -75,17 +91,36 @@ class Scorer:
 
     def score(self, model: keras.Model) -> dict:
         """{"f1", "precision", "recall", "accuracy", ...} on the original tags."""
-        return score_tags(self.split, self.predict(model), self.config)
+        return score_tags(self.split, self.predict(model), self.config, self.training)
 
 
-def score_tags(split: Split, predicted: list[list[str]], config: TaggingConfig) -> dict:
+def score_tags(
+    split: Split, predicted: list[list[str]], config: TaggingConfig, training: TrainingText | None = None
+) -> dict:
     """Scores predicted tags (training scheme) against the split's original tags: entity
-    P/R/F1 on the original spans (entity tasks) and token accuracy."""
-    if split.scheme is None:
-        return {"accuracy": token_accuracy(split.tags, predicted)}
-    scores = entity_scores(split.tags, split.scheme, predicted, config.tag_scheme)
-    scores["accuracy"] = token_accuracy(training_tags(split, config), predicted)
+    P/R/F1 on the original spans (entity tasks) and token accuracy; with `training`, the
+    same restricted to unseen mentions and words (`unseen_*`, `metrics.TrainingText`)."""
+    gold = training_tags(split, config)
+    scores = {"accuracy": token_accuracy(gold, predicted)}
+    if split.scheme is not None:
+        scores = {**entity_scores(split.tags, split.scheme, predicted, config.tag_scheme), **scores}
+    if training is not None:
+        scores.update(unseen_token_accuracy(split.tokens, gold, predicted, training))
+        if split.scheme is not None:
+            scores.update(
+                unseen_entity_scores(split.tokens, split.tags, split.scheme, predicted, config.tag_scheme, training)
+            )
     return scores
+
+
+def print_scores(scores: dict, split_name: str, config: TaggingConfig) -> None:
+    """The entity table (entity tasks), then token accuracy, overall and on unseen words."""
+    if config.entities:
+        print(format_entity_report(scores))
+    line = f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%"
+    if "unseen_accuracy" in scores:
+        line += f" ({100 * scores['unseen_accuracy']:.2f}% on the {scores['unseen_tokens']} tokens unseen in training)"
+    print(line)
 
 
 class ScoreCallback(keras.callbacks.Callback):
@@ -99,7 +134,7 @@ class ScoreCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         scores = self.scorer.score(self.model)
         if logs is not None:
-            for key in ("f1", "precision", "recall", "accuracy"):
+            for key in ("f1", "precision", "recall", "accuracy", "unseen_f1", "unseen_accuracy"):
                 if key in scores:
                     logs[f"val_{key}"] = scores[key]
         summary = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items() if isinstance(v, float))
@@ -149,7 +184,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
     dev_data = make_dataset(
         dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
     )
-    scorer = Scorer(dev, featurizer, vocabularies, config)
+    scorer = Scorer(dev, featurizer, vocabularies, config, TrainingText(train.tokens))
     extra: list[keras.callbacks.Callback] = []
     if config.learning_rate_decay > 0:
         extra.append(
@@ -187,9 +222,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
 def train(ctx: RunContext) -> dict:
     refuse_ensemble(ctx.run_dir, "train")
     _, scores, run_info = fit(ctx)
-    if ctx.config.entities:
-        print(format_entity_report(scores))
-    print(f"dev token accuracy: {100 * scores['accuracy']:.2f}%")
+    print_scores(scores, "dev", ctx.config)
     return ctx.run_dir.write_metrics(
         {**_summary(scores, "dev"), "dev_per_type": scores.get("per_type", {}), **run_info}
     )
@@ -230,16 +263,15 @@ def evaluate(ctx: RunContext) -> dict:
     config: TaggingConfig = ctx.config
     split_name = ctx.args.split
     splits = load_splits(config, with_test=split_name == "test")
+    training = TrainingText(splits["train"].tokens)
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, splits[split_name])
+        return _evaluate_ensemble(ctx, splits[split_name], training)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config)
+    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config, training)
     start = time.monotonic()
     scores = scorer.score(model)
-    if config.entities:
-        print(format_entity_report(scores))
-    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    print_scores(scores, split_name, config)
     metrics = {**_summary(scores, split_name), f"{split_name}_per_type": scores.get("per_type", {})}
     if ctx.args.results_file:
         trained = ctx.run_dir.read_metrics()
@@ -259,7 +291,7 @@ def evaluate(ctx: RunContext) -> dict:
     return ctx.run_dir.write_metrics(metrics)
 
 
-def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
+def _evaluate_ensemble(ctx: RunContext, split: Split, training: TrainingText) -> dict:
     """Scores an ensemble and each of its members on the split (members tag with their
     own data settings; the split is read with the ensemble's)."""
     config: TaggingConfig = ctx.config
@@ -267,20 +299,22 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
     start = time.monotonic()
     module = make_module(ctx.run_dir, config)
     sentences = [list(sentence) for sentence in split.tokens]
-    scores = score_tags(split, tag_sentences(module, sentences, config.eval_batch_size), config)
+    scores = score_tags(split, tag_sentences(module, sentences, config.eval_batch_size), config, training)
     metric = "f1" if config.entities else "accuracy"
-    member_scores = [
-        score_tags(split, tag_sentences(member, sentences, config.eval_batch_size), config)[metric]
+    member_results = [
+        score_tags(split, tag_sentences(member, sentences, config.eval_batch_size), config, training)
         for member in module.members
     ]
-    if config.entities:
-        print(format_entity_report(scores))
-    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    member_scores = [result[metric] for result in member_results]
+    member_unseen = [result[f"unseen_{metric}"] for result in member_results]
+    print_scores(scores, split_name, config)
     print(f"members' {split_name} {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_scores))
+    print(f"members' unseen {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_unseen))
     metrics = {
         **_summary(scores, split_name),
         f"{split_name}_per_type": scores.get("per_type", {}),
         f"member_{split_name}_{metric}": member_scores,
+        f"member_{split_name}_unseen_{metric}": member_unseen,
     }
     if ctx.args.results_file:
         members = members_of(ctx.run_dir)
@@ -293,6 +327,7 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
                 **{f"f1_{name}": values["f1"] for name, values in scores.get("per_type", {}).items()},
                 **{k: trained[k] for k in SUMMED_METRICS if k in trained},
                 f"member_{metric}": member_scores,
+                f"member_unseen_{metric}": member_unseen,
                 "members": len(members),
                 "member_commands": [command_line(member_config(m, TaggingConfig)) for m in members],
                 "eval_wall_time_s": round(time.monotonic() - start, 1),
