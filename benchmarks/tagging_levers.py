@@ -38,6 +38,7 @@ LEVERS = {
     "no_casing": "--casing-embedding-size 0 --lowercase false",  # without the lever
     "char_units_50": "--char-units 50",
     "word_dropout_20": "--word-dropout 0.2",
+    "rare_word_dropout": "--rare-word-dropout 1.0",  # singletons replaced half the time
 }
 
 

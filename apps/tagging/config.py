@@ -51,6 +51,7 @@ class TaggingConfig(TrainConfig):
     max_vocabulary_size: int = 0  # 0: no limit
     max_word_length: int = 30  # characters per word seen by the character encoder
     word_dropout: float = 0.05  # training words replaced by the unknown word
+    rare_word_dropout: float = 0.0  # alpha: a word seen c times is also replaced w.p. alpha/(alpha+c)
 
     # Model: embeddings + character features -> stacked bidirectional recurrent layers ->
     # softmax or linear-chain CRF.
@@ -124,6 +125,8 @@ class TaggingConfig(TrainConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1); got {value}")
+        if self.rare_word_dropout < 0:
+            raise ValueError(f"--rare-word-dropout must be >= 0; got {self.rare_word_dropout}")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ValueError(f"--dev-fraction must be in [0, 1); got {self.dev_fraction}")
         if self.learning_rate_decay < 0:

@@ -289,6 +289,7 @@ class Featurizer(tf.Module):
         self.max_word_length = config.max_word_length
         self.casing = config.casing_embedding_size > 0
         self.word_table = _table(vocabularies.words)
+        self.vocabulary_size = len(vocabularies.words) + 2  # word ids are in [0, vocabulary_size)
         self.char_table = _table(vocabularies.chars)
 
     @staticmethod
@@ -380,16 +381,37 @@ def make_dataset(
     # (which also fills the cache).
     num_batches = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-    if config.word_dropout > 0:
-        dataset = dataset.map(lambda x, y: (word_dropout(x, config.word_dropout), y))
+    if config.word_dropout > 0 or config.rare_word_dropout > 0:
+        probabilities = tf.constant(word_dropout_probabilities(tokens, featurizer, config))
+        dataset = dataset.map(lambda x, y: (word_dropout(x, probabilities), y))
     if config.steps_per_epoch > 0:
         dataset = dataset.repeat()
     return batching.finalize(dataset)
 
 
-def word_dropout(features: dict[str, tf.Tensor], rate: float) -> dict[str, tf.Tensor]:
-    """Replaces each real word id by the unknown-word id with probability `rate`, so the
-    model learns to use the characters of unknown words (Lample et al. 2016)."""
+def word_dropout_probabilities(tokens: list[list[str]], featurizer: Featurizer, config: TaggingConfig) -> np.ndarray:
+    """Per word id, the probability that training replaces the word by the unknown word.
+
+    Every word: `word_dropout`. With `rare_word_dropout` alpha > 0, a word the training
+    sentences `tokens` hold c times (as the word lookup sees it) is also replaced with
+    probability alpha / (alpha + c) (Kiperwasser & Goldberg 2016; alpha = 1 replaces
+    singletons half the time, as Lample et al. 2016 do), the two independently. Padding
+    and the unknown word keep probability 0.
+    """
+    flat = tf.constant([token for sentence in tokens for token in sentence], tf.string)
+    ids = featurizer.word_ids(flat).numpy()
+    counts = np.bincount(ids, minlength=featurizer.vocabulary_size)[: featurizer.vocabulary_size]
+    keep = np.full(counts.shape, 1.0 - config.word_dropout)
+    if config.rare_word_dropout > 0:
+        keep *= 1.0 - config.rare_word_dropout / (config.rare_word_dropout + np.maximum(counts, 1))
+    probabilities = 1.0 - keep
+    probabilities[: UNKNOWN_ID + 1] = 0.0
+    return probabilities.astype(np.float32)
+
+
+def word_dropout(features: dict[str, tf.Tensor], probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Replaces each word id w by the unknown-word id with probability `probabilities[w]`,
+    so the model learns to use the characters of unknown words (Lample et al. 2016)."""
     word_ids = features["word_ids"]
-    drop = tf.logical_and(tf.random.uniform(tf.shape(word_ids)) < rate, word_ids > UNKNOWN_ID)
+    drop = tf.random.uniform(tf.shape(word_ids)) < tf.gather(probabilities, word_ids)
     return {**features, "word_ids": tf.where(drop, tf.ones_like(word_ids) * UNKNOWN_ID, word_ids)}
