@@ -61,6 +61,13 @@ class TaggingConfig(TrainConfig):
     char_embedding_size: int = 25
     char_units: int = 25  # per direction (lstm) or filters (cnn)
     char_kernel_size: int = 3
+    # Contextual string features (Akbik et al. 2018): forward and backward character LMs
+    # trained on the training sentences before the tagger; their states at word boundaries
+    # are word features. 0 units: off.
+    char_lm_units: int = 0
+    char_lm_embedding_size: int = 32
+    char_lm_epochs: int = 5
+    char_lm_minutes: float = 0.0  # wall-time cap of both LMs' training together; 0: none
     cell: str = "lstm"  # any name of layers.CELL_NAMES (main and character layers)
     units: int = 100  # per direction
     num_layers: int = 1
@@ -131,6 +138,8 @@ class TaggingConfig(TrainConfig):
             raise ValueError(f"--dev-fraction must be in [0, 1); got {self.dev_fraction}")
         if self.learning_rate_decay < 0:
             raise ValueError(f"--learning-rate-decay must be >= 0; got {self.learning_rate_decay}")
+        if self.char_lm_units < 0 or self.char_lm_epochs < 1 or self.char_lm_minutes < 0:
+            raise ValueError("--char-lm-units and --char-lm-minutes must be >= 0, --char-lm-epochs >= 1")
         if self.num_layers < 1:
             raise ValueError(f"--num-layers must be at least 1; got {self.num_layers}")
         if (self.dev_file or self.test_file) and not self.train_file:

@@ -25,6 +25,7 @@ from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
+from apps.tagging.char_lm import load_contextual_strings, train_language_models
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
     Featurizer,
@@ -50,6 +51,8 @@ from apps.tagging.model import build_model, load_model, predict_tag_ids
 from pipelines.tag_schemes import convert_tags, normalize_scheme
 
 logger = logging.getLogger(__name__)
+
+CHAR_LM_DIR = "char_lm"  # in the run directory: the character language models
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -154,6 +157,14 @@ def _vocabularies(ctx: RunContext, train: Split) -> Vocabularies:
         return vocabularies
 
 
+def _featurizer(run_dir: RunDir, vocabularies: Vocabularies, config: TaggingConfig) -> Featurizer:
+    """The run's featurizer, with its character language models when it has them."""
+    if config.char_lm_units <= 0:
+        return Featurizer(vocabularies, config)
+    separator = Featurizer(vocabularies, config).char_vocabulary_size
+    return Featurizer(vocabularies, config, load_contextual_strings(run_dir.root / CHAR_LM_DIR, separator))
+
+
 def _load_trained(run_dir: RunDir) -> keras.Model:
     import layers  # noqa: F401  (registers the suite's layers for deserialisation)
 
@@ -177,7 +188,12 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
     splits = load_splits(config)
     train, dev = splits["train"], splits["dev"]
     vocabularies = _vocabularies(ctx, train)
-    featurizer = Featurizer(vocabularies, config)
+    language_models = {}
+    if config.char_lm_units > 0:  # trained first (or reused), then frozen
+        language_models = train_language_models(
+            train.tokens, dev.tokens, Featurizer(vocabularies, config), config, ctx.run_dir.root / CHAR_LM_DIR
+        )
+    featurizer = _featurizer(ctx.run_dir, vocabularies, config)
     train_data = make_dataset(
         train.tokens, tag_ids(training_tags(train, config), vocabularies.tags, "train"), featurizer, config, True
     )
@@ -212,9 +228,11 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         "train_tokens": train.num_tokens,
         "dev_sentences": len(dev),
         "epochs_trained": len(history.get("loss", [])),
-        "train_wall_time_s": round(wall_time, 1),  # summed over resumed runs
-        "train_cpu_time_s": round(cpu_time, 1),  # all threads: the work done, even when shared
+        # Summed over resumed runs, with the character LMs' training.
+        "train_wall_time_s": round(wall_time + language_models.get("char_lm_wall_time_s", 0.0), 1),
+        "train_cpu_time_s": round(cpu_time + language_models.get("char_lm_cpu_time_s", 0.0), 1),
         "parameters": int(model.count_params()),
+        **language_models,
     }
     return model, scores, run_info
 
@@ -243,7 +261,7 @@ def command_line(config: TaggingConfig, command: str = "train") -> str:
 
 def _member_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule:
     vocabularies = Vocabularies.load(run_dir.vocab_dir)
-    return TaggerModule(Featurizer(vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding)
+    return TaggerModule(_featurizer(run_dir, vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding)
 
 
 def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | EnsembleTaggerModule:
@@ -268,7 +286,7 @@ def evaluate(ctx: RunContext) -> dict:
         return _evaluate_ensemble(ctx, splits[split_name], training)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config, training)
+    scorer = Scorer(splits[split_name], _featurizer(ctx.run_dir, vocabularies, config), vocabularies, config, training)
     start = time.monotonic()
     scores = scorer.score(model)
     print_scores(scores, split_name, config)
@@ -277,6 +295,7 @@ def evaluate(ctx: RunContext) -> dict:
         trained = ctx.run_dir.read_metrics()
         keys = ("train_wall_time_s", "train_cpu_time_s", "epochs_trained", "parameters", "train_sentences")
         extra = {k: trained.get(k, trained.get(f"dev_{k}")) for k in keys if k in trained or f"dev_{k}" in trained}
+        extra.update({k: v for k, v in trained.items() if k.startswith("char_lm_")})
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{config.task}_{split_name}",
