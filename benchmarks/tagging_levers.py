@@ -39,6 +39,7 @@ LEVERS = {
     "char_units_50": "--char-units 50",
     "word_dropout_20": "--word-dropout 0.2",
     "rare_word_dropout": "--rare-word-dropout 1.0",  # singletons replaced half the time
+    "char_lm": "--char-lm-units 128 --char-lm-epochs 5",  # trained first, on the training text
 }
 
 
