@@ -40,6 +40,7 @@ LEVERS = {
     "word_dropout_20": "--word-dropout 0.2",
     "rare_word_dropout": "--rare-word-dropout 1.0",  # singletons replaced half the time
     "char_lm": "--char-lm-units 128 --char-lm-epochs 5",  # trained first, on the training text
+    "weight_averaging": "--ema-momentum 0.999",  # dev scores, checkpoints of the moving average
 }
 
 
