@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.common.callbacks import make_optimizer
 from apps.common.cli import RunContext
 from apps.common.config import TrainConfig
+from apps.common.optimizer import make_optimizer
 from apps.common.plots import read_history
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
