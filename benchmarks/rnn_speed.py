@@ -26,10 +26,10 @@ Levers (each measured against the same baseline in the same rounds):
     bf16             `dtype="mixed_bfloat16"` (bf16 products, float32 states)
     threads          `tf.config.threading` intra/inter-op threads (a child process)
 
-The machine's CPU model and its vector/matrix instruction flags are recorded with the
+The machine's CPU model and its kernel flags (`benchmarks.host.cpu`) are recorded with the
 figures. bf16 speed figures are measured only on a CPU with bf16 matrix kernels (AMX-BF16
-or AVX512-BF16 on x86, BF16 on Arm): elsewhere TensorFlow emulates bf16 products, so the
-figures would say nothing about the lever, and the results say why they are missing.
+or AVX512-BF16): elsewhere TensorFlow emulates bf16 products, so the figures would say
+nothing about the lever, and the results say why they are missing (`bf16_skipped`).
 The accuracy impact of mixed_bfloat16 is measured on the adding-problem app
 (`bf16_accuracy`: same seed and number of steps in float32 and mixed_bfloat16).
 """
@@ -91,58 +91,20 @@ if ARGS is not None and ARGS.threads:
 
 import keras  # noqa: E402
 
+from benchmarks import host  # noqa: E402
 from layers import CELL_NAMES, Recurrent, build_cell  # noqa: E402
 
 # ---------------------------------------------------------------------------- machine
-# Flags of /proc/cpuinfo that decide which kernels oneDNN and XLA can use here.
-KERNEL_FLAGS = (
-    "amx_bf16",
-    "amx_int8",
-    "amx_tile",
-    "avx512_bf16",
-    "avx512_fp16",
-    "avx512_vnni",
-    "avx512f",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx",
-    "sse4_2",
-    "bf16",  # Arm (aarch64 "Features")
-    "asimd",
-)
-BF16_KERNEL_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+BF16_KERNEL_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags of native bf16 matrix products
 
 
-def cpu_kernels(cpuinfo: str | None = None) -> dict:
-    """The CPU model, which of `KERNEL_FLAGS` it has, and which of them run bf16 products
-    natively (`bf16_kernels`, empty: bf16 would be emulated), from `cpuinfo` (default:
-    Linux's /proc/cpuinfo; elsewhere no flags are known)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    model, flags = platform.processor() or platform.machine(), set()
-    for line in cpuinfo.splitlines():
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key in ("model name", "Model Name") and value:
-            model = value
-        elif key in ("flags", "Features") and not flags:
-            flags = set(value.split())
-    return {
-        "cpu_model": model,
-        "cpu_flags": [flag for flag in KERNEL_FLAGS if flag in flags],
-        "bf16_kernels": [flag for flag in BF16_KERNEL_FLAGS if flag in flags],
-    }
-
-
-def bf16_skip_note(kernels: dict) -> str | None:
-    """Why bf16 speed figures are not measured on this CPU (None: they are)."""
-    if kernels["bf16_kernels"]:
+def bf16_skip_note(processor: dict) -> str | None:
+    """Why bf16 speed figures are not measured on the CPU `processor` (`host.cpu()`); None
+    where they are."""
+    if any(flag in processor["flags"] for flag in BF16_KERNEL_FLAGS):
         return None
     return (
-        f"bf16 speed figures skipped: {kernels['cpu_model']} has no bf16 matrix kernels "
+        f"bf16 speed figures skipped: {processor['model']} has no bf16 matrix kernels "
         f"(none of {', '.join(BF16_KERNEL_FLAGS)}), so mixed_bfloat16 products would be emulated"
     )
 
@@ -623,13 +585,14 @@ def main(args) -> dict:
     )
     sections = (args.sections or default_sections).split(",")
     cells = args.cells.split(",") if args.cells else list(CELL_NAMES)
-    kernels = cpu_kernels()
-    bf16_note = bf16_skip_note(kernels)
+    processor = host.cpu()
+    bf16_note = bf16_skip_note(processor)
     bf16 = bf16_note is None
     result = {
         "machine": {
             "platform": platform.platform(),
-            **kernels,
+            "cpu_model": processor["model"],
+            "cpu_flags": processor["flags"],
             "cpu_count": os.cpu_count(),
             "threads": args.threads or "default",
             "load_average_start": [round(v, 2) for v in os.getloadavg()],
