@@ -41,7 +41,7 @@ EWT = Path("/work/shared/data/ud_english_ewt")
 #: The NER members: the README's BiLSTM-CRF with the levers chosen on dev
 #: (benchmarks/tagging_levers.py), LSTM and GRU cells in turn, each its own seed.
 NER_OPTIONS = (
-    "--task ner --epochs 200 --early-stopping-patience 100 --learning-rate-decay 0.0 --verbose 2"
+    "--task ner --epochs 200 --early-stopping-patience 100 --lr-schedule constant --verbose 2"
     " --ema-momentum 0.999"
 )
 NER_MEMBERS = [("lstm", 1234), ("gru", 1235), ("lstm", 1236)]
@@ -135,7 +135,7 @@ def run(task: str, run_root: Path, results: Path = RESULTS, conditions: str = ""
     members = train_members(recipe.budget_minutes, arguments, run_root, main, f"dev_{recipe.metric}")
     ensemble_dir = run_root / "ensemble"
     main(["ensemble", "--run-dir", str(ensemble_dir), "--decoding", recipe.decoding, "--members", *map(str, members)])
-    dev = main(["evaluate", "--run-dir", str(ensemble_dir), "--split", "dev"])
+    dev = main(["evaluate", "--run-dir", str(ensemble_dir), "--split", "valid"])
     test = main(["evaluate", "--run-dir", str(ensemble_dir), "--split", "test", "--test-file", str(recipe.test_file)])
     trained = [RunDir(member).read_metrics() for member in members]
     return heldout.record(

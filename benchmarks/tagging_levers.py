@@ -30,7 +30,7 @@ DATA_DIR = Path("/work/shared/data/conll2003")
 TRAIN_FILE = DATA_DIR / "eng.train"
 DEV_FILE = DATA_DIR / "eng.testa"
 
-RECIPE = "--task ner --early-stopping-patience 10 --learning-rate-decay 0.0 --verbose 2"
+RECIPE = "--task ner --early-stopping-patience 10 --lr-schedule constant --verbose 2"
 
 #: Each lever: the options that differ from the recipe.
 LEVERS = {
@@ -86,7 +86,7 @@ def run(
                 "--run-dir",
                 str(run_dir),
                 "--split",
-                "dev",
+                "valid",
                 "--results-file",
                 str(results),
                 "--results-prefix",

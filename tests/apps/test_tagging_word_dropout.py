@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps.common.config import check_config
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import (
     Featurizer,
@@ -63,4 +64,4 @@ def test_training_batches_replace_rare_words_and_keep_evaluation_batches():
     words = np.concatenate([x["word_ids"].numpy().ravel() for x in evaluation])
     assert {2, 3, 4, 5, 6} <= set(words.tolist())
     with pytest.raises(ValueError, match="--rare-word-dropout must be >= 0"):
-        TaggingConfig(rare_word_dropout=-1.0).validate()
+        check_config(TaggingConfig(rare_word_dropout=-1.0))
