@@ -3,7 +3,11 @@
     e_t = E[x_t]                                  embedding (dropout: token / variational)
     h_t^(l) = cell^(l)(h_t^(l-1), s_{t-1}^(l))    stacked `layers.Recurrent`, any cell
     logits_t = h_t^(L) V + b                      or, tied (Press & Wolf 2017; Inan et al.
-                                                  2017): (h_t^(L) P) E^T
+                                                  2017): (h_t^(L) P) E^T + b
+
+The tied output keeps its own bias b (as Press & Wolf and AWD-LSTM do): without it the
+model can express word frequencies only through a direction of the shared embedding,
+and learns far more slowly (`benchmarks/lm_diagnosis.py`).
 
 The same weights serve three graphs: the training model (stateful with a fixed batch for
 truncated BPTT, or stateless), the evaluation model (stateful over `eval_batch_size`
@@ -18,6 +22,34 @@ import tensorflow as tf
 import layers
 from apps.common.callbacks import make_optimizer
 from apps.language_model.config import LanguageModelConfig
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class OutputBias(keras.layers.Layer):
+    """Adds a trainable bias `b [vocab_size]` to logits `[..., vocab_size]`: the bias of a
+    tied output layer, `keras.layers.ReversibleEmbedding(..., reverse=True)` having none.
+
+    Args:
+        bias_initializer: Initializer of `b` (zeros).
+    """
+
+    def __init__(self, bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(
+            shape=(input_shape[-1],), initializer=self.bias_initializer, name="bias"
+        )
+
+    def call(self, logits):
+        return logits + keras.ops.cast(self.bias, logits.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
 
 
 def build_model(
@@ -85,7 +117,7 @@ def _build(config: LanguageModelConfig, vocab_size: int, batch_size, stateful: b
     if config.tie_embeddings:
         if config.units != embedding_dim:
             x = keras.layers.Dense(embedding_dim, name="projection")(x)
-        logits = embedding(x, reverse=True)
+        logits = OutputBias(name="output_bias")(embedding(x, reverse=True))
     else:
         logits = keras.layers.Dense(vocab_size, name="softmax")(x)
     if logits.dtype != "float32":
@@ -159,6 +191,7 @@ class TokenStepper:
         names = {layer.name for layer in model.layers}
         self.projection = model.get_layer("projection") if "projection" in names else None
         self.softmax = model.get_layer("softmax") if "softmax" in names else None
+        self.output_bias = model.get_layer("output_bias") if "output_bias" in names else None
 
     def initial_state(self, batch_size) -> tuple:
         return tuple(
@@ -180,7 +213,7 @@ class TokenStepper:
         if self.softmax is not None:
             logits = self.softmax(x)
         else:
-            logits = self.embedding(x, reverse=True)
+            logits = self.output_bias(self.embedding(x, reverse=True))
         return tf.cast(logits, tf.float32), tuple(new_state)
 
     def prefill(self, token_ids, state):

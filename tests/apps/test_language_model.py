@@ -164,6 +164,39 @@ def test_stateless_and_tied_models_share_weights_with_stateful_copies():
         np.testing.assert_allclose(logits.numpy(), stateless(ids).numpy()[:, t], atol=1e-5)
 
 
+def test_tied_output_adds_its_own_bias_to_the_transposed_embedding(tmp_path):
+    # logits = (h P) E^T + b, as Press & Wolf and AWD-LSTM tie: the bias is not tied.
+    config = tiny_config(tie_embeddings=True, embedding_size=8)
+    model = build_model(config, 11)
+    rng = np.random.default_rng(8)
+    embedding = rng.normal(size=(11, 8)).astype("float32")
+    bias = rng.normal(size=11).astype("float32")
+    model.get_layer("embedding").set_weights([embedding])
+    model.get_layer("output_bias").set_weights([bias])
+    ids = rng.integers(0, 11, size=(2, 6))
+    projected = keras.Model(model.inputs, model.get_layer("projection").output)(ids).numpy()
+    np.testing.assert_allclose(model(ids).numpy(), projected @ embedding.T + bias, atol=1e-5)
+    # The bias alone sets the distribution of a model whose embedding is zero: with log
+    # unigram frequencies, the perplexity is the unigram model's.
+    counts = np.array([50, 20, 10, 5, 5, 3, 2, 2, 1, 1, 1], "float64")
+    model.get_layer("embedding").set_weights([np.zeros_like(embedding)])
+    model.get_layer("output_bias").set_weights([_log_frequencies(counts)])
+    split = rng.choice(11, size=300, p=counts / counts.sum())
+    unigram = -np.log(counts / counts.sum())[split[1:]].mean()
+    scores = evaluate_ids(model, config, 11, split, batch_size=1)
+    assert scores["nats_per_token"] == pytest.approx(unigram, rel=1e-5)
+    # The bias is a weight of the checkpoint.
+    model.save(tmp_path / "tied.keras")
+    loaded = keras.saving.load_model(tmp_path / "tied.keras", compile=False)
+    np.testing.assert_array_equal(
+        loaded.get_layer("output_bias").get_weights()[0], _log_frequencies(counts)
+    )
+
+
+def _log_frequencies(counts: np.ndarray) -> np.ndarray:
+    return np.log(counts / counts.sum()).astype("float32")
+
+
 # --------------------------------------------------------------------------- n-grams
 
 
