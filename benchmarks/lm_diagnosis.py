@@ -63,7 +63,7 @@ PREFIX = "diagnosis"
 @dataclasses.dataclass(frozen=True)
 class Variant:
     description: str
-    network: str = "app"  # app: layers.Recurrent (apps.language_model.model) | keras: keras.layers.LSTM
+    network: str = "app"  # app: layers.Recurrent | keras: keras.layers.LSTM
     output: str = "tied_bias"  # untied | tied_no_bias | tied_bias
     unigram_bias: bool = False  # start the output bias at log unigram frequencies
     embedding_scale: float = 0.0  # > 0: embedding ~ U(-scale, scale); 0: Keras' default (0.05)
