@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
+
+import pytest
 
 from benchmarks import language_model, results_file, translation
 
@@ -90,3 +93,28 @@ def test_host_cpu_reads_model_and_kernel_flags():
     info = host.cpu("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n")
     assert info == {"model": "AMD EPYC 9B14", "flags": ["avx2", "fma", "avx512f", "avx512_bf16"]}
     assert host.cpu("flags: sse sse2\n")["flags"] == []
+
+
+@pytest.mark.slow
+def test_translation_final_scores_dev_and_test_together_and_counts_the_test(tmp_path):
+    from tests.apps.test_translation import TINY, data_flags, write_pairs
+
+    test_source, test_target = write_pairs(tmp_path, "test", 40, seed=2)
+    output = tmp_path / "translation.json"
+    results = translation.final(
+        data_flags(tmp_path),
+        ["--test-source", str(test_source), "--test-target", str(test_target)],
+        tmp_path / "run",
+        conditions="tests",
+        command="the command",
+        recipe=shlex.join([*TINY, "--epochs", "2"]),
+        budget_minutes=5,
+        output=output,
+    )
+    assert results == json.loads(output.read_text())
+    assert results["test_evaluations"] == 1
+    for split in ("dev", "test"):
+        assert 0 <= results[f"final_{split}_bleu_beam1"] <= 100
+        assert 0 <= results[f"final_{split}_bleu_beam3"] <= 100
+    assert results["final_budget_minutes"] == 5 and results["final_conditions"] == "tests"
+    assert (tmp_path / "run" / "translations" / "test.beam3.txt").exists()
