@@ -49,7 +49,13 @@ import numpy as np
 from apps.language_model.callbacks import StreamStates
 from apps.language_model.config import LanguageModelConfig
 from apps.language_model.data import encode_splits, training_windows, validation_windows
-from apps.language_model.model import OutputBias, build_model, compile_model
+from apps.language_model.model import (
+    OutputBias,
+    build_model,
+    compile_model,
+    set_unigram_bias,
+    unigram_log_probabilities,
+)
 from apps.language_model.tokens import load_or_train
 from benchmarks import results_file
 from benchmarks.host import machine
@@ -91,6 +97,12 @@ VARIANTS: dict[str, Variant] = {
     "keras_tied_bias": Variant("plain keras.layers.LSTM model, tied output with bias", "keras"),
     "app_tied_bias_unigram": Variant(
         "the fix, bias started at log unigram frequencies", unigram_bias=True
+    ),
+    "keras_untied_unigram": Variant(
+        "plain keras.layers.LSTM model, untied, Dense bias started at log unigram frequencies",
+        network="keras",
+        output="untied",
+        unigram_bias=True,
     ),
     "app_tied_bias_init_0.1": Variant("the fix, embedding ~ U(-0.1, 0.1)", embedding_scale=0.1),
     "app_tied_bias_lr_1e-3": Variant("the fix, Adam learning rate 1e-3", learning_rate=1e-3),
@@ -165,14 +177,6 @@ def _app_model(config: LanguageModelConfig, vocab_size: int, output: str) -> ker
     return keras.Model(model.inputs, logits, name="rnn_language_model_no_bias")
 
 
-def _bias_layer(model: keras.Model):
-    names = {layer.name for layer in model.layers}
-    for name in ("output_bias", "softmax"):
-        if name in names:
-            return model.get_layer(name)
-    return None
-
-
 def build_variant(
     variant: Variant, config: LanguageModelConfig, vocab_size: int, train_ids: np.ndarray
 ) -> keras.Model:
@@ -194,9 +198,7 @@ def build_variant(
             rng.uniform(-variant.embedding_scale, variant.embedding_scale, shape).astype("float32")
         )
     if variant.unigram_bias:
-        counts = np.bincount(train_ids, minlength=vocab_size).astype("float64") + 1.0
-        bias = _bias_layer(model).weights[-1]
-        bias.assign(np.log(counts / counts.sum()).astype("float32"))
+        set_unigram_bias(model, train_ids)
     compile_model(model, config)
     model.optimizer.epsilon = variant.epsilon
     return model
@@ -205,9 +207,8 @@ def build_variant(
 def unigram_perplexity(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: int) -> float:
     """Perplexity of the validation targets under the add-one unigram model of the
     training split: the level of a model that has learnt word frequencies only."""
-    counts = np.bincount(train_ids, minlength=vocab_size).astype("float64") + 1.0
-    log_probs = np.log(counts / counts.sum())
-    return float(math.exp(-log_probs[valid_ids[1:]].mean()))
+    log_probs = unigram_log_probabilities(train_ids, vocab_size)
+    return float(math.exp(-log_probs[valid_ids[1:]].astype("float64").mean()))
 
 
 def run_variant(

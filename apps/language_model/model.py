@@ -17,6 +17,7 @@ streams) and a one-token step function for sampling (`TokenStepper`).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import layers
@@ -148,6 +149,30 @@ def reset_states(model: keras.Model) -> None:
     for layer in recurrent_layers(model):
         if layer.stateful:
             layer.reset_state()
+
+
+def output_bias(model: keras.Model) -> keras.Variable:
+    """The bias b of the output layer (`softmax`'s, or the tied output's `output_bias`)."""
+    names = {layer.name for layer in model.layers}
+    layer = model.get_layer("output_bias" if "output_bias" in names else "softmax")
+    return layer.weights[-1]
+
+
+def unigram_log_probabilities(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """log p(token) of the add-one unigram model of `ids`: `[vocab_size]` float32."""
+    counts = np.bincount(np.asarray(ids), minlength=vocab_size).astype("float64") + 1.0
+    return np.log(counts / counts.sum()).astype("float32")
+
+
+def set_unigram_bias(model: keras.Model, ids: np.ndarray) -> keras.Model:
+    """Starts the output bias at the training split's log unigram frequencies, so that
+    the untrained model already predicts word frequencies (a model with near-zero
+    logits otherwise starts at perplexity = vocabulary size). Adam moves each weight by
+    about the learning rate per step, so a bias started at zero needs thousands of steps
+    to reach log-frequencies of -3 to -13 (`benchmarks/lm_diagnosis.py`)."""
+    bias = output_bias(model)
+    bias.assign(unigram_log_probabilities(ids, bias.shape[0]))
+    return model
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> keras.Model:

@@ -29,12 +29,13 @@ from apps.language_model.model import (
     copy_weights,
     recurrent_layers,
     reset_states,
+    unigram_log_probabilities,
 )
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer
 from layers.decoding import greedy_decode
 from pipelines.errors import DataFormatError, DataUnavailableError
-from pipelines.streams import stream_windows
+from pipelines.streams import stream_arrays, stream_windows
 
 REPO = Path(__file__).resolve().parents[2]
 RHYME = "to be, or not to be, that is the question.\nwhether tis nobler in the mind to suffer\n"
@@ -322,6 +323,40 @@ def test_offline_tfds_fails_fast_naming_local_files(monkeypatch, tmp_path):
     with pytest.raises(DataUnavailableError, match="--text-file input.txt"):
         load_texts(LanguageModelConfig(tfds_data_dir=str(tmp_path / "empty")))
     assert time.time() - start < 10
+
+
+def test_training_starts_from_the_unigram_distribution(tmp_path):
+    # The output bias starts at the training split's log unigram frequencies: before any
+    # update (learning rate 0) the loss is the unigram cross-entropy, not log(vocabulary).
+    rng = np.random.default_rng(9)
+    words = [f"w{i}" for i in range(30)]
+    frequencies = 1.0 / np.arange(1, 31)
+    text = "".join(
+        " ".join(rng.choice(words, 10, p=frequencies / frequencies.sum())) + "\n"
+        for _ in range(100)
+    )
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(text)
+    flags = ["--tokenizer", "word", "--units", "16", "--num-layers", "1", "--bptt", "10"]
+    flags += ["--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1"]
+    flags += ["--learning-rate", "0", "--tie-embeddings", "true", "--ngram-order", "0"]
+    run_dir = tmp_path / "run"
+    metrics = main(
+        ["train", "--train-file", str(text_file), "--valid-file", str(text_file)]
+        + ["--run-dir", str(run_dir), "--verbose", "0", *flags]
+    )
+    ids = TextTokenizer.load(run_dir / "vocab").encode(text)
+    log_probs = unigram_log_probabilities(ids, metrics["vocab_size"])
+    np.testing.assert_allclose(
+        np.exp(log_probs),
+        (np.bincount(ids, minlength=metrics["vocab_size"]) + 1)
+        / (len(ids) + metrics["vocab_size"]),
+        rtol=1e-5,
+    )
+    targets = stream_arrays(ids, 4, 10)[1][0]  # the first training window
+    unigram = -log_probs[targets].mean()
+    assert metrics["history"]["loss"][0] == pytest.approx(unigram, abs=0.02)
+    assert unigram < math.log(metrics["vocab_size"]) - 0.3
 
 
 # --------------------------------------------------------------------------- end to end
