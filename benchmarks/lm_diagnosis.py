@@ -20,7 +20,9 @@ app's model as fixed) or from `app_tied_no_bias` (the app's tied model before th
 - the initial scale of the (tied) embedding matrix, the learning rate, Adam's epsilon,
   mixed bfloat16 against float32;
 - the truncated-BPTT bookkeeping: the state zeroed at every window instead of once a
-  pass; the per-epoch validation left out (its state hand-back must not change training).
+  pass; the app's stateless mode (shuffled independent windows, each from zero states,
+  instead of the 64 streams in order); the per-epoch validation left out (its state
+  hand-back must not change training).
 
 Figures go to benchmarks/results/language_model.json as flat keys
 `diagnosis_<variant>_{val,train}_perplexity_step<N>` (train: the mean over the steps
@@ -77,6 +79,7 @@ class Variant:
     epsilon: float = 1e-7  # Keras' Adam default
     mixed_precision: str = ""
     reset_every_window: bool = False
+    training_mode: str = "stateful"  # stateless: shuffled independent windows, zero states
     mid_validation: bool = True
 
 
@@ -112,6 +115,15 @@ VARIANTS: dict[str, Variant] = {
     ),
     "app_tied_bias_reset_every_window": Variant(
         "the fix, state zeroed at every window", reset_every_window=True
+    ),
+    "app_tied_bias_stateless": Variant(
+        "the fix, the app's stateless mode: shuffled independent windows from zero states",
+        training_mode="stateless",
+    ),
+    "app_tied_bias_unigram_lr_1e-3": Variant(
+        "the fix with the unigram bias, Adam learning rate 1e-3",
+        unigram_bias=True,
+        learning_rate=1e-3,
     ),
     "app_tied_bias_no_mid_validation": Variant(
         "the fix, validation only after the last step", mid_validation=False
@@ -220,11 +232,14 @@ def run_variant(
         learning_rate=variant.learning_rate,
         mixed_precision=variant.mixed_precision,
         tie_embeddings=variant.output != "untied",
+        training_mode=variant.training_mode,
     )
     train_data, windows_per_pass = training_windows(config, splits.ids["train"])
     validation_data = validation_windows(config, splits.ids["valid"])
     model = build_variant(variant, config, vocab_size, splits.ids["train"])
+    stateful = variant.training_mode == "stateful"
     states = KerasStreamStates if variant.network == "keras" else StreamStates
+    windows = 1 if variant.reset_every_window or not stateful else windows_per_pass
     timer = StepTimer()
     every = every if variant.mid_validation else steps
     history = model.fit(
@@ -232,7 +247,7 @@ def run_variant(
         validation_data=validation_data,
         epochs=steps // every,
         steps_per_epoch=every,
-        callbacks=[states(1 if variant.reset_every_window else windows_per_pass), timer],
+        callbacks=[states(windows), timer],
         shuffle=False,
         verbose=2,
     ).history
