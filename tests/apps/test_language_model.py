@@ -154,6 +154,8 @@ def test_stateless_and_tied_models_share_weights_with_stateful_copies():
     names = {layer.name for layer in stateless.layers}
     assert {"projection", "norm_stabilizer_0", "dropout_1", "input_dropout"} <= names
     assert "softmax" not in names  # tied: the embedding's transpose is the output layer
+    bias = np.random.default_rng(10).normal(size=11).astype("float32")
+    stateless.get_layer("output_bias").set_weights([bias])
     stateful = copy_weights(stateless, build_model(config, 11, batch_size=2, stateful=True))
     ids = np.random.default_rng(4).integers(0, 11, size=(2, 6))
     np.testing.assert_allclose(stateless(ids).numpy(), stateful(ids).numpy(), atol=1e-5)
