@@ -24,7 +24,6 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from pipelines import tokenizers as shared
 
@@ -63,8 +62,8 @@ class TextTokenizer(tf.Module):
         if kind == "sentencepiece":
             if sentencepiece_model is None:
                 raise ValueError("a sentencepiece tokenizer needs its model")
-            self._sentencepiece = tf_text.SentencepieceTokenizer(
-                model=sentencepiece_model, out_type=tf.int32
+            self._sentencepiece = shared.sentencepiece_op_tokenizer(
+                sentencepiece_model, out_type=tf.int32
             )
             self.boundary_id = shared.EOS_ID
             self.unknown_id = shared.UNK_ID
