@@ -1,6 +1,7 @@
 """The run directory: everything one run produces, in one place.
 
 runs/<app>/<timestamp>/
+    run.json         the app that made the run ({"app": "tagging"})
     config.json      resolved configuration
     vocab/           vocabularies and tokenizer models used by training
     checkpoints/     best model (`best.keras`)
@@ -18,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+RUN_FILE = "run.json"
+
 
 class RunDir:
     """Paths of one run; creates the folders it hands out."""
@@ -27,12 +30,34 @@ class RunDir:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def create(cls, app: str, run_dir: str = "", base: str | Path = "runs") -> RunDir:
-        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>."""
-        if run_dir:
-            return cls(run_dir)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        return cls(Path(base) / app / stamp)
+    def create(cls, app: str, run_dir: str | Path = "", base: str | Path = "runs") -> RunDir:
+        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>.
+        An existing run must be one of `app`'s (ValueError otherwise); a new one records
+        `app` in its run.json."""
+        if not run_dir:
+            run_dir = Path(base) / app / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        run = cls(run_dir)
+        run.check_app(app)
+        if run.app is None and not run.config_path.exists():  # a new run, not an old one
+            run.run_file.write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
+        return run
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / RUN_FILE
+
+    @property
+    def app(self) -> str | None:
+        """The app that made the run (None for runs made before run.json existed)."""
+        if not self.run_file.exists():
+            return None
+        return json.loads(self.run_file.read_text(encoding="utf-8")).get("app")
+
+    def check_app(self, app: str) -> None:
+        """ValueError when the run was made by another app than `app`."""
+        recorded = self.app
+        if recorded is not None and recorded != app:
+            raise ValueError(f"{self.root} is a {recorded} run, not a {app} run")
 
     def _sub(self, name: str) -> Path:
         path = self.root / name

@@ -406,7 +406,7 @@ def compare(ctx: RunContext) -> list[dict]:
     for text in ctx.args.variants or DEFAULT_VARIANTS:
         name, config = parse_variant(text, ctx.config)
         logger.info("compare: training %s", name)
-        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir(ctx.run_dir.root / name), args=ctx.args)
+        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir.create(ctx.app, ctx.run_dir.root / name), args=ctx.args)
         done = sub.run_dir.read_metrics().get("compare_row")
         if done is not None:  # a rerun of an interrupted comparison: keep finished variants
             logger.info("compare: %s already trained", name)
