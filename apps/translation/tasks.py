@@ -317,7 +317,7 @@ def evaluate(ctx: RunContext) -> dict:
 
 def _read_input(path: str) -> list[str]:
     if path and path != "-":
-        return [line.strip() for line in read_lines(path)]
+        return [line.strip() for line in read_lines(path, allow_empty=True)]
     return [line.rstrip("\n").strip() for line in sys.stdin]
 
 
