@@ -7,6 +7,7 @@ import logging
 import time
 
 import keras
+import tensorflow as tf
 
 import layers  # noqa: F401  (registers the suite's layers for loading checkpoints)
 from apps.common.cli import RunContext
@@ -191,14 +192,13 @@ def sample(ctx: RunContext) -> str:
         raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
     prompt = args.prompt.replace("\\n", "\n")
     if args.export_dir:
-        served = load_export(args.export_dir)
-        result = served.signatures["generate_top_k"](
-            prompt=prompt,
-            num_tokens=args.num_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
+        result = load_export(args.export_dir).signatures["generate_top_k"](
+            prompts=tf.constant([prompt]),
+            num_tokens=tf.constant(args.num_tokens),
+            temperature=tf.constant(args.temperature, tf.float32),
+            top_k=tf.constant(args.top_k),
         )
-        text = result["text"].numpy().decode("utf-8")
+        text = result["text"].numpy()[0].decode("utf-8")
         print(text)
         return text
     generator = load_generator(ctx.run_dir, ctx.config)
