@@ -61,3 +61,32 @@ def test_language_model_row_replaced_in_place_and_prefixes_kept_apart():
     assert updated["ptb_lstm_light_dropout_valid_perplexity"] == 115.0
     rows = language_model.experiment_rows(updated)
     assert rows["ptb_lstm_light_dropout"] == {"valid_perplexity": 115.0}
+
+
+def test_heldout_record_counts_every_test_scoring(tmp_path):
+    from benchmarks import heldout
+
+    path = tmp_path / "app.json"
+    results_file.write(path, {"test_evaluations": 2, "test_evaluation_log": [{}, {}], "x": 1})
+    args = dict(command="python -m benchmarks.x", budget_minutes=60, conditions="idle", machine="m")
+    heldout.record(path, "recipe", {"f1": 90.0}, {"f1": 87.5}, **args)
+    results = heldout.record(path, "recipe", {"f1": 90.5}, {"f1": 88.0}, **args)
+    assert results["test_evaluations"] == 4  # earlier scorings are never forgotten
+    assert len(results["test_evaluation_log"]) == 4
+    assert results["recipe_dev_f1"] == 90.5 and results["recipe_test_f1"] == 88.0
+    assert results["x"] == 1 and results["recipe_budget_minutes"] == 60
+    try:
+        heldout.record(path, "recipe", {"f1": 1.0}, {}, **args)
+    except ValueError as error:
+        assert "test figure" in str(error)
+    else:
+        raise AssertionError("a record without test figures was accepted")
+    assert results_file.read(path)["test_evaluations"] == 4
+
+
+def test_host_cpu_reads_model_and_kernel_flags():
+    from benchmarks import host
+
+    info = host.cpu("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n")
+    assert info == {"model": "AMD EPYC 9B14", "flags": ["avx2", "fma", "avx512f", "avx512_bf16"]}
+    assert host.cpu("flags: sse sse2\n")["flags"] == []
