@@ -21,6 +21,8 @@ from apps.common.config import ConfigT, config_from_dict, resolve_config, save_c
 from apps.common.run_dir import RunDir
 
 MEMBERS_FILE = "members.json"
+#: The option scopes `ensemble` lists: the members fix the model and its training.
+ENSEMBLE_SCOPES = ("run", "data", "inference")
 #: Training figures of the members that add up to the ensemble's.
 SUMMED_METRICS = ("train_wall_time_s", "train_cpu_time_s", "train_wall_s", "parameters")
 

@@ -7,7 +7,8 @@ runs/<app>/<timestamp>/
     checkpoints/     best model (`best.keras`)
     backup/          BackupAndRestore state: rerunning resumes from here
     logs/            TensorBoard event files
-    metrics.json     final metrics (merged across commands)
+    metrics.json     training figures (merged across commands), and under "evaluations"
+                     one record per (split, data, checkpoint) that `evaluate` scored
     plots/           PNG figures
     export/<n>/      SavedModels in TF Serving version folders
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +121,54 @@ class RunDir:
         return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
     def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Merges `metrics` into metrics.json and returns the merged content."""
+        """Merges `metrics` into metrics.json (written atomically) and returns the merged
+        content."""
         merged = self.read_metrics()
         merged.update({key: _plain(value) for key, value in metrics.items()})
-        self.metrics_path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        temporary = self.metrics_path.with_name(f".{self.metrics_path.name}.tmp")
+        temporary.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, self.metrics_path)
         return merged
+
+    def checkpoint_id(self) -> str:
+        """Names the weights an evaluation scored: the checkpoint file and its time, e.g.
+        "best.keras@2026-12-07T10:00:00.123456" ("none" before training)."""
+        for name in ("best.keras", "final.keras"):
+            path = self.root / "checkpoints" / name
+            if path.exists():
+                stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9)
+                return f"{name}@{stamp.isoformat()}"
+        return "none"
+
+    def write_evaluation(
+        self, split: str, data: str, metrics: dict[str, Any], checkpoint: str | None = None
+    ) -> dict[str, Any]:
+        """Records one evaluation in metrics.json under "evaluations", keyed by split, data
+        (the files or dataset scored) and checkpoint, so that scoring another file or a
+        retrained model never overwrites (or stands beside) other figures. Returns the
+        merged metrics with this evaluation's figures on top."""
+        checkpoint = checkpoint or self.checkpoint_id()
+        key = f"{split} {data} {checkpoint}"
+        record = {
+            "split": split,
+            "data": data,
+            "checkpoint": checkpoint,
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            **{name: _plain(value) for name, value in metrics.items()},
+        }
+        evaluations = dict(self.read_metrics().get("evaluations", {}))
+        evaluations[key] = record
+        merged = self.write_metrics({"evaluations": evaluations})
+        return {**merged, **record}
+
+
+    def latest_evaluation(self, split: str) -> dict[str, Any] | None:
+        """The most recent evaluation record of `split` (None if there is none)."""
+        records = [
+            record for record in self.read_metrics().get("evaluations", {}).values()
+            if record.get("split") == split
+        ]
+        return max(records, key=lambda record: record["date"]) if records else None
 
 
 def _plain(value: Any) -> Any:

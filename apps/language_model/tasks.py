@@ -9,11 +9,11 @@ import time
 import keras
 import tensorflow as tf
 
-import layers  # noqa: F401  (registers the suite's layers for loading checkpoints)
+import layers
+from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
-from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
 from apps.language_model.callbacks import PerplexityLogs, StreamStates
 from apps.language_model.config import LanguageModelConfig
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _checkpoint(run_dir: RunDir):
+    layers.register_all()
     for name in ("best.keras", "final.keras"):
         path = run_dir.checkpoint_dir / name
         if path.exists():
@@ -45,10 +46,11 @@ def _chars(tokenizer: TextTokenizer, splits, name: str) -> int | None:
     return None if tokenizer.kind == "char" else splits.num_chars[name]
 
 
-def evaluate_splits(model, config, tokenizer, splits) -> dict:
-    """Whole-split metrics of the RNN on every held-out split, and of the n-gram model."""
+def evaluate_splits(model, config, tokenizer, splits, names=("valid", "test")) -> dict:
+    """Whole-split metrics of the RNN on the held-out splits `names` that exist, and of
+    the n-gram model."""
     results = {}
-    for name in ("valid", "test"):
+    for name in names:
         if name in splits.ids:
             results[name] = evaluate_ids(
                 model,
@@ -67,7 +69,7 @@ def evaluate_splits(model, config, tokenizer, splits) -> dict:
             config.ngram_discount,
             config.ngram_add_k,
         ).fit(splits.ids["train"])
-        for name in ("valid", "test"):
+        for name in names:
             if name in splits.ids:
                 scores = ngram.evaluate(splits.ids[name])
                 chars = _chars(tokenizer, splits, name)
@@ -121,38 +123,17 @@ def train(ctx: RunContext) -> dict:
 
     metric_callbacks: list = [StreamStates(windows_per_pass)] if stateful else []
     metric_callbacks.append(PerplexityLogs())
-    extra_callbacks: list = []
-    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    extra_callbacks.append(clock)
-    if config.lr_decay_factor < 1.0:
-        extra_callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=config.monitor,
-                factor=config.lr_decay_factor,
-                patience=config.lr_decay_patience,
-                min_lr=config.min_learning_rate,
-                verbose=1,
-            )
-        )
-    model, history = train_model(
-        fit_ctx,
-        build,
-        train_data,
-        validation_data,
-        extra_callbacks=extra_callbacks,
-        metric_callbacks=metric_callbacks,
-    )
-    train_seconds = clock.totals()[0]  # all processes of a resumed run
+    result = train_model(fit_ctx, build, train_data, validation_data,
+                         metric_callbacks=metric_callbacks)
+    model, history = result
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
-    best_path = ctx.run_dir.best_model_path
-    best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model
-    results = evaluate_splits(best, config, tokenizer, splits)
+    best = load_checkpoint(ctx.run_dir)
+    results = evaluate_splits(best, config, tokenizer, splits, ("valid",))
     print(format_results(results, tokenizer))
     metrics = {
         **results,
-        "parameters": int(model.count_params()),
-        "train_seconds": train_seconds,
-        "epochs_trained": len(history.get("loss", [])),
+        **result.metrics(),
+        "train_seconds": round(result.wall_time_s, 1),
         "vocab_size": vocab_size,
         "train_tokens": int(len(splits.ids["train"])),
         "windows_per_pass": windows_per_pass,
@@ -170,11 +151,19 @@ def _splits_and_tokenizer(ctx: RunContext):
 def evaluate(ctx: RunContext) -> dict:
     """Whole-split metrics of the best checkpoint (state carried), with the n-gram model."""
     config: LanguageModelConfig = ctx.config
+    split = ctx.args.split
     tokenizer, splits = _splits_and_tokenizer(ctx)
-    model = keras.saving.load_model(_checkpoint(ctx.run_dir), compile=False)
-    results = evaluate_splits(model, config, tokenizer, splits)
+    if split not in splits.ids:
+        raise ValueError(f"--split {split}: this run's data has no {split} text; give "
+                         f"--{split}-file FILE (or --test-fraction with --text-file)")
+    results = evaluate_splits(load_checkpoint(ctx.run_dir), config, tokenizer, splits, (split,))
     print(format_results(results, tokenizer))
-    return ctx.run_dir.write_metrics({f"evaluate_{key}": value for key, value in results.items()})
+    return ctx.run_dir.write_evaluation(split, _data_name(config, split), results)
+
+
+def _data_name(config: LanguageModelConfig, split: str) -> str:
+    named = getattr(config, f"{split}_file", "")
+    return named or config.text_file or config.train_file or f"TFDS {config.tfds_name}"
 
 
 def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerator:

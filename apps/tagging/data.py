@@ -184,9 +184,9 @@ def load_splits(config: TaggingConfig, with_test: bool = False) -> dict[str, Spl
     if with_test:
         splits["test"] = _read_split(config, "test")
     if "dev" not in splits:
-        if config.dev_fraction <= 0:
-            raise ValueError("no dev split: pass --dev-file or a --dev-fraction > 0")
-        splits["train"], splits["dev"] = _carve_dev(splits["train"], config.dev_fraction, config.seed)
+        if config.valid_fraction <= 0:
+            raise ValueError("no dev split: pass --dev-file or a --valid-fraction > 0")
+        splits["train"], splits["dev"] = _carve_dev(splits["train"], config.valid_fraction, config.seed)
     if config.max_train_sentences > 0:
         splits["train"] = splits["train"].subset(range(min(config.max_train_sentences, len(splits["train"]))), "train")
     return {name: _resolve_scheme(split, config) for name, split in splits.items()}

@@ -23,9 +23,8 @@ from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
-from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
-from apps.tagging.config import TaggingConfig
+from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
 from apps.tagging.data import (
     Featurizer,
     Split,
@@ -122,8 +121,6 @@ def _vocabularies(ctx: RunContext, train: Split) -> Vocabularies:
 
 
 def _load_trained(run_dir: RunDir) -> keras.Model:
-    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
-
     for name in ("best.keras", "final.keras"):
         path = run_dir.checkpoint_dir / name
         if path.exists():
@@ -140,7 +137,6 @@ def _summary(scores: dict, prefix: str) -> dict:
 def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
     """Trains one tagger; returns the best model, its dev scores and the history."""
     config: TaggingConfig = ctx.config
-    config.validate()
     splits = load_splits(config)
     train, dev = splits["train"], splits["dev"]
     vocabularies = _vocabularies(ctx, train)
@@ -152,24 +148,14 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
     )
     scorer = Scorer(dev, featurizer, vocabularies, config)
-    extra: list[keras.callbacks.Callback] = []
-    if config.learning_rate_decay > 0:
-        extra.append(
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch: config.learning_rate / (1.0 + config.learning_rate_decay * epoch)
-            )
-        )
-    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    extra.append(clock)
-    model, history = train_model(
+    result = train_model(
         ctx,
         lambda: build_model(config, vocabularies),
         train_data,
         dev_data,
-        extra_callbacks=extra,
         metric_callbacks=[ScoreCallback(scorer)],
     )
-    wall_time, cpu_time = clock.totals()
+    model = result.model
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
@@ -178,10 +164,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         "train_sentences": len(train),
         "train_tokens": train.num_tokens,
         "dev_sentences": len(dev),
-        "epochs_trained": len(history.get("loss", [])),
-        "train_wall_time_s": round(wall_time, 1),  # summed over resumed runs
-        "train_cpu_time_s": round(cpu_time, 1),  # all threads: the work done, even when shared
-        "parameters": int(model.count_params()),
+        **{key: value for key, value in result.metrics().items() if key != "train_loss"},
     }
     return model, scores, run_info
 
@@ -227,10 +210,20 @@ def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | Ensemb
     )
 
 
+def _data_name(config: TaggingConfig, split_name: str) -> str:
+    named = config.dev_file if split_name == "dev" else config.test_file
+    if named:
+        return named
+    if config.train_file:
+        return f"{config.train_file} (held-out {config.valid_fraction:g})"
+    return f"TFDS {config.resolved_tfds_name()}/{split_name}"
+
+
 def evaluate(ctx: RunContext) -> dict:
-    """Scores the best checkpoint on --split dev (default) or test (once, at the end)."""
+    """Scores the best checkpoint on --split valid (the dev split, default) or test (once,
+    at the end)."""
     config: TaggingConfig = ctx.config
-    split_name = ctx.args.split
+    split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
     split = load_split(config, split_name)
     if members_of(ctx.run_dir) is not None:
         return _evaluate_ensemble(ctx, split)
@@ -258,14 +251,14 @@ def evaluate(ctx: RunContext) -> dict:
             },
             command=ctx.args.results_command or command_line(config),
         )
-    return ctx.run_dir.write_metrics(metrics)
+    return ctx.run_dir.write_evaluation(ctx.args.split, _data_name(config, split_name), metrics)
 
 
 def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
     """Scores an ensemble and each of its members on the split (members tag with their
     own data settings; the split is read with the ensemble's)."""
     config: TaggingConfig = ctx.config
-    split_name = ctx.args.split
+    split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
     start = time.monotonic()
     module = make_module(ctx.run_dir, config)
     sentences = [list(sentence) for sentence in split.tokens]
@@ -302,7 +295,9 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
             command=ctx.args.results_command
             or "python -m apps.tagging ensemble --members " + " ".join(map(str, members)),
         )
-    return ctx.run_dir.write_metrics(metrics)
+    return ctx.run_dir.write_evaluation(
+        ctx.args.split, _data_name(config, split_name), metrics, "ensemble"
+    )
 
 
 _TOKEN = re.compile(
@@ -375,12 +370,6 @@ def export(ctx: RunContext) -> Path:
 
 # ----------------------------------------------------------------------------- compare
 
-DEFAULT_VARIANTS = (
-    "lstm-crf=",
-    "lstm-softmax=decoder:softmax",
-    "gru-crf=cell:gru",
-    "cifg-crf=cell:cifg",
-)
 
 
 def parse_variant(text: str, config: TaggingConfig) -> tuple[str, TaggingConfig]:
@@ -405,7 +394,7 @@ def compare(ctx: RunContext) -> list[dict]:
     """Trains each variant (e.g. CRF vs softmax, LSTM vs GRU vs a Greff variant) with the
     same data and budget and prints the dev comparison table."""
     rows = []
-    for text in ctx.args.variants or DEFAULT_VARIANTS:
+    for text in ctx.args.variants or COMPARE_VARIANTS:
         name, config = parse_variant(text, ctx.config)
         logger.info("compare: training %s", name)
         sub = RunContext(app=ctx.app, config=config, run_dir=RunDir.create(ctx.app, ctx.run_dir.root / name), args=ctx.args)
@@ -440,7 +429,7 @@ def compare(ctx: RunContext) -> list[dict]:
             for row in rows
             for metric in ("dev_f1", "dev_accuracy", "epochs", "wall_time_s", "cpu_time_s", "parameters")
         }
-        variants = " ".join(ctx.args.variants or DEFAULT_VARIANTS)
+        variants = " ".join(ctx.args.variants or COMPARE_VARIANTS)
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{ctx.config.task}_compare",

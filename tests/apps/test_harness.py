@@ -220,7 +220,7 @@ def test_strategy_errors_are_clear(monkeypatch):
 
 
 def test_clip_norm_reaches_the_optimizer():
-    from apps.common.callbacks import make_optimizer
+    from apps.common.optimizer import make_optimizer
 
     optimizer = make_optimizer(TrainConfig(clip_norm=2.0, optimizer="sgd", learning_rate=0.1))
     assert optimizer.global_clipnorm == 2.0
