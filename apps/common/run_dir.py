@@ -24,6 +24,23 @@ from typing import Any
 RUN_FILE = "run.json"
 
 
+def recorded_app(root: str | Path) -> str | None:
+    """The app that made the run in `root` (None for a new folder, or for runs made before
+    run.json existed)."""
+    path = Path(root) / RUN_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("app")
+
+
+def check_app(root: str | Path, app: str) -> None:
+    """ValueError when the run in `root` was made by another app than `app` (reads, never
+    writes: the command line checks it before any work)."""
+    recorded = recorded_app(root)
+    if recorded is not None and recorded != app:
+        raise ValueError(f"{root} is a {recorded} run, not a {app} run")
+
+
 class RunDir:
     """Paths of one run; creates the folders it hands out."""
 
@@ -38,28 +55,20 @@ class RunDir:
         `app` in its run.json."""
         if not run_dir:
             run_dir = Path(base) / app / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        check_app(run_dir, app)
         run = cls(run_dir)
-        run.check_app(app)
         if run.app is None and not run.config_path.exists():  # a new run, not an old one
-            run.run_file.write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
+            (run.root / RUN_FILE).write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
         return run
-
-    @property
-    def run_file(self) -> Path:
-        return self.root / RUN_FILE
 
     @property
     def app(self) -> str | None:
         """The app that made the run (None for runs made before run.json existed)."""
-        if not self.run_file.exists():
-            return None
-        return json.loads(self.run_file.read_text(encoding="utf-8")).get("app")
+        return recorded_app(self.root)
 
     def check_app(self, app: str) -> None:
         """ValueError when the run was made by another app than `app`."""
-        recorded = self.app
-        if recorded is not None and recorded != app:
-            raise ValueError(f"{self.root} is a {recorded} run, not a {app} run")
+        check_app(self.root, app)
 
     def _sub(self, name: str) -> Path:
         path = self.root / name

@@ -505,5 +505,5 @@ def test_language_model_trained_on_one_text_scores_a_test_file(lm_runs, tmp_path
 
     test = tmp_path / "test.txt"
     test.write_text("to be, or not to be\n", encoding="utf-8")
-    metrics = main(["evaluate", "--run-dir", str(lm_runs["char"]), "--test-file", str(test)])
-    assert metrics["evaluate_test"]["nats_per_token"] > 0
+    metrics = main(["evaluate", "--run-dir", str(lm_runs["char"]), "--split", "test", "--test-file", str(test)])
+    assert metrics["test"]["nats_per_token"] > 0 and metrics["data"] == str(test)
