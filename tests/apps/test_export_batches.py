@@ -207,7 +207,7 @@ def translation_runs(root) -> dict[str, Path]:
         main(["train", "--run-dir", str(runs[vocabulary]), "--epochs", "3", *translation_tests.TINY,
               "--train-source", str(train[0]), "--train-target", str(train[1]), "--vocabulary", vocabulary,
               "--vocab-size", "40" if vocabulary == "joint" else "34", "--beam-width", "2",
-              "--maximum-decoding-length", "8"])  # fmt: skip
+              "--maximum-decoding-length", "8", "--monitor", "loss"])  # fmt: skip
     return runs
 
 
