@@ -73,7 +73,7 @@ _WORD_MODEL_LIGHT = _WORD_MODEL.replace(
 # two at a time, each on one core: `--conditions`).
 _COMPARE = (
     "--num-layers 1 --units 256 --embedding-size 64 --batch-size 32 --bptt 100 "
-    "--learning-rate 0.003 --clip-norm 1.0 --steps-per-epoch 100 --lr-decay-factor 1"
+    "--learning-rate 0.003 --clip-norm 1.0 --steps-per-epoch 100 --lr-schedule constant"
 )
 _COMPARE_MINUTES = 10.0
 

@@ -19,15 +19,17 @@ matrix products ([B*T, D] x [D, 4H] and T x [B, H] x [H, 4H]) at their fastest i
 
 Levers (each measured against the same baseline in the same rounds):
     hoist+autodiff   input projection hoisted out of the loop, TensorFlow's gradient of
-                     the tf.while_loop (`loop_options(fast_gradient=False)`)
+                     the tf.while_loop (`Recurrent(fast_backward=False)`)
     fast backward    + the hand-written backward pass (the default `Recurrent`)
-    stacked records  records stacked into [T, B, .] tensors instead of TensorArrays
     XLA train step   the whole train step with `jit_compile=True`
     XLA loop         `Recurrent(jit_compile=True)` (inference)
-    unrolled         Python-unrolled inference loop (short sequences)
-    bf16             `dtype="mixed_bfloat16"` (bf16 products on AMX, float32 states)
+    bf16             `dtype="mixed_bfloat16"` (bf16 products, float32 states)
     threads          `tf.config.threading` intra/inter-op threads (a child process)
 
+The machine's CPU model and its kernel flags (`benchmarks.host.cpu`) are recorded with the
+figures. bf16 speed figures are measured only on a CPU with bf16 matrix kernels (AMX-BF16
+or AVX512-BF16): elsewhere TensorFlow emulates bf16 products, so the figures would say
+nothing about the lever, and the results say why they are missing (`bf16_skipped`).
 The accuracy impact of mixed_bfloat16 is measured on the adding-problem app
 (`bf16_accuracy`: same seed and number of steps in float32 and mixed_bfloat16).
 """
@@ -89,7 +91,22 @@ if ARGS is not None and ARGS.threads:
 
 import keras  # noqa: E402
 
-from layers import CELL_NAMES, Recurrent, _tf_ops, build_cell  # noqa: E402
+from benchmarks import host  # noqa: E402
+from layers import CELL_NAMES, Recurrent, build_cell  # noqa: E402
+
+# ---------------------------------------------------------------------------- machine
+BF16_KERNEL_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags of native bf16 matrix products
+
+
+def bf16_skip_note(processor: dict) -> str | None:
+    """Why bf16 speed figures are not measured on the CPU `processor` (`host.cpu()`); None
+    where they are."""
+    if any(flag in processor["flags"] for flag in BF16_KERNEL_FLAGS):
+        return None
+    return (
+        f"bf16 speed figures skipped: {processor['model']} has no bf16 matrix kernels "
+        f"(none of {', '.join(BF16_KERNEL_FLAGS)}), so mixed_bfloat16 products would be emulated"
+    )
 
 
 # ---------------------------------------------------------------------------- FLOPs
@@ -131,14 +148,14 @@ def training_method(
     cell_name="lstm",
     dtype=None,
     jit=False,
-    options=None,
     lever="",
     batch=BATCH,
     length=LENGTH,
+    layer_kwargs=None,
 ):
     """One Adam step on `sum(outputs)` of a one-layer model."""
     input_dim = _input_dim(cell_name)
-    layer = _make_layer(kind, cell_name, dtype=dtype)
+    layer = _make_layer(kind, cell_name, dtype=dtype, **(layer_kwargs or {}))
     inputs = keras.Input((length, input_dim), batch_size=batch)
     outputs = keras.layers.Activation("linear", dtype="float32")(layer(inputs))
     model = keras.Model(inputs, outputs)
@@ -153,15 +170,9 @@ def training_method(
         optimizer.apply(gradients, model.trainable_variables)
         return loss
 
-    compiled = tf.function(step, jit_compile=jit)
-
-    def run():
-        with _tf_ops.loop_options(**(options or {})):
-            return compiled()
-
     cell = getattr(layer, "cell", None)
     flops = 3 * forward_flops(cell, batch, length)
-    return Method(name, run, flops, batch * length, lever)
+    return Method(name, tf.function(step, jit_compile=jit), flops, batch * length, lever)
 
 
 def inference_method(
@@ -172,7 +183,6 @@ def inference_method(
     length=LENGTH,
     dtype=None,
     jit=False,
-    options=None,
     lever="",
     layer_kwargs=None,
 ):
@@ -181,12 +191,7 @@ def inference_method(
     layer.build((batch, length, input_dim))
     x = tf.random.stateless_normal((batch, length, input_dim), seed=(3, 4))
     compiled = tf.function(lambda: layer(x), jit_compile=jit)
-
-    def run():
-        with _tf_ops.loop_options(**(options or {})):
-            return compiled()
-
-    return Method(name, run, forward_flops(layer.cell, batch, length), batch * length, lever)
+    return Method(name, compiled, forward_flops(layer.cell, batch, length), batch * length, lever)
 
 
 def matmul_peak_methods(batch=BATCH, length=LENGTH, input_dim=INPUT_DIM, units=UNITS):
@@ -272,44 +277,45 @@ def _summary(values):
 
 
 # ---------------------------------------------------------------------------- sections
-def section_lstm(rounds: int, quick: bool):
-    """W1 training, standard LSTM: every lever against keras.layers.LSTM."""
+def section_lstm(rounds: int, quick: bool, bf16: bool):
+    """W1 training, standard LSTM: every lever against keras.layers.LSTM (the bf16 ones
+    only with `bf16`)."""
     methods = [
         training_method("keras.layers.LSTM", "keras_lstm", lever="baseline"),
         training_method("keras.layers.RNN(LSTMCell)", "keras_rnn", lever="naive cell in keras RNN"),
         training_method(
             "Recurrent, hoist + autodiff",
             "recurrent",
-            options={"fast_gradient": False},
+            layer_kwargs={"fast_backward": False},
             lever="hoisted projection",
         ),
         training_method("Recurrent", "recurrent", lever="+ hand-written backward (default)"),
-        training_method(
-            "Recurrent, mixed_bfloat16",
-            "recurrent",
-            dtype="mixed_bfloat16",
-            lever="+ bf16 products (AMX)",
-        ),
     ]
+    if bf16:
+        methods.append(
+            training_method(
+                "Recurrent, mixed_bfloat16",
+                "recurrent",
+                dtype="mixed_bfloat16",
+                lever="+ bf16 products",
+            )
+        )
     if not quick:
         methods += [
-            training_method(
-                "Recurrent, stacked records",
-                "recurrent",
-                options={"stacked_records": True},
-                lever="buffers vs TensorArray",
-            ),
             training_method("Recurrent, XLA train step", "recurrent", jit=True, lever="XLA"),
             training_method(
                 "keras.layers.LSTM, XLA train step", "keras_lstm", jit=True, lever="XLA (Keras)"
             ),
+        ]
+    if bf16 and not quick:
+        methods.append(
             training_method(
                 "keras.layers.LSTM, mixed_bfloat16",
                 "keras_lstm",
                 dtype="mixed_bfloat16",
                 lever="bf16 (Keras)",
-            ),
-        ]
+            )
+        )
     methods += list(matmul_peak_methods())
     records = round_robin(methods, rounds)
     peak = _peak(records)
@@ -332,7 +338,7 @@ def _peak(records):
     return (big["flops"] + small["flops"]) / (big_seconds + small_seconds) / 1e9
 
 
-def section_inference(rounds: int, quick: bool):
+def section_inference(rounds: int, quick: bool, bf16: bool):
     sections = {}
     for batch, repeats in ((BATCH, 1), (1, 10)):
         methods = [
@@ -345,22 +351,25 @@ def section_inference(rounds: int, quick: bool):
                 layer_kwargs={"jit_compile": True},
                 lever="XLA loop",
             ),
-            inference_method(
-                "Recurrent, mixed_bfloat16",
-                "recurrent",
-                batch=batch,
-                dtype="mixed_bfloat16",
-                lever="bf16 products",
-            ),
-            inference_method(
-                "Recurrent(jit_compile=True), mixed_bfloat16",
-                "recurrent",
-                batch=batch,
-                dtype="mixed_bfloat16",
-                layer_kwargs={"jit_compile": True},
-                lever="XLA loop + bf16",
-            ),
         ]
+        if bf16:
+            methods += [
+                inference_method(
+                    "Recurrent, mixed_bfloat16",
+                    "recurrent",
+                    batch=batch,
+                    dtype="mixed_bfloat16",
+                    lever="bf16 products",
+                ),
+                inference_method(
+                    "Recurrent(jit_compile=True), mixed_bfloat16",
+                    "recurrent",
+                    batch=batch,
+                    dtype="mixed_bfloat16",
+                    layer_kwargs={"jit_compile": True},
+                    lever="XLA loop + bf16",
+                ),
+            ]
         if not quick:
             methods.append(
                 inference_method(
@@ -376,17 +385,10 @@ def section_inference(rounds: int, quick: bool):
             "workload": f"inference, batch {batch}, length {LENGTH}",
             "methods": records,
         }
-    if not quick:  # short sequences: the unrolling lever
+    if not quick:  # short sequences
         methods = [
             inference_method("keras.layers.LSTM", "keras_lstm", length=10, lever="baseline"),
             inference_method("Recurrent", "recurrent", length=10, lever="default"),
-            inference_method(
-                "Recurrent, unrolled",
-                "recurrent",
-                length=10,
-                options={"unroll_max_steps": 16},
-                lever="unrolled",
-            ),
             inference_method(
                 "keras.layers.LSTM(unroll=True)",
                 "keras_lstm",
@@ -402,7 +404,7 @@ def section_inference(rounds: int, quick: bool):
     return sections
 
 
-def section_cells(rounds: int, cells):
+def section_cells(rounds: int, cells, bf16: bool):
     """Each cell: Recurrent vs the same cell in keras.layers.RNN vs keras.layers.LSTM."""
     results = {}
     for name in cells:
@@ -410,13 +412,16 @@ def section_cells(rounds: int, cells):
             training_method("keras.layers.LSTM", "keras_lstm", lever="baseline"),
             training_method("keras.layers.RNN(cell)", "keras_rnn", cell_name=name),
             training_method("Recurrent(cell)", "recurrent", cell_name=name),
-            training_method(
-                "Recurrent(cell), mixed_bfloat16",
-                "recurrent",
-                cell_name=name,
-                dtype="mixed_bfloat16",
-            ),
         ]
+        if bf16:
+            methods.append(
+                training_method(
+                    "Recurrent(cell), mixed_bfloat16",
+                    "recurrent",
+                    cell_name=name,
+                    dtype="mixed_bfloat16",
+                )
+            )
         if name in ("gru", "gru_cho", "layer_norm_gru"):
             methods.insert(1, training_method("keras.layers.GRU", "keras_gru", lever="Keras GRU"))
         records = round_robin(methods, rounds)
@@ -580,9 +585,14 @@ def main(args) -> dict:
     )
     sections = (args.sections or default_sections).split(",")
     cells = args.cells.split(",") if args.cells else list(CELL_NAMES)
+    processor = host.cpu()
+    bf16_note = bf16_skip_note(processor)
+    bf16 = bf16_note is None
     result = {
         "machine": {
             "platform": platform.platform(),
+            "cpu_model": processor["model"],
+            "cpu_flags": processor["flags"],
             "cpu_count": os.cpu_count(),
             "threads": args.threads or "default",
             "load_average_start": [round(v, 2) for v in os.getloadavg()],
@@ -592,8 +602,11 @@ def main(args) -> dict:
         "rounds": rounds,
         "quick": args.quick,
     }
+    if bf16_note:
+        result["bf16_skipped"] = bf16_note
+        logger.info("%s", bf16_note)
     if "lstm" in sections:
-        result["lstm"] = section_lstm(rounds, args.quick)
+        result["lstm"] = section_lstm(rounds, args.quick, bf16)
         print_table(
             f"W1 training (batch {BATCH}, length {LENGTH}, input {INPUT_DIM}, hidden {UNITS}); "
             f"matmul peak {result['lstm']['matmul_peak_gflops_per_s']} GFLOP/s",
@@ -601,11 +614,11 @@ def main(args) -> dict:
             ("fraction of fp32 matmul peak", lambda r: r.get("fraction_of_matmul_peak", "")),
         )
     if "inference" in sections:
-        result["inference"] = section_inference(rounds, args.quick)
+        result["inference"] = section_inference(rounds, args.quick, bf16)
         for section in result["inference"].values():
             print_table(section["workload"], section["methods"])
     if "cells" in sections:
-        result["cells"] = section_cells(rounds, cells)
+        result["cells"] = section_cells(rounds, cells, bf16)
         print(
             "\nEvery cell, W1 training: Recurrent(cell) vs keras.layers.RNN(cell) and vs the "
             "same FLOPs' worth of keras.layers.LSTM (wall; cpu-time in brackets)"
@@ -615,16 +628,20 @@ def main(args) -> dict:
         )
         print("|---|---|---|---|")
         for name, records in result["cells"].items():
-            fast, bf16 = records["Recurrent(cell)"], records["Recurrent(cell), mixed_bfloat16"]
-            rate, bf16_rate = (
-                fast["flop_rate_ratio_to_keras_lstm"],
-                bf16["flop_rate_ratio_to_keras_lstm"],
+            fast = records["Recurrent(cell)"]
+            rate = fast["flop_rate_ratio_to_keras_lstm"]
+            mixed = records.get("Recurrent(cell), mixed_bfloat16")
+            mixed_column = (
+                f"{mixed['flop_rate_ratio_to_keras_lstm']['median']:.2f} "
+                f"(cpu {mixed['cpu_flop_rate_ratio_to_keras_lstm']['median']:.2f})"
+                if mixed
+                else "skipped"
             )
             print(
                 f"| {name} | {fast['speedup_over_keras_rnn']:.2f} ({fast['cpu_speedup_over_keras_rnn']:.2f}) "
                 f"| {rate['median']:.2f} ({rate['min']:.2f}-{rate['max']:.2f}; "
                 f"cpu {fast['cpu_flop_rate_ratio_to_keras_lstm']['median']:.2f}) "
-                f"| {bf16_rate['median']:.2f} (cpu {bf16['cpu_flop_rate_ratio_to_keras_lstm']['median']:.2f}) |"
+                f"| {mixed_column} |"
             )
     if "threads" in sections:
         result["threads"] = section_threads(rounds)
@@ -649,6 +666,8 @@ def main(args) -> dict:
             runs = merged.setdefault("merged_runs", [])
             runs.append({"sections": sections, "machine": result["machine"], "rounds": rounds})
             merged.update({k: v for k, v in result.items() if k in sections})
+            merged.pop("bf16_skipped", None)
+            merged.update({k: v for k, v in result.items() if k == "bf16_skipped"})
             result = merged
         result.update(headline(result))
         output.write_text(json.dumps(result, indent=1) + "\n")

@@ -72,6 +72,8 @@ def run(budget_minutes: float, data_dir: str, run_root: Path, results: Path = RE
             "evaluate",
             "--run-dir",
             str(ensemble_dir),
+            "--split",
+            "test",
             "--results-file",
             str(results),
             "--results-name",

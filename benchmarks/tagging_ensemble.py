@@ -121,7 +121,7 @@ def run(
             "--run-dir",
             str(ensemble_dir),
             "--split",
-            "dev",
+            "valid",
             "--results-file",
             str(results),
             "--results-prefix",

@@ -47,7 +47,7 @@ FIGURES = (
     "valid_sentences_per_cpu_s_beam5",
     "best_val_bleu_greedy",
     "epochs_trained",
-    "train_wall_s",
+    "train_wall_time_s",
     "parameters",
     "train_examples",
     "lowercase",
@@ -63,6 +63,7 @@ def _named_run(text: str) -> tuple[str, Path]:
 
 
 def collect(runs: list[tuple[str, Path]], evaluate: bool) -> dict:
+    from apps.common.run_dir import RunDir
     from apps.translation.__main__ import main
 
     results: dict = {}
@@ -72,6 +73,7 @@ def collect(runs: list[tuple[str, Path]], evaluate: bool) -> dict:
         if evaluate:
             main(["evaluate", "--run-dir", str(run_dir), "--beam-width", "5"])
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        metrics.update(RunDir(run_dir).latest_evaluation("valid") or {})  # evaluate's figures
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
         for key in FIGURES:
             if key in metrics:

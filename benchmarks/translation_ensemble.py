@@ -82,7 +82,7 @@ def run(
         for index in range(len(SEEDS))
     ]
     members = train_members(
-        budget_minutes, arguments, run_root, main, "valid_bleu_beam1", "train_wall_s",
+        budget_minutes, arguments, run_root, main, "valid_bleu_beam1", "train_wall_time_s",
         prepare=share_vocabularies,
     )  # fmt: skip
     ensemble_dir = run_root / "ensemble"

@@ -45,14 +45,7 @@ import contextlib
 
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
-
-try:  # Makes `keras.layers.RNN` prepare our masks before its loop (one mask per sequence).
-    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell as _KerasDropoutRNNCell
-except ImportError:  # pragma: no cover - only for Keras versions that moved the class
-
-    class _KerasDropoutRNNCell:
-        pass
-
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # no public name
 
 __all__ = ["HiddenStateCell", "RecurrentCell", "StepHooks", "layer_norm"]
 
@@ -64,8 +57,9 @@ class StepHooks:
     `gates_{t-1} R_gates`, ...) through `matmul` and every per-step random draw (zoneout)
     through `uniform_like`. These defaults just compute them; the sequence layer swaps in
     hooks that record the products, so that its hand-written backward pass can replay them
-    and compute the recurrent weight gradients as one matrix product after the loop
-    (see `layers/_tf_ops.py`), and that draw every step's noise before the loop.
+    and compute the recurrent weight gradients as one matrix product after the loop, and
+    that draw every step's noise before the loop. The rules a `step` keeps so that the
+    sequence layer can do this are the contract in the docstring of `layers.loop`.
     """
 
     def matmul(self, inputs, kernel, columns=None):
@@ -118,12 +112,13 @@ def _check_rate(name: str, value) -> float:
     return value
 
 
-class RecurrentCell(keras.layers.Layer, _KerasDropoutRNNCell):
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base of every recurrent cell of the suite (not registered: it is abstract).
 
     Subclasses set `state_size` and `output_size`, create their weights in `build()`
     (standard weights first: `kernel`, `recurrent_kernel`, `bias`), and implement
-    `project_inputs` and `step`.
+    `project_inputs` and `step`. It is a Keras `DropoutRNNCell`, so that
+    `keras.layers.RNN` makes its masks before its loop (one mask per sequence).
 
     Args:
         units: Positive integer, width of the hidden state.

@@ -6,8 +6,9 @@ import contextlib
 
 import keras
 from keras import ops
+from keras.src import backend as keras_backend  # cuDNN kernels, AutocastScope: no public API
 
-from layers import _tf_ops
+from layers import loop
 
 __all__ = ["Recurrent"]
 
@@ -118,11 +119,7 @@ def cudnn_handoff(cell, use_cudnn, has_mask: bool, gpu_available: bool, recordin
 
 def _variables_uncast():
     """Inside a mixed-precision layer call: read variables in their own dtype (float32)."""
-    try:
-        from keras.src.backend import AutocastScope
-    except ImportError:  # pragma: no cover - Keras moved it: keep Keras' autocasting
-        return contextlib.nullcontext()
-    return AutocastScope(None)
+    return keras_backend.AutocastScope(None)
 
 
 def _step_hooks_owner(cell):
@@ -168,6 +165,9 @@ class Recurrent(keras.layers.Layer):
             (prediction, serving): several times lower latency for small batches on a CPU.
             Each new input shape compiles once. (To train with XLA, compile the whole
             train step: `model.compile(jit_compile=True)`.)
+        fast_backward: In calls that record a gradient, use the suite's hand-written
+            backward pass (see `layers.loop`); `False`: TensorFlow differentiates the loop
+            (slower; the reference the hand-written pass is tested against).
         **kwargs: Arguments of `keras.layers.Layer`.
 
     Regularizers are options of the cell: `dropout`, `recurrent_dropout`,
@@ -206,6 +206,7 @@ class Recurrent(keras.layers.Layer):
         stateful: bool = False,
         use_cudnn: bool | str = "auto",
         jit_compile: bool = False,
+        fast_backward: bool = True,
         **kwargs,
     ):
         if use_cudnn not in ("auto", True, False):
@@ -227,6 +228,7 @@ class Recurrent(keras.layers.Layer):
         self.stateful = stateful
         self.use_cudnn = use_cudnn
         self.jit_compile = bool(jit_compile)
+        self.fast_backward = bool(fast_backward)
         self.supports_masking = True
         self.input_spec = None
         self.states = None
@@ -332,8 +334,8 @@ class Recurrent(keras.layers.Layer):
             cell,
             self.use_cudnn,
             has_mask=mask is not None,
-            gpu_available=_tf_ops.gpu_available(),
-            recording=_tf_ops.gradient_may_be_recorded(),
+            gpu_available=loop.gpu_available(),
+            recording=loop.gradient_may_be_recorded(),
         )
         if kind is not None:
             handed_off = self._run_cudnn(kind, sequences, initial_state, mask, training)
@@ -383,7 +385,7 @@ class Recurrent(keras.layers.Layer):
 
                 randomness = []
 
-            last_output, outputs, states = _tf_ops.run_steps(
+            last_output, outputs, states = loop.run_steps(
                 step_fn,
                 projected,
                 initial_state,
@@ -397,6 +399,7 @@ class Recurrent(keras.layers.Layer):
                 ],
                 matmul_dtype=compute_dtype if mixed else None,
                 jit_compile=self.jit_compile,
+                fast_backward=self.fast_backward,
             )
         finally:
             for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
@@ -421,10 +424,6 @@ class Recurrent(keras.layers.Layer):
     def _run_cudnn(self, kind, sequences, initial_state, mask, training):
         """Keras' cuDNN LSTM/GRU on the cell's weights: `(last, outputs [B, T, H], states)`,
         or None where Keras' backend cannot run it here."""
-        try:
-            from keras.src import backend as keras_backend
-        except ImportError:  # pragma: no cover - Keras moved its backend
-            return None
         cell = self.cell
         sequences = ops.cast(sequences, cell.compute_dtype)
         initial_state = [ops.cast(state, cell.compute_dtype) for state in initial_state]
@@ -479,6 +478,7 @@ class Recurrent(keras.layers.Layer):
             "stateful": self.stateful,
             "use_cudnn": self.use_cudnn,
             "jit_compile": self.jit_compile,
+            "fast_backward": self.fast_backward,
         }
         return {**super().get_config(), **config}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from layers.cell_base import RecurrentCell
+from layers.cell_names import CELL_NAMES
 from layers.gru import GRUCell
 from layers.lstm import GREFF_VARIANTS, LSTMCell
 from layers.mut import MUTCell
@@ -26,8 +27,8 @@ CELL_SPECS: dict[str, tuple[type[RecurrentCell], dict]] = {
     "mut3": (MUTCell, {"variant": 3}),
 }
 
-#: Every name `build_cell` accepts.
-CELL_NAMES: list[str] = list(CELL_SPECS)
+if tuple(CELL_SPECS) != CELL_NAMES:  # the Keras-free list of names must name these cells
+    raise ImportError(f"layers.cell_names.CELL_NAMES {CELL_NAMES} != the registry's {tuple(CELL_SPECS)}")
 
 
 def build_cell(name: str, units: int, **overrides) -> RecurrentCell:

@@ -18,3 +18,23 @@ try:
     )
 except RuntimeError:  # runtime already initialised by an earlier import
     pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def offline_tfds(monkeypatch):
+    """No network, and any attempt at a TFDS download or preparation fails the test: a
+    code path that "fails fast" offline is shown to never reach the retrying download
+    (which takes minutes), without timing it."""
+    import tensorflow_datasets as tfds
+
+    import pipelines.tfds_source
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a TFDS download or preparation was attempted offline")
+
+    monkeypatch.setattr(pipelines.tfds_source, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(tfds, "load", refuse)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)

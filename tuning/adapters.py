@@ -135,13 +135,14 @@ class AddingAdapter(AppAdapter):
         return AddingConfig
 
     def prepare(self):
-        from apps.adding.data import test_dataset, train_dataset
+        from apps.adding.data import heldout_dataset, train_dataset
 
         config = self.config
         return PreparedApp(
             TaskData(
                 train=train_dataset(config),
-                validation=test_dataset(config),
+                validation=heldout_dataset(config, "valid"),
+                test=heldout_dataset(config, "test"),
                 steps_per_epoch=config.steps_per_epoch or 100,
             )
         )
@@ -181,11 +182,11 @@ class SentimentAdapter(AppAdapter):
         config = self.config
         texts, labels = data.load_split(config, "train")
         (train_texts, train_labels), (val_texts, val_labels) = data.train_validation_split(
-            texts, labels, config.validation_fraction, config.seed
+            texts, labels, config.valid_fraction, config.seed
         )
         if not len(val_texts):
             raise ValueError(
-                "tuning sentiment needs a validation split: --set validation_fraction=0.1"
+                "tuning sentiment needs a validation split: --set valid_fraction=0.1"
             )
         data.build_vocabulary(config, train_texts, self.vocab_dir)
         encoder = data.TextEncoder(config, self.vocab_dir)

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import argparse
 
-from apps.adding import tasks
 from apps.adding.config import AddingConfig
-from apps.common.cli import Command, main_guard, run_app
+from apps.common.cli import (
+    Command,
+    evaluate_split_argument,
+    main_guard,
+    number_at_least,
+    run_app,
+)
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-examples", type=int, default=5, help="random sequences to predict")
-    parser.add_argument("--seed-data", type=int, default=7, help="seed of those sequences")
-    parser.add_argument("--export-dir", default="", help="predict with this SavedModel instead")
+    parser.add_argument("--num-examples", type=number_at_least(1), default=5,
+                        help="random sequences to draw and predict (default: 5)")
+    parser.add_argument("--seed-data", type=number_at_least(0), default=7,
+                        help="seed of those sequences (default: 7)")
+    parser.add_argument("--export-dir", default="",
+                        help="predict with this SavedModel instead of the run's checkpoint")
 
 
+TASKS = "apps.adding.tasks"
 COMMANDS = {
-    "train": Command(tasks.train, "train one cell", creates_run=True),
-    "evaluate": Command(tasks.evaluate, "test MSE of a trained run"),
-    "predict": Command(tasks.predict, "predict random sequences", _predict_arguments),
-    "export": Command(tasks.export, "write a SavedModel into RUN_DIR/export/<version>"),
-    "demo": Command(tasks.demo, "train several cells and print the comparison", creates_run=True),
+    "train": Command(f"{TASKS}:train", "train one cell (resumes an existing --run-dir)",
+                     creates_run=True),
+    "evaluate": Command(f"{TASKS}:evaluate", "MSE of a trained run on the valid or test "
+                        "sequences", evaluate_split_argument),
+    "predict": Command(f"{TASKS}:predict", "predict random sequences", _predict_arguments),
+    "export": Command(f"{TASKS}:export", "write a SavedModel into RUN_DIR/export/<version>"),
+    "demo": Command(f"{TASKS}:demo", "train each of --demo-cells and print the comparison",
+                    creates_run=True),
 }
 
 

@@ -1,4 +1,5 @@
-"""Adding-problem data from the procedural source of pipelines/."""
+"""Adding-problem data from the procedural source of pipelines/: train, valid and test
+sequences drawn with different seeds (no sequence is in two splits)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import tensorflow as tf
 
 from apps.adding.config import AddingConfig
 from pipelines.procedural import adding_problem
+
+#: Added to --seed for the held-out splits.
+SPLIT_SEED_OFFSETS = {"valid": 1_000_003, "test": 2_000_003}
 
 
 def train_dataset(config: AddingConfig) -> tf.data.Dataset:
@@ -18,7 +22,8 @@ def train_dataset(config: AddingConfig) -> tf.data.Dataset:
     )
 
 
-def test_dataset(config: AddingConfig) -> tf.data.Dataset:
-    # A different seed: test sequences are never training sequences.
-    dataset = adding_problem(config.test_examples, config.length, seed=config.seed + 1_000_003)
+def heldout_dataset(config: AddingConfig, split: str) -> tf.data.Dataset:
+    """The `valid` or `test` sequences, in batches of 500."""
+    count = config.valid_examples if split == "valid" else config.test_examples
+    dataset = adding_problem(count, config.length, seed=config.seed + SPLIT_SEED_OFFSETS[split])
     return dataset.batch(500).cache().prefetch(tf.data.AUTOTUNE)

@@ -6,7 +6,7 @@ import keras
 
 import layers
 from apps.adding.config import AddingConfig
-from apps.common.callbacks import make_optimizer
+from apps.common.optimizer import make_optimizer
 
 
 def build_model(config: AddingConfig, cell_name: str | None = None) -> keras.Model:

@@ -9,13 +9,14 @@ import keras
 import numpy as np
 
 from apps.adding.config import AddingConfig
-from apps.adding.data import test_dataset, train_dataset
+from apps.adding.data import heldout_dataset, train_dataset
 from apps.adding.model import build_model
+from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import load_export
 from apps.common.plots import plot_curves
 from apps.common.run_dir import RunDir
-from apps.common.training import train_model
+from apps.common.training import TrainingResult, train_model
 from pipelines.procedural import adding_problem
 
 MEAN_PREDICTOR_MSE = 1.0 / 6.0  # always answering 1.0: the variance of U(0,1) + U(0,1)
@@ -35,17 +36,21 @@ class StopBelow(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _fit(ctx: RunContext, cell_name: str) -> tuple[keras.Model, dict]:
+def _fit(ctx: RunContext, cell_name: str) -> TrainingResult:
     config: AddingConfig = ctx.config
-    model, history = train_model(
+    result = train_model(
         ctx,
         lambda: build_model(config, cell_name),
         train_dataset(config),
-        test_dataset(config),
+        heldout_dataset(config, "valid"),
         extra_callbacks=[StopBelow("val_mse", config.stop_mse)] if config.stop_mse > 0 else (),
     )
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
-    return model, history
+    result.model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    return result
+
+
+def _mse(model: keras.Model, config: AddingConfig, split: str) -> float:
+    return float(model.evaluate(heldout_dataset(config, split), verbose=0, return_dict=True)["mse"])
 
 
 def steps_to_solve(history: dict, config: AddingConfig) -> int | None:
@@ -56,27 +61,22 @@ def steps_to_solve(history: dict, config: AddingConfig) -> int | None:
 
 
 def train(ctx: RunContext) -> dict:
-    model, history = _fit(ctx, ctx.config.cell)
-    test_mse = float(model.evaluate(test_dataset(ctx.config), verbose=0, return_dict=True)["mse"])
-    metrics = {"test_mse": test_mse, "steps_to_solve": steps_to_solve(history, ctx.config)}
+    result = _fit(ctx, ctx.config.cell)
+    best = load_checkpoint(ctx.run_dir, compile=True)
+    metrics = {
+        **result.metrics(),
+        "valid_mse": _mse(best, ctx.config, "valid"),
+        "steps_to_solve": steps_to_solve(result.history, ctx.config),
+    }
+    print(f"valid MSE: {metrics['valid_mse']:.5f} (predicting the mean: {MEAN_PREDICTOR_MSE:.4f})")
     return ctx.run_dir.write_metrics(metrics)
 
 
-def _load_model(run_dir: RunDir) -> keras.Model:
-    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
-
-    for name in ("best.keras", "final.keras"):
-        path = run_dir.checkpoint_dir / name
-        if path.exists():
-            return keras.saving.load_model(path)
-    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
-
-
 def evaluate(ctx: RunContext) -> dict:
-    model = _load_model(ctx.run_dir)
-    result = model.evaluate(test_dataset(ctx.config), verbose=0, return_dict=True)
-    print(f"test MSE: {result['mse']:.5f} (predicting the mean: {MEAN_PREDICTOR_MSE:.4f})")
-    return ctx.run_dir.write_metrics({"test_mse": float(result["mse"])})
+    split = ctx.args.split
+    mse = _mse(load_checkpoint(ctx.run_dir, compile=True), ctx.config, split)
+    print(f"{split} MSE: {mse:.5f} (predicting the mean: {MEAN_PREDICTOR_MSE:.4f})")
+    return ctx.run_dir.write_evaluation(split, "procedural", {f"{split}_mse": mse})
 
 
 def predict(ctx: RunContext) -> np.ndarray:
@@ -88,14 +88,14 @@ def predict(ctx: RunContext) -> np.ndarray:
         served = load_export(ctx.args.export_dir)
         predictions = served.serve(inputs.astype("float32")).numpy()
     else:
-        predictions = _load_model(ctx.run_dir).predict(inputs, verbose=0)
+        predictions = load_checkpoint(ctx.run_dir, compile=True).predict(inputs, verbose=0)
     for target, prediction in zip(targets, predictions):
         print(f"target {target:.4f}  predicted {float(prediction):.4f}")
     return predictions
 
 
 def export(ctx: RunContext):
-    model = _load_model(ctx.run_dir)
+    model = load_checkpoint(ctx.run_dir, compile=True)
     path = ctx.run_dir.next_export_dir()
     model.export(str(path), format="tf_saved_model", verbose=False)
     print(f"exported SavedModel: {path}")
@@ -116,12 +116,11 @@ def demo(ctx: RunContext) -> list[dict]:
         )
         keras.utils.set_random_seed(config.seed)
         model, history = _fit(sub, cell_name)
-        test_mse = float(model.evaluate(test_dataset(config), verbose=0, return_dict=True)["mse"])
         rows.append(
             {
                 "model": cell_name,
                 "parameters": int(model.count_params()),
-                "test_mse": test_mse,
+                "test_mse": _mse(load_checkpoint(sub.run_dir, compile=True), config, "test"),
                 "steps_to_solve": steps_to_solve(history, config),
                 "steps_trained": len(history.get("val_mse", [])) * config.steps_per_epoch,
             }
@@ -141,14 +140,6 @@ def demo(ctx: RunContext) -> list[dict]:
     print(format_table(rows, config))
     print(f"plot: {plot}")
     ctx.run_dir.write_metrics({"demo": rows})
-    if config.demo_trials > 0:
-        from apps.adding.ablation import run_ablation
-
-        report = run_ablation(ctx)
-        print()
-        print(report["markdown"].split("\n\n![")[0])
-        print(f"plot: {report['plot']}")
-        ctx.run_dir.write_metrics({"demo_ablation": report["variants"]})
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The callbacks every training run gets, and the optimizer with gradient clipping."""
+"""The callbacks every training run gets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from apps.common.config import TrainConfig
 from apps.common.run_dir import RunDir
 
 HISTORY_FILE = "history.csv"
-_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "bleu")
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "bleu", "cider")
 
 
 def best_so_far(config: TrainConfig, run_dir: RunDir) -> float | None:
@@ -23,47 +23,15 @@ def best_so_far(config: TrainConfig, run_dir: RunDir) -> float | None:
     values = read_history(history_path).get(config.monitor)
     if not values:
         return None
-    mode = getattr(config, "monitor_mode", "auto")
-    if mode == "auto":
-        mode = "max" if any(key in config.monitor for key in _HIGHER_IS_BETTER) else "min"
-    return max(values) if mode == "max" else min(values)
+    return max(values) if monitor_mode(config) == "max" else min(values)
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """The named Keras optimizer; `clip_norm` > 0 sets its `global_clipnorm`,
-    `ema_momentum` > 0 makes it keep a moving average of the weights (`use_ema`)."""
-    kwargs = {"learning_rate": config.learning_rate}
-    if config.clip_norm > 0:
-        kwargs["global_clipnorm"] = config.clip_norm
-    if config.ema_momentum > 0:
-        if not config.ema_momentum < 1:
-            raise ValueError(f"ema_momentum must be in [0, 1), got {config.ema_momentum}")
-        kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)
-    optimizer = keras.optimizers.get({"class_name": config.optimizer, "config": kwargs})
-    return optimizer
-
-
-class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
-    """`ReduceLROnPlateau` that counts no stalled epoch before `start_from_epoch` (as
-    `EarlyStopping`'s argument: the first epochs, 0-based, are not judged). A score that
-    stays flat at first (BLEU of averaged weights, about 0 for a few epochs) then cannot
-    halve the rate before training has begun. Early epochs still log `learning_rate` and
-    still set the best value the later ones are compared with."""
-
-    def __init__(self, start_from_epoch: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.start_from_epoch = start_from_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch >= self.start_from_epoch:
-            super().on_epoch_end(epoch, logs)
-            return
-        patience, self.patience = self.patience, float("inf")
-        try:
-            super().on_epoch_end(epoch, logs)
-        finally:
-            self.patience = patience
-            self.wait = 0
+def monitor_mode(config: TrainConfig) -> str:
+    """"min" or "max": `monitor_mode`, or for `auto` whether `monitor` names a score
+    that grows (accuracy, F1, BLEU...)."""
+    if config.monitor_mode != "auto":
+        return config.monitor_mode
+    return "max" if any(key in config.monitor for key in _HIGHER_IS_BETTER) else "min"
 
 
 def standard_callbacks(
@@ -86,7 +54,7 @@ def standard_callbacks(
             keras.callbacks.ModelCheckpoint(
                 str(run_dir.best_model_path),
                 monitor=config.monitor,
-                mode=config.monitor_mode,
+                mode=monitor_mode(config),
                 save_best_only=True,
                 # A resumed run keeps the best epoch of its earlier part.
                 initial_value_threshold=best_so_far(config, run_dir),
@@ -96,7 +64,7 @@ def standard_callbacks(
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=config.monitor,
-                mode=config.monitor_mode,
+                mode=monitor_mode(config),
                 patience=config.early_stopping_patience,
                 restore_best_weights=True,
             )

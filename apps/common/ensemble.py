@@ -21,6 +21,8 @@ from apps.common.config import ConfigT, config_from_dict, resolve_config, save_c
 from apps.common.run_dir import RunDir
 
 MEMBERS_FILE = "members.json"
+#: The option scopes `ensemble` lists: the members fix the model and its training.
+ENSEMBLE_SCOPES = ("run", "data", "inference")
 #: Training figures of the members that add up to the ensemble's.
 SUMMED_METRICS = ("train_wall_time_s", "train_cpu_time_s", "train_wall_s", "parameters")
 
@@ -62,6 +64,10 @@ def create(ctx: RunContext) -> list[Path]:
     if len(set(members)) != len(members):
         raise ValueError(f"--members: a run is listed twice in {[str(m) for m in members]}")
     for member in members:
+        try:
+            RunDir(member).check_app(ctx.app)
+        except ValueError as error:
+            raise ValueError(f"--members: {error}") from None
         if members_of(RunDir(member)) is not None:
             raise ValueError(f"--members: {member} is itself an ensemble; list its members")
         member_config(member, config_cls)  # a run directory

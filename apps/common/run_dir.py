@@ -1,12 +1,14 @@
 """The run directory: everything one run produces, in one place.
 
 runs/<app>/<timestamp>/
+    run.json         the app that made the run ({"app": "tagging"})
     config.json      resolved configuration
     vocab/           vocabularies and tokenizer models used by training
     checkpoints/     best model (`best.keras`)
     backup/          BackupAndRestore state: rerunning resumes from here
     logs/            TensorBoard event files
-    metrics.json     final metrics (merged across commands)
+    metrics.json     training figures (merged across commands), and under "evaluations"
+                     one record per (split, data, checkpoint) that `evaluate` scored
     plots/           PNG figures
     export/<n>/      SavedModels in TF Serving version folders
 """
@@ -15,8 +17,28 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+RUN_FILE = "run.json"
+
+
+def recorded_app(root: str | Path) -> str | None:
+    """The app that made the run in `root` (None for a new folder, or for runs made before
+    run.json existed)."""
+    path = Path(root) / RUN_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("app")
+
+
+def check_app(root: str | Path, app: str) -> None:
+    """ValueError when the run in `root` was made by another app than `app` (reads, never
+    writes: the command line checks it before any work)."""
+    recorded = recorded_app(root)
+    if recorded is not None and recorded != app:
+        raise ValueError(f"{root} is a {recorded} run, not a {app} run")
 
 
 class RunDir:
@@ -27,12 +49,26 @@ class RunDir:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def create(cls, app: str, run_dir: str = "", base: str | Path = "runs") -> RunDir:
-        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>."""
-        if run_dir:
-            return cls(run_dir)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        return cls(Path(base) / app / stamp)
+    def create(cls, app: str, run_dir: str | Path = "", base: str | Path = "runs") -> RunDir:
+        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>.
+        An existing run must be one of `app`'s (ValueError otherwise); a new one records
+        `app` in its run.json."""
+        if not run_dir:
+            run_dir = Path(base) / app / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        check_app(run_dir, app)
+        run = cls(run_dir)
+        if run.app is None and not run.config_path.exists():  # a new run, not an old one
+            (run.root / RUN_FILE).write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
+        return run
+
+    @property
+    def app(self) -> str | None:
+        """The app that made the run (None for runs made before run.json existed)."""
+        return recorded_app(self.root)
+
+    def check_app(self, app: str) -> None:
+        """ValueError when the run was made by another app than `app`."""
+        check_app(self.root, app)
 
     def _sub(self, name: str) -> Path:
         path = self.root / name
@@ -94,11 +130,54 @@ class RunDir:
         return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
     def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Merges `metrics` into metrics.json and returns the merged content."""
+        """Merges `metrics` into metrics.json (written atomically) and returns the merged
+        content."""
         merged = self.read_metrics()
         merged.update({key: _plain(value) for key, value in metrics.items()})
-        self.metrics_path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        temporary = self.metrics_path.with_name(f".{self.metrics_path.name}.tmp")
+        temporary.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, self.metrics_path)
         return merged
+
+    def checkpoint_id(self) -> str:
+        """Names the weights an evaluation scored: the checkpoint file and its time, e.g.
+        "best.keras@2026-12-07T10:00:00.123456" ("none" before training)."""
+        for name in ("best.keras", "final.keras"):
+            path = self.root / "checkpoints" / name
+            if path.exists():
+                stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9)
+                return f"{name}@{stamp.isoformat()}"
+        return "none"
+
+    def write_evaluation(
+        self, split: str, data: str, metrics: dict[str, Any], checkpoint: str | None = None
+    ) -> dict[str, Any]:
+        """Records one evaluation in metrics.json under "evaluations", keyed by split, data
+        (the files or dataset scored) and checkpoint, so that scoring another file or a
+        retrained model never overwrites (or stands beside) other figures. Returns the
+        merged metrics with this evaluation's figures on top."""
+        checkpoint = checkpoint or self.checkpoint_id()
+        key = f"{split} {data} {checkpoint}"
+        record = {
+            "split": split,
+            "data": data,
+            "checkpoint": checkpoint,
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            **{name: _plain(value) for name, value in metrics.items()},
+        }
+        evaluations = dict(self.read_metrics().get("evaluations", {}))
+        evaluations[key] = record
+        merged = self.write_metrics({"evaluations": evaluations})
+        return {**merged, **record}
+
+
+    def latest_evaluation(self, split: str) -> dict[str, Any] | None:
+        """The most recent evaluation record of `split` (None if there is none)."""
+        records = [
+            record for record in self.read_metrics().get("evaluations", {}).values()
+            if record.get("split") == split
+        ]
+        return max(records, key=lambda record: record["date"]) if records else None
 
 
 def _plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -21,29 +22,37 @@ class TrainingClock(keras.callbacks.Callback):
     The totals are written to `path` at each epoch end, with BackupAndRestore's state, so
     a killed run that resumes from its last epoch counts the time of its earlier processes
     (the unfinished epoch of a killed process is lost with its weights, and not counted).
+    The clocks are `time.monotonic` and `time.process_time` unless given (tests).
     With `minutes` > 0 the clock stops training once that much wall time has passed in
     all: checked after every batch, so a run overruns by at most one batch and the
     validation of the epoch it stops in (which is still checkpointed); a run resumed with
     its budget already spent stops at its first batch.
     """
 
-    def __init__(self, path: Path, minutes: float = 0.0):
+    def __init__(
+        self,
+        path: Path,
+        minutes: float = 0.0,
+        wall_clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
+    ):
         super().__init__()
         self.path = Path(path)
         self.seconds = 60.0 * minutes
+        self.wall_clock, self.cpu_clock = wall_clock, cpu_clock
         self.previous = {"wall_s": 0.0, "cpu_s": 0.0}
-        self.start, self.cpu_start = time.monotonic(), time.process_time()
+        self.start, self.cpu_start = self.wall_clock(), self.cpu_clock()
         self.stopped = False
 
     def on_train_begin(self, logs=None):
         self.previous = {**self.previous, **earlier_totals(self.path)}
-        self.start, self.cpu_start = time.monotonic(), time.process_time()
+        self.start, self.cpu_start = self.wall_clock(), self.cpu_clock()
 
     def totals(self) -> tuple[float, float]:
         """(wall-clock seconds, CPU seconds of all threads) trained so far."""
         return (
-            self.previous["wall_s"] + time.monotonic() - self.start,
-            self.previous["cpu_s"] + time.process_time() - self.cpu_start,
+            self.previous["wall_s"] + self.wall_clock() - self.start,
+            self.previous["cpu_s"] + self.cpu_clock() - self.cpu_start,
         )
 
     def _check(self) -> None:

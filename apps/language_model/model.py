@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps.common.callbacks import make_optimizer
+from apps.common.optimizer import make_optimizer
+from apps.common.precision import resolve_precision
 from apps.language_model.config import LanguageModelConfig
 
 
@@ -70,7 +71,7 @@ def build_model(
     if stateful and not batch_size:
         raise ValueError("a stateful language model needs a fixed batch size")
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy or config.mixed_precision or "float32")
+    keras.config.set_dtype_policy(dtype_policy or resolve_precision(config.mixed_precision))
     try:
         return _build(config, vocab_size, batch_size, stateful)
     finally:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import keras
+import tensorflow as tf
 
-import layers  # noqa: F401  (registers the suite's layers for loading checkpoints)
+import layers
+from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
-from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
 from apps.language_model.callbacks import PerplexityLogs, StreamStates
 from apps.language_model.config import LanguageModelConfig
@@ -32,11 +34,13 @@ from apps.language_model.model import (
 )
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer, load_or_train
+from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
 
 
 def _checkpoint(run_dir: RunDir):
+    layers.register_all()
     for name in ("best.keras", "final.keras"):
         path = run_dir.checkpoint_dir / name
         if path.exists():
@@ -49,10 +53,11 @@ def _chars(tokenizer: TextTokenizer, splits, name: str) -> int | None:
     return None if tokenizer.kind == "char" else splits.num_chars[name]
 
 
-def evaluate_splits(model, config, tokenizer, splits) -> dict:
-    """Whole-split metrics of the RNN on every held-out split, and of the n-gram model."""
+def evaluate_splits(model, config, tokenizer, splits, names=("valid", "test")) -> dict:
+    """Whole-split metrics of the RNN on the held-out splits `names` that exist, and of
+    the n-gram model."""
     results = {}
-    for name in ("valid", "test"):
+    for name in names:
         if name in splits.ids:
             results[name] = evaluate_ids(
                 model,
@@ -71,7 +76,7 @@ def evaluate_splits(model, config, tokenizer, splits) -> dict:
             config.ngram_discount,
             config.ngram_add_k,
         ).fit(splits.ids["train"])
-        for name in ("valid", "test"):
+        for name in names:
             if name in splits.ids:
                 scores = ngram.evaluate(splits.ids[name])
                 chars = _chars(tokenizer, splits, name)
@@ -126,38 +131,17 @@ def train(ctx: RunContext) -> dict:
 
     metric_callbacks: list = [StreamStates(windows_per_pass)] if stateful else []
     metric_callbacks.append(PerplexityLogs())
-    extra_callbacks: list = []
-    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    extra_callbacks.append(clock)
-    if config.lr_decay_factor < 1.0:
-        extra_callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=config.monitor,
-                factor=config.lr_decay_factor,
-                patience=config.lr_decay_patience,
-                min_lr=config.min_learning_rate,
-                verbose=1,
-            )
-        )
-    model, history = train_model(
-        fit_ctx,
-        build,
-        train_data,
-        validation_data,
-        extra_callbacks=extra_callbacks,
-        metric_callbacks=metric_callbacks,
-    )
-    train_seconds = clock.totals()[0]  # all processes of a resumed run
+    result = train_model(fit_ctx, build, train_data, validation_data,
+                         metric_callbacks=metric_callbacks)
+    model, history = result
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
-    best_path = ctx.run_dir.best_model_path
-    best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model
-    results = evaluate_splits(best, config, tokenizer, splits)
+    best = load_checkpoint(ctx.run_dir)
+    results = evaluate_splits(best, config, tokenizer, splits, ("valid",))
     print(format_results(results, tokenizer))
     metrics = {
         **results,
-        "parameters": int(model.count_params()),
-        "train_seconds": train_seconds,
-        "epochs_trained": len(history.get("loss", [])),
+        **result.metrics(),
+        "train_seconds": round(result.wall_time_s, 1),
         "vocab_size": vocab_size,
         "train_tokens": int(len(splits.ids["train"])),
         "windows_per_pass": windows_per_pass,
@@ -175,11 +159,19 @@ def _splits_and_tokenizer(ctx: RunContext):
 def evaluate(ctx: RunContext) -> dict:
     """Whole-split metrics of the best checkpoint (state carried), with the n-gram model."""
     config: LanguageModelConfig = ctx.config
+    split = ctx.args.split
     tokenizer, splits = _splits_and_tokenizer(ctx)
-    model = keras.saving.load_model(_checkpoint(ctx.run_dir), compile=False)
-    results = evaluate_splits(model, config, tokenizer, splits)
+    if split not in splits.ids:
+        raise ValueError(f"--split {split}: this run's data has no {split} text; give "
+                         f"--{split}-file FILE (or --test-fraction with --text-file)")
+    results = evaluate_splits(load_checkpoint(ctx.run_dir), config, tokenizer, splits, (split,))
     print(format_results(results, tokenizer))
-    return ctx.run_dir.write_metrics({f"evaluate_{key}": value for key, value in results.items()})
+    return ctx.run_dir.write_evaluation(split, _data_name(config, split), results)
+
+
+def _data_name(config: LanguageModelConfig, split: str) -> str:
+    named = getattr(config, f"{split}_file", "")
+    return named or config.text_file or config.train_file or f"TFDS {config.tfds_name}"
 
 
 def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerator:
@@ -191,25 +183,52 @@ def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerato
 def sample(ctx: RunContext) -> str:
     """Generates from a prompt, printing each token as it is drawn."""
     args = ctx.args
-    if args.num_tokens < 1:
-        raise ValueError(f"--num-tokens must be at least 1, got {args.num_tokens}")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
     prompt = args.prompt.replace("\\n", "\n")
     if args.export_dir:
-        served = load_export(args.export_dir)
-        result = served.signatures["generate_top_k"](
-            prompt=prompt,
-            num_tokens=args.num_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
+        result = load_export(args.export_dir).signatures["generate_top_k"](
+            prompts=tf.constant([prompt]),
+            num_tokens=tf.constant(args.num_tokens),
+            temperature=tf.constant(args.temperature, tf.float32),
+            top_k=tf.constant(args.top_k),
         )
-        text = result["text"].numpy().decode("utf-8")
+        text = result["text"].numpy()[0].decode("utf-8")
         print(text)
         return text
     generator = load_generator(ctx.run_dir, ctx.config)
     seed = args.sample_seed if args.sample_seed >= 0 else None
     return print_stream(generator, prompt, args.num_tokens, args.temperature, args.top_k, seed)
+
+
+def _predict_inputs(args) -> list[str]:
+    texts = [text.replace("\\n", "\n") for text in args.texts]
+    if args.input_file:
+        texts.extend(read_lines(args.input_file, allow_empty=True))
+    if not texts:
+        raise ValueError("predict: give texts as arguments or --input-file FILE (one a line)")
+    return texts
+
+
+def predict(ctx: RunContext) -> list[dict]:
+    """How likely the model finds each text: its log-probability (nats), tokens and
+    perplexity per token, from the run's checkpoint or an export's `score` signature."""
+    texts = _predict_inputs(ctx.args)
+    batch = tf.constant([text.encode("utf-8") for text in texts])
+    if ctx.args.export_dir:
+        scores = load_export(ctx.args.export_dir).signatures["score"](texts=batch)
+    elif ctx.run_dir is not None:
+        generator = load_generator(ctx.run_dir, ctx.config)  # named: `score` holds it weakly
+        scores = generator.score(batch)
+    else:
+        raise ValueError("predict: give --run-dir RUN_DIR (made by train) or --export-dir EXPORT")
+    rows = []
+    for text, nats, count in zip(texts, scores["nats"].numpy(), scores["num_tokens"].numpy()):
+        perplexity = math.exp(nats / count) if count > 0 else float("nan")
+        rows.append({"text": text, "nats": float(nats), "tokens": int(count),
+                     "perplexity": perplexity})
+        preview = text.replace("\n", " ")
+        preview = preview[:60] + ("..." if len(preview) > 60 else "")
+        print(f"{-nats:10.2f} nats  {count:>6} tokens  perplexity {perplexity:9.2f}  {preview}")
+    return rows
 
 
 def export(ctx: RunContext):

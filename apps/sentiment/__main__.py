@@ -4,44 +4,51 @@ from __future__ import annotations
 
 import argparse
 
-from apps.common import ensemble as run_ensembles
-from apps.common.cli import Command, main_guard, run_app
-from apps.common.ensemble import add_members_argument
-from apps.sentiment import tasks
+from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
 from apps.sentiment.config import SentimentConfig
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results-file", default="", help="also merge the figures into this JSON")
-    parser.add_argument("--results-name", default="", help="prefix of the figures in --results-file")
+    evaluate_split_argument(parser)
+    parser.add_argument("--results-file", default="",
+                        help="also merge the figures into this JSON (a benchmarks/results file)")
+    parser.add_argument("--results-name", default="",
+                        help="prefix of the figures' keys in --results-file")
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", help="reviews to classify")
     parser.add_argument("--input-file", default="", help="a file of reviews, one per line")
-    parser.add_argument("--export-dir", default="", help="predict with this SavedModel instead")
+    parser.add_argument("--export-dir", default="",
+                        help="predict with this SavedModel instead of the run's checkpoint")
 
 
 def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     add_members_argument(parser, "their probabilities are averaged")
 
 
+TASKS = "apps.sentiment.tasks"
 COMMANDS = {
-    "train": Command(tasks.train, "train a classifier (resumes an existing --run-dir)", creates_run=True),
-    "evaluate": Command(tasks.evaluate, "accuracy on the whole test split", _evaluate_arguments),
+    "train": Command(f"{TASKS}:train", "train a classifier (resumes an existing --run-dir)",
+                     creates_run=True),
+    "evaluate": Command(f"{TASKS}:evaluate", "accuracy on the validation reviews or the test "
+                        "split", _evaluate_arguments),
     "predict": Command(
-        tasks.predict,
+        f"{TASKS}:predict",
         "positive-class probability of reviews (from --run-dir or --export-dir)",
         _predict_arguments,
         requires_run=False,
     ),
+    "export": Command(f"{TASKS}:export", "write a SavedModel (raw strings in) into "
+                      "RUN_DIR/export/<version>"),
     "ensemble": Command(
-        run_ensembles.create,
+        "apps.common.ensemble:create",
         "average the probabilities of trained runs (then evaluate/predict/export --run-dir it)",
         _ensemble_arguments,
         creates_run=True,
+        scopes=ENSEMBLE_SCOPES,
     ),
-    "export": Command(tasks.export, "write a SavedModel (raw strings in) into RUN_DIR/export/<version>"),
 }
 
 

@@ -54,13 +54,18 @@ def _dataset_to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray
 
 def load_split(config: SentimentConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """All (texts, labels) of `split` ("train" or "test") as arrays: texts are UTF-8 bytes
-    or str, labels 0 (negative) / 1 (positive)."""
-    if config.data_dir:
+    or str, labels 0 (negative) / 1 (positive). The test split is `--test-file` when given."""
+    if split == "test" and config.test_file:
+        kind, path = "file", config.test_file
+    elif config.data_dir:
         kind, path = _local_split_path(config.data_dir, split)
+    else:
+        kind, path = "tfds", ""
+    if kind != "tfds":
         if kind == "folder":
             texts, labels = _dataset_to_arrays(read_classification_folder(path, split=split))
         else:
-            text_list, label_list, names = read_classification_examples(path)
+            text_list, label_list, names = read_classification_examples(path, num_classes=2)
             if names is not None:
                 logger.info("%s: labels %s", path, dict(zip(names, range(len(names)))))
             texts = np.array(text_list, dtype=object)
@@ -75,12 +80,38 @@ def load_split(config: SentimentConfig, split: str) -> tuple[np.ndarray, np.ndar
     bad = sorted(set(np.unique(labels).tolist()) - {0, 1})
     if bad:
         raise ValueError(f"{source}: labels must be 0 (negative) or 1 (positive), found {bad}")
+    if split == "train" and len(np.unique(labels)) < 2:
+        only = "none" if not len(labels) else f"only label {int(labels[0])}"
+        raise ValueError(f"{source}: the training reviews have {only}; a classifier needs "
+                         "examples of both labels (0 negative, 1 positive)")
     limit = config.max_train_examples if split == "train" else config.max_test_examples
     if limit and limit < len(texts):
         order = np.random.default_rng(config.seed + 17).permutation(len(texts))[:limit]
         texts, labels = texts[order], labels[order]
     logger.info("%s: %d examples (%d positive)", source, len(texts), int(labels.sum()))
     return texts, labels
+
+
+def data_name(config: SentimentConfig, split: str) -> str:
+    """What `split` is read from, as evaluation records name it."""
+    if split == "test" and config.test_file:
+        return config.test_file
+    if config.data_dir:
+        return f"{config.data_dir} ({'train' if split == 'valid' else split})"
+    return f"TFDS {config.tfds_name}/{'train' if split == 'valid' else split}"
+
+
+def heldout_split(config: SentimentConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(texts, labels) of `valid` (the share of the training split held out by the run's
+    seed) or `test`."""
+    if split == "test":
+        return load_split(config, "test")
+    texts, labels = load_split(config, "train")
+    _, validation = train_validation_split(texts, labels, config.valid_fraction, config.seed)
+    if not len(validation[0]):
+        raise ValueError("--split valid: this run held out no validation reviews "
+                         "(--valid-fraction 0)")
+    return validation
 
 
 def train_validation_split(

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 import layers
-from apps.common.callbacks import make_optimizer
+from apps.common.optimizer import make_optimizer
 from apps.sentiment.config import SentimentConfig
 
 PACKAGE = "sentiment"

@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from apps.common.callbacks import make_optimizer
 from apps.common.cli import RunContext
+from apps.common.optimizer import make_optimizer
 from apps.common.run_dir import RunDir
 from apps.common.training import train_model
 from apps.sentiment.config import SentimentConfig

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.ensemble import member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
@@ -25,6 +26,8 @@ from apps.sentiment.config import SentimentConfig
 from apps.sentiment.data import (
     TextEncoder,
     build_vocabulary,
+    data_name,
+    heldout_split,
     load_split,
     make_dataset,
     train_validation_split,
@@ -41,12 +44,10 @@ TARGET_TEST_ACCURACY = 0.9
 
 def train(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
-    config.validate()
     refuse_ensemble(ctx.run_dir, "train")
-    start, cpu_start = time.time(), time.process_time()
     texts, labels = load_split(config, "train")
     (train_texts, train_labels), (val_texts, val_labels) = train_validation_split(
-        texts, labels, config.validation_fraction, config.seed
+        texts, labels, config.valid_fraction, config.seed
     )
     build_vocabulary(config, train_texts, ctx.run_dir.vocab_dir)
     encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
@@ -64,18 +65,13 @@ def train(ctx: RunContext) -> dict:
         model = build_compiled_model(config, encoder.vocabulary_size)
         return transfer(model, language_model) if language_model is not None else model
 
-    model, history = train_model(ctx, build, train_data, val_data)
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    result = train_model(ctx, build, train_data, val_data)
+    result.model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     metrics = {
         "train_examples": len(train_texts),
         "validation_examples": len(val_texts),
         "vocabulary_size": encoder.vocabulary_size,
-        "parameters": int(model.count_params()),
-        "epochs_trained": len(history.get("loss", [])),
-        "train_loss": history.get("loss", [None])[-1],
-        "train_wall_time_s": round(time.time() - start, 1),
-        # CPU seconds of all threads: comparable across runs on a shared, busy machine.
-        "train_cpu_time_s": round(time.process_time() - cpu_start, 1),
+        **result.metrics(),
     }
     if val_data is not None:
         best = load_model(ctx.run_dir)
@@ -88,13 +84,8 @@ def train(ctx: RunContext) -> dict:
 
 def load_model(run_dir: RunDir, compile: bool = True) -> keras.Model:
     import apps.sentiment.model  # noqa: F401  (registers the app's layers)
-    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
 
-    for name in ("best.keras", "final.keras"):
-        path = run_dir.checkpoint_dir / name
-        if path.exists():
-            return keras.saving.load_model(path, compile=compile)
-    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+    return load_checkpoint(run_dir, compile=compile)
 
 
 def _single_server(run_dir: RunDir, config: SentimentConfig) -> SentimentServer:
@@ -115,37 +106,41 @@ def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
 
 def evaluate(ctx: RunContext) -> dict:
     config: SentimentConfig = ctx.config
+    split = ctx.args.split
     start = time.time()
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, start)
+        return _evaluate_ensemble(ctx, split, start)
     model = load_model(ctx.run_dir)
     encoder = TextEncoder(config, ctx.run_dir.vocab_dir)
-    texts, labels = load_split(config, "test")
+    texts, labels = heldout_split(config, split)
     result = model.evaluate(
         make_dataset(texts, labels, encoder, config, training=False), verbose=0, return_dict=True
     )
     metrics = {
-        "test_accuracy": float(result["accuracy"]),
-        "test_loss": float(result["loss"]),
-        "test_examples": len(texts),
+        f"{split}_accuracy": float(result["accuracy"]),
+        f"{split}_loss": float(result["loss"]),
+        f"{split}_examples": len(texts),
         "evaluate_wall_time_s": round(time.time() - start, 1),
     }
-    print(f"test accuracy: {metrics['test_accuracy']:.4f} on {len(texts)} reviews")
-    merged = ctx.run_dir.write_metrics(metrics)
+    print(f"{split} accuracy: {metrics[f'{split}_accuracy']:.4f} on {len(texts)} reviews")
+    merged = ctx.run_dir.write_evaluation(split, data_name(config, split), metrics)
     if getattr(ctx.args, "results_file", ""):
         write_results(Path(ctx.args.results_file), ctx.args.results_name, merged, config)
     return merged
 
 
-def _evaluate_ensemble(ctx: RunContext, start: float) -> dict:
+def _evaluate_ensemble(ctx: RunContext, split: str, start: float) -> dict:
     server = make_server(ctx)
-    texts, labels = load_split(ctx.config, "test")
-    metrics = ensemble.evaluate_members(server, texts, labels)
+    texts, labels = heldout_split(ctx.config, split)
+    metrics = {
+        key.replace("test_", f"{split}_"): value
+        for key, value in ensemble.evaluate_members(server, texts, labels).items()
+    }
     metrics["evaluate_wall_time_s"] = round(time.time() - start, 1)
-    members = ", ".join(f"{accuracy:.4f}" for accuracy in metrics["member_test_accuracies"])
-    print(f"test accuracy: {metrics['test_accuracy']:.4f} on {len(texts)} reviews")
+    members = ", ".join(f"{accuracy:.4f}" for accuracy in metrics[f"member_{split}_accuracies"])
+    print(f"{split} accuracy: {metrics[f'{split}_accuracy']:.4f} on {len(texts)} reviews")
     print(f"members: {members}")
-    merged = ctx.run_dir.write_metrics(metrics)
+    merged = ctx.run_dir.write_evaluation(split, data_name(ctx.config, split), metrics, "ensemble")
     if getattr(ctx.args, "results_file", ""):
         members = members_of(ctx.run_dir)
         configs = [member_config(member, SentimentConfig) for member in members]
@@ -187,6 +182,10 @@ def write_results(
         "test_accuracy",
         "test_loss",
         "test_examples",
+        "valid_accuracy",
+        "valid_loss",
+        "valid_examples",
+        "member_valid_accuracies",
         "validation_accuracy",
         "train_wall_time_s",
         "train_cpu_time_s",
@@ -247,6 +246,8 @@ def _flag_value(value) -> str:
 def _read_inputs(args) -> list[bytes]:
     texts = [text.encode("utf-8", "surrogateescape") for text in args.texts]
     if args.input_file:
+        if not Path(args.input_file).is_file():
+            raise FileNotFoundError(f"--input-file {args.input_file}: no such file")
         data = Path(args.input_file).read_bytes()
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":

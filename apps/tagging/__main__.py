@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from apps.common import ensemble as run_ensembles
-from apps.common.cli import Command, main_guard, run_app
-from apps.common.ensemble import add_members_argument
-from apps.tagging import tasks
-from apps.tagging.config import TaggingConfig
+from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
+from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=("dev", "test"), default="dev",
-                        help="split to score (choose models on dev; score test once, at the end)")
+    evaluate_split_argument(parser)
     _results_arguments(parser)
     parser.add_argument("--results-command", default="",
                         help="the command recorded with the figures (default: the run's train "
@@ -22,8 +19,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _results_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-file", default="",
-                        help="also merge the figures into this JSON (e.g. benchmarks/results/tagging.json)")
-    parser.add_argument("--results-prefix", default="", help="key prefix there (default: TASK_SPLIT)")
+                        help="also merge the figures into this JSON (e.g. "
+                        "benchmarks/results/tagging.json)")
+    parser.add_argument("--results-prefix", default="",
+                        help="key prefix there (default: TASK_SPLIT)")
 
 
 def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,28 +35,35 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretokenized", action="store_true",
                         help="split on whitespace only (the text is already tokenised)")
     parser.add_argument("--output-scheme", default="",
-                        help="print entity tags in this scheme (bio, bioes, iob1, io); default: as trained")
-    parser.add_argument("--export-dir", default="", help="tag with this SavedModel instead of the run")
+                        choices=("", "bio", "iob2", "bioes", "iobes", "iob1", "io"),
+                        help="print entity tags in this scheme (bio, bioes, iob1, io); "
+                        "default: as trained")
+    parser.add_argument("--export-dir", default="",
+                        help="tag with this SavedModel instead of the run's checkpoint")
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", nargs="*", default=None, metavar="NAME=KEY:VALUE,...",
-                        help="configurations to compare, e.g. gru-crf=cell:gru lstm-softmax=decoder:softmax "
-                        f"(default: {' '.join(tasks.DEFAULT_VARIANTS)})")
+                        help="configurations to compare, e.g. gru-crf=cell:gru "
+                        f"lstm-softmax=decoder:softmax (default: {' '.join(COMPARE_VARIANTS)})")
     _results_arguments(parser)
 
 
+TASKS = "apps.tagging.tasks"
 COMMANDS = {
-    "train": Command(tasks.train, "train a tagger and score it on dev", creates_run=True),
-    "evaluate": Command(tasks.evaluate, "score a trained run (entity P/R/F1 or token accuracy)",
-                        _evaluate_arguments),
-    "predict": Command(tasks.predict, "tag raw text and print it in CoNLL format", _predict_arguments,
-                       requires_run=False),
-    "export": Command(tasks.export, "write a SavedModel (token strings in, tags out) into RUN_DIR/export/<n>"),
-    "ensemble": Command(run_ensembles.create, "pool trained runs log-linearly (then evaluate/predict/export "
-                        "--run-dir it)", _ensemble_arguments, creates_run=True),
-    "compare": Command(tasks.compare, "train several variants (decoder, cell) and print the dev table",
-                       _compare_arguments, creates_run=True),
+    "train": Command(f"{TASKS}:train", "train a tagger and score it on dev (resumes an "
+                     "existing --run-dir)", creates_run=True),
+    "evaluate": Command(f"{TASKS}:evaluate", "score a trained run (entity P/R/F1 or token "
+                        "accuracy)", _evaluate_arguments),
+    "predict": Command(f"{TASKS}:predict", "tag raw text and print it in CoNLL format",
+                       _predict_arguments, requires_run=False),
+    "export": Command(f"{TASKS}:export", "write a SavedModel (token strings in, tags out) into "
+                      "RUN_DIR/export/<n>"),
+    "ensemble": Command("apps.common.ensemble:create", "pool trained runs log-linearly (then "
+                        "evaluate/predict/export --run-dir it)", _ensemble_arguments,
+                        creates_run=True, scopes=ENSEMBLE_SCOPES),
+    "compare": Command(f"{TASKS}:compare", "train several variants (decoder, cell) and print "
+                       "the dev table", _compare_arguments, creates_run=True),
 }
 
 

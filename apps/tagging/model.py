@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 import layers
-from apps.common.callbacks import make_optimizer
+from apps.common.optimizer import make_optimizer
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import CASINGS, Vocabularies
 from layers.crf import CRF, CRFTagger, crf_posterior_decode, crf_viterbi_decode
@@ -273,10 +273,9 @@ def tag_scores(model: keras.Model, features: dict[str, tf.Tensor]) -> tuple[tf.T
 
 def load_model(path) -> keras.Model:
     """Loads a saved tagger (.keras) with the suite's layers registered."""
-    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
-
+    layers.register_all()
     with warnings.catch_warnings():
         # Rebuilding a loaded CRFTagger calls its backbone with a plain dict where Keras
         # expects its own tracked dict: a false "structure of inputs" warning.
         warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        return keras.saving.load_model(path)
+        return keras.saving.load_model(path, safe_mode=True)

@@ -23,14 +23,14 @@ from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
-from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
-from apps.tagging.config import TaggingConfig
+from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
 from apps.tagging.data import (
     Featurizer,
     Split,
     Vocabularies,
     build_vocabularies,
+    load_split,
     load_splits,
     make_dataset,
     tag_ids,
@@ -41,6 +41,7 @@ from apps.tagging.export import TaggerModule
 from apps.tagging.metrics import entity_scores, format_entity_report, token_accuracy
 from apps.tagging.model import build_model, load_model, predict_tag_ids
 from pipelines.tag_schemes import convert_tags, normalize_scheme
+from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,6 @@ def _vocabularies(ctx: RunContext, train: Split) -> Vocabularies:
 
 
 def _load_trained(run_dir: RunDir) -> keras.Model:
-    import layers  # noqa: F401  (registers the suite's layers for deserialisation)
-
     for name in ("best.keras", "final.keras"):
         path = run_dir.checkpoint_dir / name
         if path.exists():
@@ -138,7 +137,6 @@ def _summary(scores: dict, prefix: str) -> dict:
 def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
     """Trains one tagger; returns the best model, its dev scores and the history."""
     config: TaggingConfig = ctx.config
-    config.validate()
     splits = load_splits(config)
     train, dev = splits["train"], splits["dev"]
     vocabularies = _vocabularies(ctx, train)
@@ -150,24 +148,14 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
     )
     scorer = Scorer(dev, featurizer, vocabularies, config)
-    extra: list[keras.callbacks.Callback] = []
-    if config.learning_rate_decay > 0:
-        extra.append(
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch: config.learning_rate / (1.0 + config.learning_rate_decay * epoch)
-            )
-        )
-    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    extra.append(clock)
-    model, history = train_model(
+    result = train_model(
         ctx,
         lambda: build_model(config, vocabularies),
         train_data,
         dev_data,
-        extra_callbacks=extra,
         metric_callbacks=[ScoreCallback(scorer)],
     )
-    wall_time, cpu_time = clock.totals()
+    model = result.model
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
@@ -176,10 +164,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         "train_sentences": len(train),
         "train_tokens": train.num_tokens,
         "dev_sentences": len(dev),
-        "epochs_trained": len(history.get("loss", [])),
-        "train_wall_time_s": round(wall_time, 1),  # summed over resumed runs
-        "train_cpu_time_s": round(cpu_time, 1),  # all threads: the work done, even when shared
-        "parameters": int(model.count_params()),
+        **{key: value for key, value in result.metrics().items() if key != "train_loss"},
     }
     return model, scores, run_info
 
@@ -225,16 +210,26 @@ def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | Ensemb
     )
 
 
+def _data_name(config: TaggingConfig, split_name: str) -> str:
+    named = config.dev_file if split_name == "dev" else config.test_file
+    if named:
+        return named
+    if config.train_file:
+        return f"{config.train_file} (held-out {config.valid_fraction:g})"
+    return f"TFDS {config.resolved_tfds_name()}/{split_name}"
+
+
 def evaluate(ctx: RunContext) -> dict:
-    """Scores the best checkpoint on --split dev (default) or test (once, at the end)."""
+    """Scores the best checkpoint on --split valid (the dev split, default) or test (once,
+    at the end)."""
     config: TaggingConfig = ctx.config
-    split_name = ctx.args.split
-    splits = load_splits(config, with_test=split_name == "test")
+    split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
+    split = load_split(config, split_name)
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, splits[split_name])
+        return _evaluate_ensemble(ctx, split)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config)
+    scorer = Scorer(split, Featurizer(vocabularies, config), vocabularies, config)
     start = time.monotonic()
     scores = scorer.score(model)
     if config.entities:
@@ -256,14 +251,14 @@ def evaluate(ctx: RunContext) -> dict:
             },
             command=ctx.args.results_command or command_line(config),
         )
-    return ctx.run_dir.write_metrics(metrics)
+    return ctx.run_dir.write_evaluation(ctx.args.split, _data_name(config, split_name), metrics)
 
 
 def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
     """Scores an ensemble and each of its members on the split (members tag with their
     own data settings; the split is read with the ensemble's)."""
     config: TaggingConfig = ctx.config
-    split_name = ctx.args.split
+    split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
     start = time.monotonic()
     module = make_module(ctx.run_dir, config)
     sentences = [list(sentence) for sentence in split.tokens]
@@ -300,7 +295,9 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
             command=ctx.args.results_command
             or "python -m apps.tagging ensemble --members " + " ".join(map(str, members)),
         )
-    return ctx.run_dir.write_metrics(metrics)
+    return ctx.run_dir.write_evaluation(
+        ctx.args.split, _data_name(config, split_name), metrics, "ensemble"
+    )
 
 
 _TOKEN = re.compile(
@@ -330,7 +327,7 @@ def _read_sentences(args) -> list[list[str]]:
         path = Path(args.input_file)
         if not path.exists():
             raise FileNotFoundError(f"--input-file {path}: no such file")
-        texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        texts.extend(read_lines(str(path), skip_blank=True))  # invalid UTF-8: FILE:LINE error
     if not texts and not sys.stdin.isatty():
         texts.extend(line for line in sys.stdin.read().splitlines() if line.strip())
     if not texts:
@@ -373,12 +370,6 @@ def export(ctx: RunContext) -> Path:
 
 # ----------------------------------------------------------------------------- compare
 
-DEFAULT_VARIANTS = (
-    "lstm-crf=",
-    "lstm-softmax=decoder:softmax",
-    "gru-crf=cell:gru",
-    "cifg-crf=cell:cifg",
-)
 
 
 def parse_variant(text: str, config: TaggingConfig) -> tuple[str, TaggingConfig]:
@@ -403,10 +394,10 @@ def compare(ctx: RunContext) -> list[dict]:
     """Trains each variant (e.g. CRF vs softmax, LSTM vs GRU vs a Greff variant) with the
     same data and budget and prints the dev comparison table."""
     rows = []
-    for text in ctx.args.variants or DEFAULT_VARIANTS:
+    for text in ctx.args.variants or COMPARE_VARIANTS:
         name, config = parse_variant(text, ctx.config)
         logger.info("compare: training %s", name)
-        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir(ctx.run_dir.root / name), args=ctx.args)
+        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir.create(ctx.app, ctx.run_dir.root / name), args=ctx.args)
         done = sub.run_dir.read_metrics().get("compare_row")
         if done is not None:  # a rerun of an interrupted comparison: keep finished variants
             logger.info("compare: %s already trained", name)
@@ -438,7 +429,7 @@ def compare(ctx: RunContext) -> list[dict]:
             for row in rows
             for metric in ("dev_f1", "dev_accuracy", "epochs", "wall_time_s", "cpu_time_s", "parameters")
         }
-        variants = " ".join(ctx.args.variants or DEFAULT_VARIANTS)
+        variants = " ".join(ctx.args.variants or COMPARE_VARIANTS)
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{ctx.config.task}_compare",

@@ -1,46 +1,48 @@
-"""`python -m apps.translation train|evaluate|translate|export|ensemble`: sequence to sequence."""
+"""`python -m apps.translation train|evaluate|predict|export|translate|ensemble`: sequence
+to sequence."""
 
 from __future__ import annotations
 
 import argparse
 
-from apps.common.cli import Command, main_guard, run_app
-from apps.common.ensemble import add_members_argument
-from apps.translation import tasks
+from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
 from apps.translation.config import TranslationConfig
 
 
-def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--split", default="valid", choices=["valid", "test"], help="which parallel files to score"
-    )
-
-
 def _translate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", default="-", help="one sentence a line (default: stdin)")
-    parser.add_argument("--output", default="-", help="translations (default: stdout)")
-    parser.add_argument("--export-dir", default="", help="translate with this SavedModel instead")
+    parser.add_argument("--input", default="-",
+                        help="sentences to translate, one a line (default: - for stdin)")
+    parser.add_argument("--output", default="-",
+                        help="where translations go, one a line (default: - for stdout)")
+    parser.add_argument("--export-dir", default="",
+                        help="translate with this SavedModel instead of the run's checkpoint")
 
 
 def _ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     add_members_argument(parser, "each step searches the mean of their log-probabilities")
 
 
+TASKS = "apps.translation.tasks"
+_TRANSLATE_HELP = "translate sentences from stdin or a file (greedy or beam search)"
 COMMANDS = {
-    "train": Command(tasks.train, "train SentencePiece and the model", creates_run=True),
+    "train": Command(f"{TASKS}:train", "train SentencePiece and the model (resumes an "
+                     "existing --run-dir)", creates_run=True),
     "evaluate": Command(
-        tasks.evaluate,
+        f"{TASKS}:evaluate",
         "BLEU (sacrebleu, detokenised) and sentences/s, greedy and beam; attention heatmaps",
-        _evaluate_arguments,
+        evaluate_split_argument,
     ),
-    "translate": Command(tasks.translate, "translate sentences from stdin or a file", _translate_arguments),
-    "predict": Command(tasks.translate, "same as translate", _translate_arguments),
-    "export": Command(tasks.export, "write a SavedModel (strings in, translations out)"),
+    "predict": Command(f"{TASKS}:translate", _TRANSLATE_HELP, _translate_arguments),
+    "export": Command(f"{TASKS}:export", "write a SavedModel (strings in, translations out)"),
+    "translate": Command(f"{TASKS}:translate", _TRANSLATE_HELP + " (the same as predict)",
+                         _translate_arguments),
     "ensemble": Command(
-        tasks.create_ensemble,
+        f"{TASKS}:create_ensemble",
         "pool trained runs that share vocabularies (then evaluate/translate/export --run-dir it)",
         _ensemble_arguments,
         creates_run=True,
+        scopes=ENSEMBLE_SCOPES,
     ),
 }
 

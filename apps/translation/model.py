@@ -23,7 +23,8 @@ import keras
 from keras import ops
 
 import layers
-from apps.common.callbacks import make_optimizer
+from apps.common.optimizer import make_optimizer
+from apps.common.precision import resolve_precision
 from apps.translation.config import ATTENTION_TYPES, TranslationConfig
 from layers.attention import (
     AttentionDecoder,
@@ -373,7 +374,7 @@ def build_model(config: TranslationConfig, source_vocab_size: int, target_vocab_
     """The model of `config`, built and compiled (its layers take the `mixed_precision`
     policy; the process-wide policy is restored afterwards)."""
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.mixed_precision or "float32")
+    keras.config.set_dtype_policy(resolve_precision(config.mixed_precision))
     try:
         model = _build(config, source_vocab_size, target_vocab_size)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import sys
@@ -13,13 +12,12 @@ import keras
 import sacrebleu
 
 from apps.common import ensemble
-from apps.common.callbacks import ReduceLROnPlateauFrom
+from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.plots import plot_heatmap
 from apps.common.run_dir import RunDir
-from apps.common.time_budget import CLOCK_FILE, TrainingClock
 from apps.common.training import train_model
 from apps.translation.config import TranslationConfig
 from apps.translation.data import (
@@ -108,21 +106,15 @@ class ValidationBLEU(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- train
 
 
-def _monitoring(config: TranslationConfig, has_validation: bool) -> TranslationConfig:
-    """Falls back from `val_bleu` to the losses when no validation BLEU is computed."""
-    if config.monitor == "val_bleu" and not (has_validation and config.bleu_every_epochs > 0):
-        monitor = "val_loss" if has_validation else "loss"
-        logger.info("no validation BLEU during training: monitoring %s", monitor)
-        return dataclasses.replace(config, monitor=monitor, monitor_mode="min")
-    return config
-
-
 def train(ctx: RunContext) -> dict:
     refuse_ensemble(ctx.run_dir, "train")
     config: TranslationConfig = ctx.config
+    config.check_monitoring()
     train_sources, train_targets = read_split_examples(config, "train")
     valid_sources, valid_targets = read_split_examples(config, "valid")
     initial_run = RunDir(config.init_from_run) if config.init_from_run else None
+    if initial_run is not None:
+        initial_run.check_app(ctx.app)
     if initial_run is not None:  # continue from another run: same vocabularies, its weights
         for name in (SOURCE_MODEL, TARGET_MODEL):
             if not (ctx.run_dir.vocab_dir / name).exists():
@@ -140,8 +132,6 @@ def train(ctx: RunContext) -> dict:
         config.batch_strategy, config.batch_type, config.batch_size,
         100 * stats["padded_fraction"], stats["mean_batch_size"],
     )
-    config = _monitoring(config, bool(valid_sources))
-    ctx = dataclasses.replace(ctx, config=config)
     metric_callbacks = []
     if valid_sources and config.bleu_every_epochs > 0:
         limit = config.bleu_max_sentences or len(valid_sources)
@@ -154,21 +144,6 @@ def train(ctx: RunContext) -> dict:
                 every=config.bleu_every_epochs,
             )
         )
-    extra_callbacks: list[keras.callbacks.Callback] = []
-    if 0 < config.lr_decay_factor < 1 and config.lr_decay_patience > 0:
-        extra_callbacks.append(
-            ReduceLROnPlateauFrom(
-                start_from_epoch=config.lr_decay_start_epoch,
-                monitor=config.monitor,
-                mode=config.monitor_mode,
-                factor=config.lr_decay_factor,
-                patience=config.lr_decay_patience,
-                min_lr=config.learning_rate / 64,
-                verbose=1,
-            )
-        )
-    clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    extra_callbacks.append(clock)
 
     def build_compiled_model():
         model = build_model(config, vocabularies.source_size, vocabularies.target_size)
@@ -177,29 +152,23 @@ def train(ctx: RunContext) -> dict:
             logger.info("initial weights from %s", initial_run.root)
         return model
 
-    model, history = train_model(
-        ctx,
-        build_compiled_model,
-        train_data,
-        valid_data,
-        extra_callbacks=extra_callbacks,
-        metric_callbacks=metric_callbacks,
+    result = train_model(
+        ctx, build_compiled_model, train_data, valid_data, metric_callbacks=metric_callbacks
     )
+    model, history = result
     model.save(ctx.run_dir.checkpoint_dir / "final.keras")
     metrics = {
         "train_examples": len(train_sources),
         "source_vocab_size": vocabularies.source_size,
         "target_vocab_size": vocabularies.target_size,
-        "parameters": int(model.count_params()),
-        "epochs_trained": len(history.get("loss", [])),
+        **result.metrics(),
         "train_padding_fraction": stats["padded_fraction"],
-        "train_wall_s": round(clock.totals()[0], 1),  # all processes of a resumed run
     }
     if "val_bleu" in history:
         metrics["best_val_bleu_greedy"] = max(history["val_bleu"])
     ctx.run_dir.write_metrics(metrics)
     if valid_sources:
-        metrics.update(_evaluate_split(ctx, "valid", load_model(ctx.run_dir), vocabularies))
+        _evaluate_split(ctx, "valid", load_model(ctx.run_dir), vocabularies, record=False)
     return ctx.run_dir.read_metrics()
 
 
@@ -208,13 +177,8 @@ def train(ctx: RunContext) -> dict:
 
 def load_model(run_dir: RunDir) -> keras.Model:
     import apps.translation.model  # noqa: F401  (registers the model for deserialisation)
-    import layers  # noqa: F401
 
-    for name in ("best.keras", "final.keras"):
-        path = run_dir.checkpoint_dir / name
-        if path.exists():
-            return keras.saving.load_model(path, compile=False)
-    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+    return load_checkpoint(run_dir)
 
 
 def shared_vocabularies(members: Sequence[Path]) -> Vocabularies:
@@ -253,11 +217,31 @@ def create_ensemble(ctx: RunContext) -> list[Path]:
     return members
 
 
+def data_name(config: TranslationConfig, split: str) -> str:
+    """What `split` is read from, as evaluation records and output files name it."""
+    source = getattr(config, f"{split}_source", "")
+    if source:
+        return f"{source} -> {getattr(config, f'{split}_target')}"
+    return f"TFDS {config.tfds_name}/{getattr(config, f'tfds_{split}_split', split)}"
+
+
+def _output_stem(config: TranslationConfig, split: str) -> str:
+    source = getattr(config, f"{split}_source", "")
+    name = Path(source).name.split(".")[0] if source else split
+    return split if name == split else f"{split}-{name}"
+
+
 def _evaluate_split(
-    ctx: RunContext, split: str, model: keras.Model | list[keras.Model], vocabularies: Vocabularies
+    ctx: RunContext,
+    split: str,
+    model: keras.Model | list[keras.Model],
+    vocabularies: Vocabularies,
+    record: bool = True,
 ) -> dict:
     """BLEU and decoding speed with greedy search and the configured beam; writes the
-    translations into RUN_DIR/translations/ and attention heatmaps into plots/."""
+    translations into RUN_DIR/translations/<split>[-<file>].beam<k>.txt and attention
+    heatmaps into plots/. With `record`, the figures go into metrics.json's evaluations
+    (keyed by split, files and checkpoint), else beside the training figures."""
     config: TranslationConfig = ctx.config
     sources, references = read_split_examples(config, split)
     if not sources:
@@ -272,7 +256,7 @@ def _evaluate_split(
         translate_sentences(translator, sources[:8])  # traces the graph outside the timing
         hypotheses, seconds, cpu_seconds = translate_sentences(translator, sources)
         score, signature = bleu(hypotheses, references, config.lowercase)
-        (output_dir / f"{split}.beam{beam_width}.txt").write_text(
+        (output_dir / f"{_output_stem(config, split)}.beam{beam_width}.txt").write_text(
             "".join(line + "\n" for line in hypotheses), encoding="utf-8"
         )
         metrics[f"{split}_bleu_beam{beam_width}"] = round(score, 2)
@@ -286,6 +270,9 @@ def _evaluate_split(
     metrics["length_penalty"] = config.length_penalty
     metrics["lowercase"] = config.lowercase
     _heatmaps(ctx, translator, sources[: config.heatmap_sentences], vocabularies, split)
+    if record:
+        checkpoint = "ensemble" if members_of(ctx.run_dir) is not None else None
+        return ctx.run_dir.write_evaluation(split, data_name(config, split), metrics, checkpoint)
     return ctx.run_dir.write_metrics(metrics)
 
 
@@ -315,7 +302,7 @@ def evaluate(ctx: RunContext) -> dict:
 
 def _read_input(path: str) -> list[str]:
     if path and path != "-":
-        return [line.strip() for line in read_lines(path)]
+        return [line.strip() for line in read_lines(path, allow_empty=True)]
     return [line.rstrip("\n").strip() for line in sys.stdin]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from apps.common.callbacks import ReduceLROnPlateauFrom
+from apps.common.optimizer import ReduceLROnPlateauFrom
 
 
 def _learning_rates(callback: keras.callbacks.ReduceLROnPlateau, scores: list[float]):

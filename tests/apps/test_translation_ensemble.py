@@ -99,8 +99,8 @@ def test_ensemble_run_evaluates_translates_and_exports(trained_run, tmp_path):  
     main(["ensemble", "--run-dir", str(ensemble_dir), "--members", str(run_dir), str(second)])
     evaluated = main(["evaluate", "--run-dir", str(ensemble_dir)])
     assert evaluated["valid_bleu_beam3"] > 40  # both members learnt the toy language
-    assert evaluated["train_wall_s"] == pytest.approx(
-        metrics["train_wall_s"] + main(["evaluate", "--run-dir", str(second)])["train_wall_s"], abs=0.2
+    assert evaluated["train_wall_time_s"] == pytest.approx(
+        metrics["train_wall_time_s"] + main(["evaluate", "--run-dir", str(second)])["train_wall_time_s"], abs=0.2
     )
     translated = main(["translate", "--run-dir", str(ensemble_dir), "--input", str(flags[flags.index("--valid-source") + 1])])
     export_path = main(["export", "--run-dir", str(ensemble_dir)])

@@ -13,7 +13,7 @@ from tests.apps.test_sentiment import write_data
 TINY = (
     "--epochs 2 --embedding-size 16 --units 16 --min-frequency 1 --batch-size 600"
     " --max-length 60 --length-bucket-width 16 --learning-rate 0.01 --verbose 0"
-    " --validation-fraction 0.2"
+    " --valid-fraction 0.2"
 )
 
 

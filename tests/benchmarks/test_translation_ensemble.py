@@ -29,8 +29,8 @@ def test_members_share_vocabularies_and_the_pool_is_scored(tmp_path, monkeypatch
     first, *others = (m / "vocab" / "target.model" for m in members)
     assert all(other.read_bytes() == first.read_bytes() for other in others)
     assert 0 <= saved["ensemble_valid_bleu_beam5"] <= 100
-    assert saved["ensemble_train_wall_s"] == pytest.approx(
-        sum(saved[f"ensemble_member_{i}_train_wall_s"] for i in (1, 2, 3)), abs=0.2
+    assert saved["ensemble_train_wall_time_s"] == pytest.approx(
+        sum(saved[f"ensemble_member_{i}_train_wall_time_s"] for i in (1, 2, 3)), abs=0.2
     )
     assert saved["ensemble_command"] == "the command" and saved["ensemble_conditions"] == "tests"
     assert json.loads((members[1] / "config.json").read_text())["seed"] == 2

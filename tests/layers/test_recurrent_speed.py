@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import CELL_NAMES, GRUCell, LSTMCell, Recurrent, SimpleRNNCell, _tf_ops, build_cell
+from layers import CELL_NAMES, GRUCell, LSTMCell, Recurrent, SimpleRNNCell, build_cell, loop
 from layers import recurrent as recurrent_module
+from layers.loop.planned import PlannedLoop
 from layers.recurrent import cudnn_handoff, cudnn_kind
 from tests.layers.numpy_reference import randomize_weights
 
@@ -23,30 +24,31 @@ MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 0, 1, 0]], bool)
 def fast_loop_spy(monkeypatch):
     """Counts the calls that take the hand-written backward pass."""
     calls = []
-    original = _tf_ops._PlannedLoop.fast_gradient
+    original = PlannedLoop.fast_gradient
 
     def spy(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_tf_ops._PlannedLoop, "fast_gradient", spy)
+    monkeypatch.setattr(PlannedLoop, "fast_gradient", spy)
     return calls
 
 
-def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None, fused=False):
-    """Outputs and the gradients of a fixed random projection of them (inputs, states, weights)."""
-    with _tf_ops.loop_options(fast_gradient=fast, fuse_elementwise=fused):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            if initial_state is not None:
-                tape.watch(initial_state)
-            outputs = layer(x, mask=mask, training=training, initial_state=initial_state)
-            loss = sum(
-                tf.reduce_sum(
-                    o * tf.reshape(tf.sin(tf.cast(tf.range(tf.size(o)), o.dtype)), tf.shape(o))
-                )
-                for o in outputs
+def outputs_and_gradients(layer, x, mask, training, fast, initial_state=None):
+    """Outputs and the gradients of a fixed random projection of them (inputs, states,
+    weights), with the hand-written backward pass (`fast`) or TensorFlow's."""
+    layer.fast_backward = fast
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        if initial_state is not None:
+            tape.watch(initial_state)
+        outputs = layer(x, mask=mask, training=training, initial_state=initial_state)
+        loss = sum(
+            tf.reduce_sum(
+                o * tf.reshape(tf.sin(tf.cast(tf.range(tf.size(o)), o.dtype)), tf.shape(o))
             )
+            for o in outputs
+        )
     sources = [x, *(initial_state or []), *layer.trainable_variables]
     return list(outputs), tape.gradient(loss, sources)
 
@@ -85,51 +87,6 @@ def test_fast_backward_equals_autodiff_of_the_loop(name, fast_loop_spy):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "name", ["lstm", "nig", "cifg", "fgr", "gru", "gru_cho", "layer_norm_lstm", "mut3", "rnn"]
-)
-def test_fused_elementwise_step_equals_the_unfused_step(name, fast_loop_spy):
-    """The lever `fuse_elementwise` (element-wise parts of the step and of its backward under
-    XLA, the recurrent products left to TensorFlow): the same outputs and gradients, with
-    dropout, weight drop, zoneout, a mask, reversed and initial states."""
-    regularizers = dict(
-        dropout=0.3,
-        recurrent_dropout=0.3 if name != "gru_cho" else 0.0,  # gru_cho: (r * h) U unaliased
-        output_dropout=0.2,
-        recurrent_weight_dropout=0.3,
-        zoneout_hidden=0.2,
-    )
-    cell, layer, x, initial_state = reversed_layer_with_states(name, regularizers)
-    seed_state = cell.seed_generator.state.numpy()
-    fused = outputs_and_gradients(layer, x, MASK, True, True, initial_state, fused=True)
-    cell.seed_generator.state.assign(seed_state)  # the same dropout masks and zoneout noise
-    reference = outputs_and_gradients(layer, x, MASK, True, True, initial_state)
-    assert len(fast_loop_spy) == 2
-    for a, b in zip(fused[0], reference[0]):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(fused[1], reference[1]):
-        assert a is not None and b is not None
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", ["lstm", "gru_cho", "layer_norm_gru"])
-def test_fused_elementwise_step_in_graph_mode_and_inference(name):
-    layer = Recurrent(build_cell(name, UNITS), return_sequences=True, return_state=True)
-    x = tf.constant(RNG.normal(size=(3, 5, UNITS)).astype("float32"))
-    layer.build(x.shape)
-    randomize_weights(layer.cell, seed=2)
-    graph = tf.function(
-        lambda fused: outputs_and_gradients(layer, x, MASK, False, True, fused=fused)
-    )
-    fused, reference = graph(True), graph(False)
-    for a, b in zip(fused[0] + fused[1], reference[0] + reference[1]):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    with _tf_ops.loop_options(fuse_elementwise=True):  # no gradient recorded
-        predicted = layer(x, mask=MASK)
-    for a, b in zip(predicted, reference[0]):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("name", ["lstm", "gru", "fgr"])
 def test_fast_backward_in_graph_mode_with_return_sequences_off(name, fast_loop_spy):
     layer = Recurrent(build_cell(name, UNITS), return_state=True)
@@ -156,13 +113,13 @@ def test_fast_backward_takes_gathered_outputs(return_sequences, fast_loop_spy):
     rows = tf.constant([2, 0, 2, 1, 2])
 
     def gradients(fast, gather):
-        with _tf_ops.loop_options(fast_gradient=fast):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                outputs = layer(x, mask=MASK, training=True)
-                picked = gather(outputs)
-                weights = tf.sin(tf.cast(tf.range(tf.size(picked)), "float32"))
-                loss = tf.reduce_sum(picked * tf.reshape(weights, tf.shape(picked)))
+        layer.fast_backward = fast
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, mask=MASK, training=True)
+            picked = gather(outputs)
+            weights = tf.sin(tf.cast(tf.range(tf.size(picked)), "float32"))
+            loss = tf.reduce_sum(picked * tf.reshape(weights, tf.shape(picked)))
         return tape.gradient(loss, [x, *layer.trainable_variables])
 
     one_hot = tf.one_hot(rows, 3)
@@ -325,7 +282,7 @@ def test_cudnn_handoff_calls_keras_kernel_in_training_only_and_exports_stay_port
 
     from keras.src import backend as keras_backend
 
-    monkeypatch.setattr(_tf_ops, "gpu_available", lambda: True)
+    monkeypatch.setattr(loop, "gpu_available", lambda: True)
     monkeypatch.setattr(keras_backend, "lstm", fake_keras_lstm)
     inputs = keras.Input((None, 3))
     model = keras.Model(inputs, Recurrent(LSTMCell(4), name="rnn")(inputs))
@@ -347,7 +304,9 @@ def test_cudnn_handoff_calls_keras_kernel_in_training_only_and_exports_stay_port
 
 
 def test_recurrent_config_round_trip_keeps_the_speed_options():
-    layer = Recurrent(GRUCell(3), use_cudnn=False, jit_compile=True, return_sequences=True)
+    layer = Recurrent(
+        GRUCell(3), use_cudnn=False, jit_compile=True, fast_backward=False, return_sequences=True
+    )
     clone = Recurrent.from_config(layer.get_config())
-    assert clone.use_cudnn is False and clone.jit_compile is True
+    assert clone.use_cudnn is False and clone.jit_compile is True and clone.fast_backward is False
     assert recurrent_module.Recurrent is Recurrent

@@ -119,7 +119,7 @@ def _sentiment(folder):
         "batch_type": "examples",
         "batch_size": 8,
         "embedding_size": 8,
-        "validation_fraction": 0.25,
+        "valid_fraction": 0.25,
         "max_length": 16,
     }
 
