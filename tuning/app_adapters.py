@@ -10,7 +10,7 @@ from tuning.adapters import WITH_DROPOUT, Adapter, Prepared
 
 
 class Adding(Adapter):
-    """apps/adding: the adding problem; objective: validation MSE."""
+    """apps/adding: the adding problem (Hochreiter & Schmidhuber 1997)."""
 
     name = "adding"
     description = "apps/adding: the adding problem, held-out mean squared error"
@@ -52,14 +52,15 @@ class Adding(Adapter):
 
 
 class Sentiment(Adapter):
-    """apps/sentiment: IMDB (TFDS or local files); objective: validation accuracy."""
+    """apps/sentiment: IMDB (TFDS or local files), or any set of labelled texts."""
 
     name = "sentiment"
     description = "apps/sentiment: validation accuracy"
     metric_label = "accuracy"
     direction = "max"
     hyperparameters = WITH_DROPOUT
-    ignored_options = ("pretrain_epochs", "pretrain_learning_rate", "pretrain_sampled")
+    ignored_options = ("pretrain_epochs", "pretrain_learning_rate", "pretrain_sampled",
+                       "test_file", "max_test_examples")
     clear_session = False
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg", "rnn"],
@@ -102,15 +103,15 @@ class Sentiment(Adapter):
 
 class Translation(Adapter):
     """apps/translation: attention seq2seq; `cell` sets encoder and decoder cells, `units`
-    the encoder width per direction (the decoder gets twice as many); objective:
-    validation loss (label-smoothed cross-entropy)."""
+    the encoder width per direction (the decoder gets twice as many)."""
 
     name = "translation"
     description = "apps/translation: validation label-smoothed cross-entropy"
     objective = "val_loss"
     metric_label = "cross-entropy"
     hyperparameters = WITH_DROPOUT
-    ignored_options = ("init_from_run", "bleu_every_epochs", "bleu_max_sentences")
+    ignored_options = ("init_from_run", "bleu_every_epochs", "bleu_max_sentences",
+                       "test_source", "test_target", "tfds_test_split")
     clear_session = False
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg"],
@@ -169,9 +170,8 @@ class Translation(Adapter):
 
 
 class Tagging(Adapter):
-    """apps/tagging: POS / chunking / NER taggers (BiLSTM(-CRF) with character features);
-    objective: the app's own dev score (`val_f1` for entity tasks, `val_accuracy` for POS),
-    computed each epoch by the app's `ScoreCallback`."""
+    """apps/tagging: POS / chunking / NER taggers (BiLSTM(-CRF) with character features),
+    scored on dev each epoch by the app's `ScoreCallback` (F1 of entities, or accuracy)."""
 
     name = "tagging"
     description = "apps/tagging: dev score of the tagger"
@@ -179,6 +179,7 @@ class Tagging(Adapter):
     direction = "max"
     hyperparameters = WITH_DROPOUT
     inference_options = ("decoding", "eval_batch_size")
+    ignored_options = ("test_file",)
     clear_session = False
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg"],
@@ -229,12 +230,13 @@ class Tagging(Adapter):
 
 class LanguageModel(Adapter):
     """apps/language_model: char/word/SentencePiece RNN language models (stateful truncated
-    BPTT or independent windows); objective: validation cross-entropy (nats per token)."""
+    BPTT or independent windows)."""
 
     name = "language_model"
     description = "apps/language_model: validation cross-entropy (nats per token)"
     metric_label = "cross-entropy"
     hyperparameters = WITH_DROPOUT
+    ignored_options = ("test_file",)
     clear_session = False
     default_space = {
         "cells": ["lstm", "gru", "cifg", "nfg", "noaf"],
