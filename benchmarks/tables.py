@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmarks.summary import (
     Column,
+    KeyTable,
     Row,
     RunTable,
     Target,
@@ -78,9 +79,60 @@ DEMO = RunTable(
     ],
 )
 
+def _percent1(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _times(value: float) -> str:
+    return f"{value:.1f}x"
+
+
+_IMDB_MODES = ("padded_batch", "bucketing", "token_budget_bucketing")
+_MULTI30K_MODES = (
+    "padded_batch", "bucketing", "token_budget_bucketing",
+    *(f"morishita_{order}{suffix}" for order in ("shuffle", "src", "tgt", "src_tgt", "tgt_src")
+      for suffix in ("", "_tokens")),
+)
+PIPELINE = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["data", "mode"],
+    columns=[
+        Column("padded tokens", "{data}_padded_fraction_{mode}", _percent1),
+        Column("mean batch", "{data}_mean_batch_size_{mode}", fixed(2)),
+        Column("max batch x time", "{data}_max_batch_tokens_{mode}", integer),
+        Column("ex/s (wall)", "{data}_examples_per_s_{mode}", integer),
+        Column("ex/CPU-s", "{data}_examples_per_cpu_s_{mode}", integer),
+    ],
+    rows=[
+        *((["IMDB train", mode], {"data": "imdb", "mode": mode}) for mode in _IMDB_MODES),
+        *((["Multi30k train", mode], {"data": "multi30k", "mode": mode}) for mode in _MULTI30K_MODES),
+    ],
+)
+PIPELINE_TARGETS = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["figure (IMDB, token-budget bucketing)", "target"],
+    columns=[Column("measured", "{key}", fixed(1))],
+    rows=[
+        (["padded tokens", "<= 5 %"],
+         {"key": "imdb_padded_fraction_token_budget_bucketing", "format": _percent1}),
+        (["padded tokens of plain padded_batch (for comparison)", "-"],
+         {"key": "imdb_padded_fraction_padded_batch", "format": _percent1}),
+        (["cached pipeline rate / the rate a 1x256 LSTM classifier consumes (wall)", "-"],
+         {"key": "imdb_pipeline_over_training_ratio", "format": _times}),
+        (["the same per CPU-second", "-"],
+         {"key": "imdb_pipeline_over_training_ratio_per_cpu_s", "format": _times}),
+        (["uncached pipeline (SentencePiece in the loop) / LSTM consumption", ">= 10x"],
+         {"key": "imdb_uncached_pipeline_over_training_ratio", "format": _times}),
+    ],
+)
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
     "sentiment-results": SENTIMENT,
     "demo": DEMO,
+    "pipeline-results": PIPELINE,
+    "pipeline-targets": PIPELINE_TARGETS,
 }
