@@ -117,6 +117,33 @@ class RunTable:
 
 
 @dataclasses.dataclass(frozen=True)
+class KeyTable:
+    """Rows whose figures are keys built from templates: each row gives its first cells
+    and the values substituted into the columns' keys (e.g. "{data}_padded_fraction_{mode}"
+    with data=imdb, mode=bucketing; a "format" entry overrides the columns' format). For
+    results files keyed other than `<run>_<figure>`."""
+
+    readme: str
+    file: str
+    headers: Sequence[str]
+    columns: Sequence[Column]
+    rows: Sequence[tuple[Sequence[str], dict]]
+
+    def render(self) -> str:
+        results = _results(self.file)
+        headers = [*self.headers, *(column.header for column in self.columns)]
+        lines = [_line(headers), _line(["---"] * len(headers))]
+        for cells, substitutions in self.rows:
+            values = [
+                _shown(results.get(column.key.format(**substitutions)),
+                       substitutions.get("format", column.format))
+                for column in self.columns
+            ]
+            lines.append(_line([*cells, *values]))
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
 class Target:
     """A quality target and where its figures are: `dev_key`/`test_key` of `run`."""
 

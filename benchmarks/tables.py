@@ -3,8 +3,11 @@ described; `benchmarks/summary.py` renders them (every figure is read from the f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from benchmarks.summary import (
     Column,
+    KeyTable,
     Row,
     RunTable,
     Target,
@@ -12,6 +15,7 @@ from benchmarks.summary import (
     fixed,
     integer,
     percent,
+    text,
 )
 
 TARGETS = TargetTable(
@@ -78,9 +82,95 @@ DEMO = RunTable(
     ],
 )
 
+def _percent1(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _times(value: float) -> str:
+    return f"{value:.1f}x"
+
+
+_IMDB_MODES = ("padded_batch", "bucketing", "token_budget_bucketing")
+_MULTI30K_MODES = (
+    "padded_batch", "bucketing", "token_budget_bucketing",
+    *(f"morishita_{order}{suffix}" for order in ("shuffle", "src", "tgt", "src_tgt", "tgt_src")
+      for suffix in ("", "_tokens")),
+)
+PIPELINE = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["data", "mode"],
+    columns=[
+        Column("padded tokens", "{data}_padded_fraction_{mode}", _percent1),
+        Column("mean batch", "{data}_mean_batch_size_{mode}", fixed(2)),
+        Column("max batch x time", "{data}_max_batch_tokens_{mode}", integer),
+        Column("ex/s (wall)", "{data}_examples_per_s_{mode}", integer),
+        Column("ex/CPU-s", "{data}_examples_per_cpu_s_{mode}", integer),
+    ],
+    rows=[
+        *((["IMDB train", mode], {"data": "imdb", "mode": mode}) for mode in _IMDB_MODES),
+        *((["Multi30k train", mode], {"data": "multi30k", "mode": mode}) for mode in _MULTI30K_MODES),
+    ],
+)
+PIPELINE_TARGETS = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["figure (IMDB, token-budget bucketing)", "target"],
+    columns=[Column("measured", "{key}", fixed(1))],
+    rows=[
+        (["padded tokens", "<= 5 %"],
+         {"key": "imdb_padded_fraction_token_budget_bucketing", "format": _percent1}),
+        (["padded tokens of plain padded_batch (for comparison)", "-"],
+         {"key": "imdb_padded_fraction_padded_batch", "format": _percent1}),
+        (["cached pipeline rate / the rate a 1x256 LSTM classifier consumes (wall)", "-"],
+         {"key": "imdb_pipeline_over_training_ratio", "format": _times}),
+        (["the same per CPU-second", "-"],
+         {"key": "imdb_pipeline_over_training_ratio_per_cpu_s", "format": _times}),
+        (["uncached pipeline (SentencePiece in the loop) / LSTM consumption", ">= 10x"],
+         {"key": "imdb_uncached_pipeline_over_training_ratio", "format": _times}),
+    ],
+)
+
+def _significant(value: float) -> str:
+    """3 significant digits (MSEs from 1e-4 to the chance level)."""
+    return f"{value:.3g}"
+
+
+def _ablation(file: str, variants: Sequence[str], value_format: Callable) -> KeyTable:
+    """A per-variant table of a `python -m tuning report --benchmark-json` file."""
+    return KeyTable(
+        readme="tuning/README.md",
+        file=file,
+        headers=["variant"],
+        columns=[
+            Column("trials", "{variant}_completed", integer),
+            Column("best", "{variant}_best", value_format),
+            Column("median", "{variant}_median", value_format),
+            Column("mean", "{variant}_mean", value_format),
+            Column("std", "{variant}_std", value_format),
+            Column("parameters (median)", "{variant}_parameters_median", integer),
+            Column("s/trial", "{variant}_trial_wall_time_mean_s", fixed(1)),
+            Column("p vs vanilla (Welch)", "{variant}_p", lambda value: f"{value:.2g}"),
+            Column("verdict", "{variant}_verdict", text),
+        ],
+        rows=[([variant], {"variant": variant}) for variant in variants],
+    )
+
+
+ABLATION_JSB = _ablation(
+    "ablation_jsb", ["vanilla", "nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr"], fixed(3)
+)
+ABLATION_DEMO = _ablation(
+    "ablation_adding_demo", ["vanilla", "nfg", "noaf", "cifg", "gru", "rnn"], _significant
+)
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
     "sentiment-results": SENTIMENT,
     "demo": DEMO,
+    "pipeline-results": PIPELINE,
+    "pipeline-targets": PIPELINE_TARGETS,
+    "tuning-jsb": ABLATION_JSB,
+    "tuning-demo": ABLATION_DEMO,
 }
