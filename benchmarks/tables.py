@@ -164,6 +164,69 @@ ABLATION_DEMO = _ablation(
     "ablation_adding_demo", ["vanilla", "nfg", "noaf", "cifg", "gru", "rnn"], _significant
 )
 
+
+
+# --------------------------------------------------------------------------- apps/translation
+
+_NOT_MEASURED = "not measured yet"
+
+
+def _translation(run: str, what: str, budget: float, **keys: str) -> Row:
+    return Row("translation", run, what, keys=keys, wall_key="train_wall_s", budget_minutes=budget)
+
+
+#: The final run records its validation figures as `dev_*` (benchmarks.heldout).
+_FINAL_DEV_KEYS = {f"valid_{figure}": f"dev_{figure}" for figure in (
+    "bleu_beam1", "bleu_beam5", "sentences_per_s_beam1", "sentences_per_s_beam5")}
+TRANSLATION = RunTable(
+    readme="apps/translation/README.md",
+    first_header="model (Multi30k en-de, lowercased)",
+    columns=[
+        Column("val BLEU greedy", "valid_bleu_beam1"),
+        Column("val BLEU beam 5", "valid_bleu_beam5"),
+        Column("test2016 BLEU greedy", "test_bleu_beam1", missing=_NOT_MEASURED),
+        Column("test2016 BLEU beam 5", "test_bleu_beam5", missing=_NOT_MEASURED),
+        Column("sentences/s greedy", "valid_sentences_per_s_beam1", fixed(1)),
+        Column("sentences/s beam 5", "valid_sentences_per_s_beam5", fixed(1)),
+        Column('"epochs" of 125 steps', "epochs_trained", integer),
+    ],
+    rows=[
+        _translation("final", "**Final recipe**: the drop04_88 flags with `--mixed-precision auto`, "
+                     "trained, then scored on val and test2016 by `python -m benchmarks.translation "
+                     "final`", 88, **_FINAL_DEV_KEYS),
+        _translation("drop04_88", "**drop04_88**: BiGRU-256 encoder, GRU-512 decoder with deep "
+                     "output, Bahdanau attention, weight averaging 0.998, dropout 0.4 (the recipe "
+                     "command below)", 88),
+        _translation("ema88", "ema88: the same with dropout 0.3", 88),
+        _translation("ensemble", "log-linear ensemble of 2 models without weight averaging "
+                     "(seeds 1234, 1235; 44 min each)", 90),
+        _translation("ensemble_member_1", "its member 1 (seed 1234)", 44),
+        _translation("ensemble_member_2", "its member 2 (seed 1235)", 44),
+        _translation("main", "one model without weight averaging (`multi30k_gru`)", 88),
+    ],
+    budget=True,
+    machine=True,
+)
+TRANSLATION_SCHEDULED_SAMPLING = RunTable(
+    readme="apps/translation/README.md",
+    first_header="training (the multi30k_gru model, 30 minutes, one core each)",
+    columns=[
+        Column("val BLEU greedy", "valid_bleu_beam1"),
+        Column("val BLEU beam 5", "valid_bleu_beam5"),
+        Column("sentences/s greedy (one core)", "valid_sentences_per_s_beam1", fixed(1)),
+        Column("sentences/s beam 5 (one core)", "valid_sentences_per_s_beam5", fixed(1)),
+        Column('"epochs" of 125 steps', "epochs_trained", integer),
+    ],
+    rows=[
+        _translation("teacher_forcing", "teacher forcing", 30),
+        _translation("scheduled_sampling", "scheduled sampling, `--scheduled-sampling-type "
+                     "inverse_sigmoid --scheduled-sampling-k 200`", 30),
+    ],
+    budget=True,
+    machine=True,
+)
+
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
@@ -173,4 +236,6 @@ TABLES = {
     "pipeline-targets": PIPELINE_TARGETS,
     "tuning-jsb": ABLATION_JSB,
     "tuning-demo": ABLATION_DEMO,
+    "translation-results": TRANSLATION,
+    "translation-scheduled-sampling": TRANSLATION_SCHEDULED_SAMPLING,
 }

@@ -1,5 +1,6 @@
 """Quality and decoding-speed figures of apps/translation, written to
-benchmarks/results/translation.json (and copied by hand into apps/translation/README.md).
+benchmarks/results/translation.json (apps/translation/README.md renders its tables from
+it: `python -m benchmarks.summary --write`, rows declared in `benchmarks/tables.py`).
 
     python -m benchmarks.translation --run main=runs/translation/multi30k_gru \
         [--run teacher_forcing=RUN --run scheduled_sampling=RUN] [--evaluate]
