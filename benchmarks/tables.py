@@ -227,6 +227,131 @@ TRANSLATION_SCHEDULED_SAMPLING = RunTable(
 )
 
 
+# --------------------------------------------------------------------------- apps/tagging
+
+
+def _points(value: float) -> str:
+    """A fraction as points, 91.05 (F1 scores)."""
+    return f"{100 * value:.2f}"
+
+
+def _members(values: Sequence[float]) -> str:
+    return ", ".join(f"{100 * value:.2f}" for value in values)
+
+
+def _tagging(run: str, what: str, budget: float | None = None, **keys: str) -> Row:
+    return Row("tagging", run, what, keys=keys, budget_minutes=budget)
+
+
+#: The final recipes record their dev figures as `dev_*` (benchmarks.heldout).
+def _final_dev_keys(*figures: str) -> dict:
+    return {figure: f"dev_{figure}" for figure in figures}
+
+
+TAGGING_NER = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="model (CoNLL-2003 NER, BIOES, no pretrained embeddings)",
+    columns=[
+        Column("dev F1", "f1", _points),
+        Column("dev F1, unseen mentions", "unseen_f1", _points),
+        Column("test F1", "test_f1", _points, missing=_NOT_MEASURED),
+        Column("test F1, unseen mentions", "test_unseen_f1", _points, missing=_NOT_MEASURED),
+        Column("dev F1 of the members", "member_f1", _members),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _tagging("ner_final", "**Final recipe**: 3 x (BiLSTM-100 / BiGRU-100 + char BiLSTM-25 + "
+                 "CRF, casing feature, weight averaging), 19.5 min each, log-linear pool, Viterbi "
+                 "(`python -m benchmarks.tagging_final ner`)", 60,
+                 **_final_dev_keys("f1", "unseen_f1", "member_f1")),
+        _tagging("ner_conll2003_dev", "BiLSTM-100 + char BiLSTM-25 + CRF", 55),
+    ],
+    budget=True,
+    machine=True,
+)
+#: benchmarks/tagging_levers.py's levers, each alone on the BiLSTM-100 + char BiLSTM-25 +
+#: CRF recipe.
+_LEVERS = {
+    "baseline": "the recipe (casing feature, lower-cased words, word dropout 0.05)",
+    "no_casing": "without the casing feature, words keep their case",
+    "char_units_50": "character BiLSTM of 50 units instead of 25",
+    "word_dropout_20": "word dropout 0.2",
+    "rare_word_dropout": "rare-word dropout 1.0 (singletons read by characters half the time)",
+    "char_lm": "contextual string features: character LMs of 128 units, 5 epochs",
+    "weight_averaging": "weight averaging 0.999",
+}
+TAGGING_LEVERS = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="lever (CoNLL-2003 NER, 20 epochs each)",
+    columns=[
+        Column("dev F1", "f1", _points, missing=_NOT_MEASURED),
+        Column("dev F1, unseen mentions", "unseen_f1", _points, missing=_NOT_MEASURED),
+        Column("unseen mentions", "unseen_gold_entities", integer),
+        Column("epochs", "epochs_trained", integer),
+    ],
+    rows=[_tagging(f"ner_lever_{name}", what) for name, what in _LEVERS.items()],
+    machine=True,
+)
+TAGGING_NER_COMPARE = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="variant (CoNLL-2003 NER, 8 minutes each, Adam 1e-3 without decay)",
+    columns=[
+        Column("dev F1 (best epoch)", "dev_f1", _points),
+        Column("epochs", "epochs", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        Row("tagging", f"ner_compare_{run}", what, wall_key="wall_time_s", shared="ner_compare",
+            budget_minutes=8)
+        for run, what in (
+            ("lstm_crf", "BiLSTM + CRF"),
+            ("lstm_softmax", "BiLSTM + softmax"),
+            ("gru_crf", "BiGRU + CRF"),
+            ("cifg_crf", "Bi-CIFG-LSTM (Greff et al.) + CRF"),
+        )
+    ],
+    budget=True,
+    machine=True,
+)
+TAGGING_POS = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="model (UD English EWT UPOS, no pretrained embeddings)",
+    columns=[
+        Column("dev accuracy", "accuracy", percent),
+        Column("dev accuracy, unseen words", "unseen_accuracy", percent),
+        Column("test accuracy", "test_accuracy", percent, missing=_NOT_MEASURED),
+        Column("test accuracy, unseen words", "test_unseen_accuracy", percent,
+               missing=_NOT_MEASURED),
+        Column("dev accuracy of the members", "member_accuracy", _members),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _tagging("pos_final", "**Final recipe**: the ensemble below, trained again and scored "
+                 "on dev and test (`python -m benchmarks.tagging_final pos`)", 60,
+                 **_final_dev_keys("accuracy", "unseen_accuracy", "member_accuracy")),
+        _tagging("pos_dev_ensemble_fast_posterior", "**Ensemble of 3**: 2x BiLSTM-200 / BiGRU-200 "
+                 "/ BiLSTM-200 + char BiLSTM-50 + CRF, word dropout 0.2, weight averaging 0.999, "
+                 "19.5 min each; log-linear pool decoded by its marginals (`--decoding "
+                 "posterior`)", 60),
+        _tagging("pos_dev_ensemble_fast", "the same members, the pool decoded by Viterbi", 60),
+        _tagging("pos_dev_ensemble_replicate_posterior", "a replicate, every seed shifted by "
+                 "100, posterior decoding", 60),
+        _tagging("pos_dev_ensemble_replicate", "the replicate, Viterbi decoding", 60),
+        _tagging("pos_dev_ensemble_mixed", "ensemble of 4, character BiLSTM and CNN in turn, "
+                 "14.5 min each", 60),
+        _tagging("pos_dev_ema", "one 2x BiLSTM-200 + char BiLSTM-50 + CRF, word dropout 0.2, "
+                 "weight averaging 0.999 (trained before padding was masked)", 60),
+        _tagging("pos_dev_ema_rdrop", "the same + variational recurrent dropout 0.25 (before "
+                 "padding was masked)", 60),
+        _tagging("pos_dev", "the same without weight averaging (before padding was masked)", 30),
+        _tagging("pos_dev_1x100", "BiLSTM-100 + char BiLSTM-25 + CRF (before padding was "
+                 "masked)", 28),
+    ],
+    budget=True,
+    machine=True,
+)
+
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
@@ -238,4 +363,8 @@ TABLES = {
     "tuning-demo": ABLATION_DEMO,
     "translation-results": TRANSLATION,
     "translation-scheduled-sampling": TRANSLATION_SCHEDULED_SAMPLING,
+    "tagging-ner": TAGGING_NER,
+    "tagging-levers": TAGGING_LEVERS,
+    "tagging-ner-compare": TAGGING_NER_COMPARE,
+    "tagging-pos": TAGGING_POS,
 }
