@@ -1,9 +1,9 @@
 """Quality runs of apps/language_model on real data; figures go to
-benchmarks/results/language_model.json and the app README.
+benchmarks/results/language_model.json, from which the app README's tables are generated
+(`python -m benchmarks.summary --write`, rows declared in `benchmarks/tables.py`).
 
     python -m benchmarks.language_model list
     python -m benchmarks.language_model run shakespeare_lstm      # one experiment
-    python -m benchmarks.language_model table                     # Markdown of the results
     python -m benchmarks.language_model final                     # PTB valid and test
 
 Each experiment is one `python -m apps.language_model train` command (run in this
@@ -344,33 +344,6 @@ def final(
     )
 
 
-def table() -> str:
-    results = load_results()
-    lines = [
-        "| experiment | dataset | model | valid ppl | valid nats/token | valid bits/char | "
-        "parameters | train time |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, row in experiment_rows(results).items():
-        minutes = f"{row.get('train_seconds', 0) / 60:.0f} min"
-        char_level = row["dataset"] == "tiny_shakespeare"
-        for prefix, model in (
-            ("valid", "RNN"),
-            ("ngram_valid", row.get("ngram_valid_model", "n-gram")),
-        ):
-            if f"{prefix}_perplexity" not in row:
-                continue
-            bpc = row.get(
-                f"{prefix}_bits_per_token" if char_level else f"{prefix}_bits_per_char", ""
-            )
-            lines.append(
-                f"| {name} | {row['dataset']} | {model} | {row[f'{prefix}_perplexity']:.2f} | "
-                f"{row[f'{prefix}_nats_per_token']:.4f} | {bpc} | "
-                + (f"{row.get('parameters', '')} | {minutes} |" if prefix == "valid" else " | |")
-            )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.language_model",
@@ -389,7 +362,6 @@ def main(argv: list[str] | None = None) -> None:
     evaluate_parser = sub.add_parser("evaluate", help="re-score a run in one stream, update it")
     evaluate_parser.add_argument("name", choices=sorted(EXPERIMENTS))
     evaluate_parser.add_argument("--run-root", default="runs/language_model_benchmarks")
-    sub.add_parser("table", help="print the recorded results as Markdown")
     final_parser = sub.add_parser(
         "final", help="train the fixed PTB recipe, score valid and test together, record both"
     )
@@ -410,8 +382,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         results = final(args.data_root, Path(args.run_dir), args.conditions, command)
         print(json.dumps({k: v for k, v in results.items() if k.startswith("final_")}, indent=2))
-    else:
-        print(table())
 
 
 if __name__ == "__main__":

@@ -352,6 +352,86 @@ TAGGING_POS = RunTable(
 )
 
 
+# --------------------------------------------------------------------------- apps/language_model
+
+
+def _lm(run: str, what: str, budget: float | None = None, **keys: str) -> Row:
+    return Row("language_model", run, what, keys=keys, wall_key="train_seconds",
+               budget_minutes=budget)
+
+
+#: A character model's tokens are characters: its bits per token are bits per character.
+_CHAR_KEYS = {"valid_bits_per_char": "valid_bits_per_token"}
+LANGUAGE_MODEL = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="model (whole validation split, state carried, one stream)",
+    columns=[
+        Column("valid perplexity", "valid_perplexity", fixed(2)),
+        Column("valid nats/token", "valid_nats_per_token", fixed(3)),
+        Column("valid bits/char", "valid_bits_per_char", fixed(3)),
+        Column("n-gram valid perplexity", "ngram_valid_perplexity", fixed(2)),
+        Column("test perplexity", "test_perplexity", fixed(2), missing=_NOT_MEASURED),
+        Column("epochs of 200 windows", "epochs_trained", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _lm("shakespeare_lstm", "**Tiny Shakespeare**, characters: 2x LSTM-512, embedding 64, "
+            "locked dropout 0.25, 32 streams x 128 (7-gram Kneser-Ney beside it)", 60,
+            **_CHAR_KEYS),
+        _lm("final", "**PTB final recipe**: ptb_lstm_light_dropout's flags with `--mixed-"
+            "precision auto`, the output bias started at the log unigram frequencies; trained, "
+            "then scored on valid and test by `python -m benchmarks.language_model final`", 60,
+            valid_perplexity="dev_perplexity", valid_nats_per_token="dev_nats_per_token",
+            valid_bits_per_char="dev_bits_per_char",
+            ngram_valid_perplexity="dev_ngram_perplexity"),
+        _lm("ptb_lstm_light_dropout", "**PTB**, words: 2x LSTM-400, tied embeddings (no output "
+            "bias), locked dropout 0.25, input dropout 0.1, 64 streams x 35, bfloat16 "
+            "(5-gram Kneser-Ney beside it)", 60),
+        _lm("ptb_lstm", "the same with locked dropout 0.4, input dropout 0.2, the rate halved "
+            "after every epoch without improvement", 60),
+    ],
+    budget=True,
+    machine=True,
+)
+LANGUAGE_MODEL_COMPARE = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="model (Tiny Shakespeare, 1 layer of 256, 32 streams x 100, 10 minutes)",
+    columns=[
+        Column("valid nats/char", "valid_nats_per_token", fixed(3)),
+        Column("7-gram valid nats/char", "ngram_valid_nats_per_token", fixed(3)),
+        Column("epochs of 100 windows", "epochs_trained", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _lm("compare_lstm_stateful", "LSTM, stateful truncated BPTT", 10),
+        _lm("compare_lstm_stateless", "LSTM, independent windows (stateless)", 10),
+        _lm("compare_cifg_stateful", "CIFG (Greff et al.), stateful", 10),
+        _lm("compare_gru_stateful", "GRU, stateful", 10),
+    ],
+    budget=True,
+    machine=True,
+)
+_DIAGNOSIS_VARIANTS = (
+    "app_tied_no_bias", "app_tied_bias", "app_untied", "keras_untied", "keras_tied_no_bias",
+    "keras_tied_bias", "app_tied_bias_unigram", "keras_untied_unigram",
+    "app_tied_bias_unigram_lr_1e-3", "app_tied_bias_lr_1e-3", "app_tied_bias_stateless",
+    "app_tied_bias_reset_every_window", "app_tied_bias_no_mid_validation",
+)
+LANGUAGE_MODEL_DIAGNOSIS = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="variant (`benchmarks.lm_diagnosis`)",
+    columns=[
+        Column("what it is", "description", text),
+        Column("valid ppl, step 100", "val_perplexity_step100", fixed(1)),
+        Column("valid ppl, step 200", "val_perplexity_step200", fixed(1)),
+        Column("train ppl, step 200", "train_perplexity_step200", fixed(1)),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[Row("language_model", f"diagnosis_{variant}", f"`{variant}`", wall_key="wall_seconds")
+          for variant in _DIAGNOSIS_VARIANTS],
+)
+
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
@@ -367,4 +447,7 @@ TABLES = {
     "tagging-levers": TAGGING_LEVERS,
     "tagging-ner-compare": TAGGING_NER_COMPARE,
     "tagging-pos": TAGGING_POS,
+    "language-model-results": LANGUAGE_MODEL,
+    "language-model-compare": LANGUAGE_MODEL_COMPARE,
+    "language-model-diagnosis": LANGUAGE_MODEL_DIAGNOSIS,
 }
