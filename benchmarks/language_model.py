@@ -271,7 +271,7 @@ def _record_evaluation(name: str, run_dir: Path, metrics: dict, argv: list[str])
     if streams != 1 and f"valid_{streams}_streams_nats_per_token" not in row:
         for key in [k for k in row if k.startswith("valid_")]:
             row[key.replace("valid_", f"valid_{streams}_streams_", 1)] = row[key]
-    row.update(_flat({"valid": metrics["evaluate_valid"]}))
+    row.update(_flat({"valid": metrics["valid"]}))
     row["eval_command"] = "python -m apps.language_model " + shlex.join(argv)
     _save(_with_row(results, name, row))
     print(json.dumps(row, indent=2))
@@ -306,16 +306,13 @@ def final(
         *shlex.split(recipe), "--max-train-minutes", f"{budget_minutes:g}",
     ]  # fmt: skip
     trained = app(train_argv)
-    test_argv = [
-        "evaluate", "--run-dir", str(run_dir), "--test-file", f"{data_root}/ptb/ptb.test.txt",
-        "--eval-batch-size", "1", "--ngram-order", "5", "--ngram-discount", "0",
-    ]  # fmt: skip
-    # metrics.json also holds train's own figures: read only those of this evaluation.
-    scored = {
-        key[len("evaluate_") :]: value
-        for key, value in app(test_argv).items()
-        if key.startswith("evaluate_")
-    }
+    evaluate_argv = ["evaluate", "--run-dir", str(run_dir), "--eval-batch-size", "1",
+                     "--ngram-order", "5", "--ngram-discount", "0"]  # fmt: skip
+    test_argv = [*evaluate_argv, "--split", "test", "--test-file", f"{data_root}/ptb/ptb.test.txt"]
+    # Each evaluation returns its own split's figures (and its n-gram baseline's).
+    valid, test = app([*evaluate_argv, "--split", "valid"]), app(test_argv)
+    scored = {key: run[key] for run, split in ((valid, "valid"), (test, "test"))
+              for key in (split, f"ngram_{split}") if key in run}  # fmt: skip
     return heldout.record(
         output,
         FINAL_NAME,

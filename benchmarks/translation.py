@@ -188,7 +188,7 @@ def final(
             "bleu_signature": scored["bleu_signature"],
             "precision": run_precision(run_dir),
             "epochs_trained": trained["epochs_trained"],
-            "train_wall_s": trained["train_wall_s"],
+            "train_wall_time_s": trained["train_wall_time_s"],
             "best_val_bleu_greedy": trained.get("best_val_bleu_greedy"),
             "parameters": trained["parameters"],
             "train_command": "python -m apps.translation " + shlex.join(train_argv),
