@@ -197,7 +197,10 @@ def _parse_bool(text: str) -> bool:
 
 
 def _parse_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if math.isnan(value):
         raise argparse.ArgumentTypeError("NaN is not a value")
     if math.isinf(value):

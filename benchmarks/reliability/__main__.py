@@ -41,7 +41,7 @@ COUNTS = {
              "options": 4, "big_batch": 1024, "threads": 8, "multi_worker": 1},
 }
 #: What tiny mode covers (full mode: everything).
-TINY = {"apps": ["adding"], "vocabularies": ["language_model"], "readers": ["jsb", "plain_text"],
+TINY = {"apps": ["adding"], "vocabularies": ["language_model_word"], "readers": ["jsb", "plain_text"],
         "exports": ["adding"]}  # fmt: skip
 
 
@@ -54,7 +54,8 @@ def run_campaign(args: argparse.Namespace, work: Path, tally: Tally) -> None:
     if "kill" in kinds:
         kills.run_kills(work, data, apps, counts["kill"], rng, tally)
     if "vocabulary" in kinds:
-        builds = args.apps or (TINY["vocabularies"] if args.mode == "tiny" else list(tiny.APPS))
+        builds = TINY["vocabularies"] if args.mode == "tiny" else [name for name, _, _ in kills.VOCABULARIES]
+        builds = [name for name, app, _ in kills.VOCABULARIES if name in builds and app in (args.apps or tiny.APPS)]
         kills.run_vocabularies(work, data, builds, counts["vocabulary"], rng, tally)
     if "tuner" in kinds:
         kills.run_tuner(work, counts["tuner"], counts["tuner_trials"], rng, tally)

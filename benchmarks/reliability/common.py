@@ -195,14 +195,14 @@ class Tally:
 
     def figures(self) -> dict:
         """Flat keys: `<kind>_<subject>_trials`, `_held`, and `_failures` (the failed
-        trials' details) where any failed."""
+        trials' details) where any failed; `<kind>_all_trials` and `_held` sum a kind."""
         figures: dict = {}
         for trial in self.trials:
-            prefix = f"{trial.kind}_{trial.subject}"
-            figures[f"{prefix}_trials"] = figures.get(f"{prefix}_trials", 0) + 1
-            figures[f"{prefix}_held"] = figures.get(f"{prefix}_held", 0) + int(trial.held)
+            for prefix in (f"{trial.kind}_{trial.subject}", f"{trial.kind}_all"):
+                figures[f"{prefix}_trials"] = figures.get(f"{prefix}_trials", 0) + 1
+                figures[f"{prefix}_held"] = figures.get(f"{prefix}_held", 0) + int(trial.held)
             if not trial.held:
-                figures.setdefault(f"{prefix}_failures", []).append(trial.detail[:500])
+                figures.setdefault(f"{trial.kind}_{trial.subject}_failures", []).append(trial.detail[:500])
         return figures
 
     @property

@@ -181,12 +181,12 @@ def run_kills(work: Path, data: dict[str, Path], apps: list[str], trials: int,
             tally.add(kill_trial(spec, data, work, ref, rng, index))
 
 
-def run_vocabularies(work: Path, data: dict[str, Path], apps: list[str], trials: int,
+def run_vocabularies(work: Path, data: dict[str, Path], names: list[str], trials: int,
                      rng: random.Random, tally) -> None:  # fmt: skip
-    """`trials` kills per tokenizer build, at its writes in turn (in an order drawn from
-    the seed; every write once before any twice)."""
+    """`trials` kills per tokenizer build of `names`, at its writes in turn (in an order
+    drawn from the seed; every write once before any twice)."""
     for name, app, extra in VOCABULARIES:
-        if app not in apps:
+        if name not in names:
             continue
         spec = dataclasses.replace(APPS[app], epochs=1)
         ref = reference(spec, data, work, f"{name}_vocab_reference", extra, watch="vocab")
