@@ -18,6 +18,7 @@ and ends with the files of an uninterrupted run: a partial file is never trusted
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import re
 from pathlib import Path
@@ -201,10 +202,24 @@ def run_vocabularies(work: Path, data: dict[str, Path], names: list[str], trials
 
 # --------------------------------------------------------------------------- tuner searches
 
-#: A tiny search of the adding task (two epochs a trial), as `python -m tuning search` takes it.
-TUNER_FLAGS = ("--task", "adding", "--length", "6", "--train-examples", "64", "--validation-examples",
-               "32", "--test-examples", "32", "--batch-size", "16", "--steps-per-epoch", "2",
-               "--epochs", "2", "--cells", "lstm,gru", "--units", "4,8")  # fmt: skip
+#: A tiny search of the adding problem: two epochs a trial, two cells, small widths.
+TUNER_OPTIONS = ("--epochs", "2", "--cells", "lstm,gru", "--units", "4,8", "--batch-size", "16",
+                 "--steps-per-epoch", "2", "--length", "6", "--train-examples", "64",
+                 "--test-examples", "32")  # fmt: skip
+
+
+@functools.cache
+def _tuner_takes_a_task() -> bool:
+    """Whether this checkout's tuner reads `search TASK` (else `search --task TASK`)."""
+    return "TASK" in run("tuning", ["search", "--help"], timeout=300).stdout
+
+
+def tuner_argv(run_dir: Path, max_trials: int) -> list[str]:
+    """`python -m tuning search` of the tiny adding search into `run_dir`."""
+    common = ["--run-dir", str(run_dir), "--max-trials", str(max_trials), *TUNER_OPTIONS]
+    if _tuner_takes_a_task():
+        return ["search", "adding", *common, "--valid-examples", "32"]
+    return ["search", "--task", "adding", *common, "--validation-examples", "32"]
 
 
 def _trials(run_dir: Path) -> dict[str, dict]:
@@ -218,7 +233,7 @@ def _trials(run_dir: Path) -> dict[str, dict]:
 
 def tuner_reference(work: Path, max_trials: int) -> Reference:
     run_dir = work / "tuner_reference"
-    argv = ["search", "--run-dir", str(run_dir), "--max-trials", str(max_trials), *TUNER_FLAGS]
+    argv = tuner_argv(run_dir, max_trials)
     log = work / "tuner_reference.writes"
     finished = run("tuning", argv, inject=([run_dir], 0, log))
     if finished.returncode != 0:
@@ -231,7 +246,7 @@ def tuner_trial(work: Path, ref: Reference, max_trials: int, rng: random.Random,
     once: the `max_trials` trials all COMPLETED, and those completed before the kill kept
     their values and scores (not run again)."""
     run_dir = work / f"tuner_kill{index}"
-    argv = ["search", "--run-dir", str(run_dir), "--max-trials", str(max_trials), *TUNER_FLAGS]
+    argv = tuner_argv(run_dir, max_trials)
     seconds = rng.uniform(ref.first_write_s, ref.wall_s)
     first = run("tuning", argv, kill_after_s=seconds)
     how = f"killed at {seconds:.1f} s (reference: first write {ref.first_write_s:.1f} s, end {ref.wall_s:.1f} s)"
