@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.common.checkpoints import save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
@@ -112,7 +113,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         metric_callbacks=[ScoreCallback(scorer)],
     )
     model = result.model
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
     scores = scorer.score(model)
