@@ -204,15 +204,13 @@ RELIABILITY = KeyTable(
 RELIABILITY_RUN = KeyTable(
     readme="README.md",
     file="reliability",
-    headers=["campaign"],
-    columns=[Column("value", "{key}", text)],
-    rows=[
-        (["command"], {"key": "command", "format": lambda value: f"`{value}`"}),
-        (["date"], {"key": "date"}),
-        (["wall time"], {"key": "wall_time_s", "format": minutes}),
-        (["machine"], {"key": "machine"}),
-        (["conditions"], {"key": "conditions"}),
-    ],
+    headers=["part (`--kinds`)"],
+    columns=[Column("command", "run_{kind}_command", lambda value: f"`{value}`"),
+             Column("date", "run_{kind}_date", text), Column("wall time", "run_{kind}_wall_time_s", minutes),
+             Column("machine", "run_{kind}_machine", text),
+             Column("conditions", "run_{kind}_conditions", text)],  # fmt: skip
+    rows=[([kind], {"kind": kind}) for kind in
+          ("kill", "vocabulary", "tuner", "fuzz", "options", "serving", "multi_worker")],  # fmt: skip
 )
 
 

@@ -89,6 +89,26 @@ def _check_batch_type(batch_type: str, batch_size: int) -> None:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
 
+def reshuffled_passes(dataset: tf.data.Dataset, buffer_size: int, seed: int) -> tf.data.Dataset:
+    """``dataset`` repeated forever, each pass shuffled (through a buffer of ``buffer_size``)
+    in an order drawn from ``seed`` and the pass's index alone: every iterator of the result,
+    in any process, yields the same stream.
+
+    ``dataset.shuffle(n, seed=seed).repeat()`` does not: each pass draws its order from a
+    seed generator shared by all iterators of the dataset, so an iterator that is made, read
+    ahead by its prefetching and dropped (Keras's ``fit`` under a tf.distribute strategy
+    builds the model from one) shifts the next iterator's orders by as many passes as it
+    happened to start, which depends on timing.
+    """
+
+    def one_pass(index):
+        pass_seed = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index]),
+                                                minval=None, maxval=None, dtype=tf.int64)
+        return dataset.shuffle(buffer_size, seed=pass_seed, reshuffle_each_iteration=False)
+
+    return tf.data.Dataset.counter().flat_map(one_pass)
+
+
 # --------------------------------------------------------------------------- bucketing
 
 

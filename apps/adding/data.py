@@ -6,6 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from apps.adding.config import AddingConfig
+from pipelines.batching import reshuffled_passes
 from pipelines.procedural import adding_problem
 
 #: Added to --seed for the held-out splits.
@@ -13,10 +14,11 @@ SPLIT_SEED_OFFSETS = {"valid": 1_000_003, "test": 2_000_003}
 
 
 def train_dataset(config: AddingConfig) -> tf.data.Dataset:
+    """The training sequences repeated, each pass reshuffled, in batches: the same stream in
+    every iterator and process (a resumed run skips the batches it has trained on)."""
     dataset = adding_problem(config.train_examples, config.length, seed=config.seed)
     return (  # the examples are already in memory: no cache needed
-        dataset.shuffle(10_000, seed=config.seed)
-        .repeat()
+        reshuffled_passes(dataset, 10_000, seed=config.seed)
         .batch(config.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -11,8 +11,12 @@ every reader; `fuzz.py`), options (option values in and out of range; `fuzz.py`)
 serving (every export under hostile batches and threads, no pickle, safe_mode;
 `serving.py`), multi_worker (two workers killed and resumed; `multi_worker.py`).
 The results file holds `<kind>_<subject>_trials` and `_held` (and `_failures`, the
-details of failed trials), with the command, date, wall time, machine and conditions;
-every trial's line is in WORK/trials.log. Exit status 1 when a trial failed.
+details of failed trials), and for each kind of `--kinds` the `run_<kind>_command`,
+`_date`, `_wall_time_s`, `_machine` and `_conditions` of the run that last ran it.
+A run of some kinds or apps (`--kinds`, `--apps`; run in the order given) replaces the
+figures of the subjects it tried and keeps the others', and writes the file after each
+kind (each app of `kill`): a campaign can run in parts, and a part cut short keeps what it
+finished. Every trial's line is in WORK/trials.log. Exit status 1 when a trial failed.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import results_file
 from benchmarks.reliability import fuzz, kills, multi_worker, serving, tiny
-from benchmarks.reliability.common import REPO, Tally
+from benchmarks.reliability.common import REPO, Tally, merged
 
 RESULTS = REPO / "benchmarks" / "results" / "reliability.json"
 KINDS = ("kill", "vocabulary", "tuner", "fuzz", "options", "serving", "multi_worker")
@@ -45,32 +50,41 @@ TINY = {"apps": ["adding"], "vocabularies": ["language_model_word"], "readers": 
         "exports": ["adding"]}  # fmt: skip
 
 
-def run_campaign(args: argparse.Namespace, work: Path, tally: Tally) -> None:
+def run_campaign(args: argparse.Namespace, work: Path, tally: Tally, save: Callable[[str, float], None]) -> None:
+    """Runs the kinds of `args.kinds` in their order; `save(kind, seconds)` after each kind
+    (after each app of `kill`), so that a run cut short keeps the parts it finished."""
     counts = COUNTS[args.mode]
     rng = random.Random(args.seed)
     data = tiny.write_data(work / "data")
     apps = args.apps or (TINY["apps"] if args.mode == "tiny" else list(tiny.APPS))
-    kinds = args.kinds or list(KINDS)
-    if "kill" in kinds:
-        kills.run_kills(work, data, apps, counts["kill"], rng, tally)
-    if "vocabulary" in kinds:
-        builds = TINY["vocabularies"] if args.mode == "tiny" else [name for name, _, _ in kills.VOCABULARIES]
-        builds = [name for name, app, _ in kills.VOCABULARIES if name in builds and app in (args.apps or tiny.APPS)]
-        kills.run_vocabularies(work, data, builds, counts["vocabulary"], rng, tally)
-    if "tuner" in kinds:
-        kills.run_tuner(work, counts["tuner"], counts["tuner_trials"], rng, tally)
-    if "fuzz" in kinds:
-        readers = TINY["readers"] if args.mode == "tiny" else [*fuzz.readers(data), "aclimdb"]
-        readers = [name for name in readers if args.apps is None or _reader_app(name, data) in (*args.apps, "")]
-        fuzz.run_file_fuzz(work, data, readers, counts["fuzz"], counts["separate"], rng, tally)
-    if "options" in kinds:
-        fuzz.run_option_fuzz(work, data, apps, counts["options"], rng, tally)
-    if "serving" in kinds:
-        names = TINY["exports"] if args.mode == "tiny" else list(serving.EXPORTS)
-        names = [name for name in names if args.apps is None or serving.EXPORTS[name][0] in args.apps]
-        serving.run_serving(work, data, names, counts["big_batch"], counts["threads"], args.seed, tally)
-    if "multi_worker" in kinds and (args.apps is None or "adding" in args.apps):
-        multi_worker.run_multi_worker(work, data, counts["multi_worker"], rng, tally)
+    for kind in args.kinds or KINDS:
+        if not tally.open:
+            break
+        start = time.monotonic()
+        if kind == "kill":
+            for app in apps:
+                if tally.open:
+                    kills.run_kills(work, data, [app], counts["kill"], rng, tally)
+                    save(kind, time.monotonic() - start)
+        elif kind == "vocabulary":
+            builds = TINY["vocabularies"] if args.mode == "tiny" else [name for name, _, _ in kills.VOCABULARIES]
+            builds = [name for name, app, _ in kills.VOCABULARIES if name in builds and app in (args.apps or tiny.APPS)]
+            kills.run_vocabularies(work, data, builds, counts["vocabulary"], rng, tally)
+        elif kind == "tuner":
+            kills.run_tuner(work, counts["tuner"], counts["tuner_trials"], rng, tally)
+        elif kind == "fuzz":
+            readers = TINY["readers"] if args.mode == "tiny" else [*fuzz.readers(data), "aclimdb"]
+            readers = [name for name in readers if args.apps is None or _reader_app(name, data) in (*args.apps, "")]
+            fuzz.run_file_fuzz(work, data, readers, counts["fuzz"], counts["separate"], rng, tally)
+        elif kind == "options":
+            fuzz.run_option_fuzz(work, data, apps, counts["options"], rng, tally)
+        elif kind == "serving":
+            names = TINY["exports"] if args.mode == "tiny" else list(serving.EXPORTS)
+            names = [name for name in names if args.apps is None or serving.EXPORTS[name][0] in args.apps]
+            serving.run_serving(work, data, names, counts["big_batch"], counts["threads"], args.seed, tally)
+        elif kind == "multi_worker" and (args.apps is None or "adding" in args.apps):
+            multi_worker.run_multi_worker(work, data, counts["multi_worker"], rng, tally)
+        save(kind, time.monotonic() - start)
 
 
 def _reader_app(name: str, data) -> str:
@@ -83,45 +97,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", type=lambda text: text.split(","), default=None,
                         help=f"comma-separated apps (default: all of {', '.join(tiny.APPS)}; tiny: adding)")
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=None,
-                        help=f"comma-separated kinds of trial (default: all of {', '.join(KINDS)})")
+                        help=f"comma-separated kinds of trial, run in this order (default: all of "
+                        f"{', '.join(KINDS)})")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="draws every kill point, mutation and value")
     parser.add_argument("--work", default="", help="working folder (default: a temporary one, removed)")
     parser.add_argument("--results", default="",
                         help=f"write the figures here (default: {RESULTS.relative_to(REPO)} in full mode, "
                         "none in tiny mode)")  # fmt: skip
     parser.add_argument("--conditions", default="", help="recorded with the figures")
+    parser.add_argument("--max-minutes", type=float, default=0,
+                        help="start no trial (and no kind) after this many minutes: the figures count "
+                        "the trials run (default 0: no limit)")  # fmt: skip
     args = parser.parse_args(argv)
     unknown = sorted(set(args.kinds or ()) - set(KINDS)) + sorted(set(args.apps or ()) - set(tiny.APPS))
     if unknown:
         parser.error(f"unknown kinds or apps: {unknown}")
+    results = Path(args.results) if args.results else (RESULTS if args.mode == "full" else None)
+    command = shlex.join(["python", "-m", "benchmarks.reliability", *(sys.argv[1:] if argv is None else argv)])
+    tally = Tally(deadline=time.monotonic() + 60 * args.max_minutes if args.max_minutes > 0 else None)
+
+    def save(kind: str, seconds: float) -> None:
+        if results is None:
+            return
+        from benchmarks.host import machine
+
+        run = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+               "wall_time_s": round(seconds, 1), "machine": machine(), "conditions": args.conditions}  # fmt: skip
+        with results_file.locked(results):
+            figures = merged(results_file.read(results), tally.figures())
+            figures.update({f"run_{kind}_{key}": value for key, value in run.items()})
+            results_file.write(results, figures)
+
     with tempfile.TemporaryDirectory(prefix="reliability-") as temporary:
         work = Path(args.work or temporary).resolve()
         work.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         with open(work / "trials.log", "a", encoding="utf-8") as log:
-            tally = Tally(log=log)
-            run_campaign(args, work, tally)
+            tally.log = log
+            run_campaign(args, work, tally, save)
         wall = time.monotonic() - start
     for trial in tally.failed:
         print(trial.line(), file=sys.stderr)
     held = sum(trial.held for trial in tally.trials)
     print(f"{held} of {len(tally.trials)} trials held ({wall / 60:.1f} min)")
-    results = Path(args.results) if args.results else (RESULTS if args.mode == "full" else None)
-    if results is not None:
-        from benchmarks.host import machine
-
-        figures = {
-            **tally.figures(),
-            "command": shlex.join(["python", "-m", "benchmarks.reliability", *(sys.argv[1:] if argv is None else argv)]),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "wall_time_s": round(wall, 1),
-            "machine": machine(),
-            "conditions": args.conditions,
-            "mode": args.mode,
-            "seed": args.seed,
-        }
-        with results_file.locked(results):
-            results_file.write(results, figures)
     return 0 if not tally.failed else 1
 
 

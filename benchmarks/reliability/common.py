@@ -173,7 +173,7 @@ def weights_differ(first: Path, second: Path) -> str | None:
 class Trial:
     """One trial: what was tried on what, whether what must hold held, and how."""
 
-    kind: str  # e.g. "kill", "fuzz_files", "serving"
+    kind: str  # one of TRIAL_KINDS
     subject: str  # an app, a reader, an export
     held: bool
     detail: str
@@ -182,10 +182,55 @@ class Trial:
         return f"{'held' if self.held else 'FAILED'}  {self.kind} {self.subject}: {self.detail}"
 
 
+#: The kinds of `Trial` (the first word of their keys in the results file).
+TRIAL_KINDS = ("kill", "vocabulary", "fuzz", "options", "serving", "no_pickle", "safe_mode", "multi_worker")
+_COUNTS = ("_trials", "_held", "_failures")
+
+
+def _subject_prefix(key: str) -> str | None:
+    """"kill_adding" for "kill_adding_held" (None for a key that counts no subject, or
+    counts a whole kind: "kill_all_trials")."""
+    for suffix in _COUNTS:
+        if key.endswith(suffix):
+            prefix = key[: -len(suffix)]
+            return None if prefix in {f"{kind}_all" for kind in TRIAL_KINDS} else prefix
+    return None
+
+
+def with_totals(figures: dict) -> dict:
+    """`figures` with `<kind>_all_trials` and `_held` recounted from its subjects' keys."""
+    totals = {key: value for key, value in figures.items()
+              if not any(key in (f"{kind}_all_trials", f"{kind}_all_held") for kind in TRIAL_KINDS)}  # fmt: skip
+    for key, value in figures.items():
+        prefix = _subject_prefix(key)
+        kind = max((kind for kind in TRIAL_KINDS if prefix and prefix.startswith(f"{kind}_")), key=len, default=None)
+        if kind and not key.endswith("_failures"):
+            total = f"{kind}_all{key[len(prefix):]}"
+            totals[total] = totals.get(total, 0) + value
+    return totals
+
+
+def merged(previous: dict, figures: dict) -> dict:
+    """The results of a part of the campaign merged into `previous` (the file's): the
+    subjects `figures` counts replace their earlier counts and failures, the others' stay,
+    and each kind's totals are recounted."""
+    ours = {_subject_prefix(key) for key in figures} - {None}
+    kept = {key: value for key, value in previous.items() if _subject_prefix(key) not in ours}
+    return with_totals({**kept, **figures})
+
+
 @dataclasses.dataclass
 class Tally:
+    """The trials run, each logged as it is added; `deadline` (a `time.monotonic()`
+    instant): the campaign's loops start no trial after it (`open` says whether one may)."""
+
     trials: list[Trial] = dataclasses.field(default_factory=list)
     log: io.TextIOBase | None = None
+    deadline: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.deadline is None or time.monotonic() < self.deadline
 
     def add(self, trial: Trial) -> Trial:
         self.trials.append(trial)
@@ -198,12 +243,12 @@ class Tally:
         trials' details) where any failed; `<kind>_all_trials` and `_held` sum a kind."""
         figures: dict = {}
         for trial in self.trials:
-            for prefix in (f"{trial.kind}_{trial.subject}", f"{trial.kind}_all"):
-                figures[f"{prefix}_trials"] = figures.get(f"{prefix}_trials", 0) + 1
-                figures[f"{prefix}_held"] = figures.get(f"{prefix}_held", 0) + int(trial.held)
+            prefix = f"{trial.kind}_{trial.subject}"
+            figures[f"{prefix}_trials"] = figures.get(f"{prefix}_trials", 0) + 1
+            figures[f"{prefix}_held"] = figures.get(f"{prefix}_held", 0) + int(trial.held)
             if not trial.held:
-                figures.setdefault(f"{trial.kind}_{trial.subject}_failures", []).append(trial.detail[:500])
-        return figures
+                figures.setdefault(f"{prefix}_failures", []).append(trial.detail[:500])
+        return with_totals(figures)
 
     @property
     def failed(self) -> list[Trial]:

@@ -179,6 +179,8 @@ def run_kills(work: Path, data: dict[str, Path], apps: list[str], trials: int,
         spec = APPS[app]
         ref = reference(spec, data, work, f"{app}_reference")
         for index in range(trials):
+            if not tally.open:
+                return
             tally.add(kill_trial(spec, data, work, ref, rng, index))
 
 
@@ -197,6 +199,8 @@ def run_vocabularies(work: Path, data: dict[str, Path], names: list[str], trials
         while len(points) < trials:
             points += rng.sample(range(1, len(ref.events) + 1), len(ref.events))
         for point in points[:trials]:
+            if not tally.open:
+                return
             tally.add(vocabulary_trial(name, spec, extra, data, work, ref, point))
 
 
@@ -276,4 +280,6 @@ def tuner_trial(work: Path, ref: Reference, max_trials: int, rng: random.Random,
 def run_tuner(work: Path, trials: int, max_trials: int, rng: random.Random, tally) -> None:
     ref = tuner_reference(work, max_trials)
     for index in range(trials):
+        if not tally.open:
+            return
         tally.add(tuner_trial(work, ref, max_trials, rng, index))

@@ -8,9 +8,11 @@ end with exit 0 at the last epoch, each resumed from its last committed epoch wi
 epoch in its history once, the two workers end with equal weights, the chief's final
 weights are bit-equal to those of an uninterrupted two-worker run, and its final
 validation MSE is within `TOLERANCE` (relative) of a one-worker run of the same global
-batch. Not bit-equal to the one-worker run: Keras's `fit` under a tf.distribute strategy
-draws a batch from the training stream to build the model before training (TensorFlow
-2.21, Keras 3.15), so the two-worker run trains on other batches of the same data.
+batch. Not bit-equal to the one-worker run: the same batches, but each step's gradient is
+summed from the two workers' halves of the batch, which rounds otherwise. (The stream is
+the same in every iterator, `pipelines.batching.reshuffled_passes`: Keras's `fit` under a
+tf.distribute strategy builds the model from an iterator it drops, whose read-ahead used
+to shift the training order by timing.)
 """
 
 from __future__ import annotations
@@ -144,4 +146,6 @@ def run_multi_worker(work: Path, data: dict[str, Path], trials: int, rng: random
                         f"the uninterrupted two-worker run failed (exits {codes}; logs in {work})"))  # fmt: skip
         return
     for index in range(trials):
+        if not tally.open:
+            return
         tally.add(multi_worker_trial(work, data, rng, index, reference[0], single))

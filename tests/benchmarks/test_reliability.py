@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.reliability import __main__ as campaign
-from benchmarks.reliability.common import Finished, Tally, Trial, error_problem, run
+from benchmarks.reliability.common import Finished, Tally, Trial, error_problem, merged, run
 from benchmarks.reliability.fuzz import Case, Mutation, judge
 from benchmarks.reliability.serving import pickles
 
@@ -33,7 +33,7 @@ def test_every_tiny_trial_holds(kind, work):
     assert counted and all(value > 0 for value in counted.values()), figures
     failures = {key: value for key, value in figures.items() if key.endswith("_failures")}
     assert status == 0 and not failures, failures
-    assert figures["command"].startswith("python -m benchmarks.reliability --mode tiny")
+    assert figures[f"run_{kind}_command"].startswith("python -m benchmarks.reliability --mode tiny")
 
 
 def test_no_code_of_the_suite_uses_pickle():
@@ -91,6 +91,20 @@ def test_the_tally_writes_flat_keys_per_subject_and_kind():
     }  # fmt: skip
 
 
+def test_a_part_of_the_campaign_replaces_only_the_subjects_it_tried():
+    earlier = {"kill_adding_trials": 2, "kill_adding_held": 1, "kill_adding_failures": ["lost epoch 2"],
+               "kill_tuner_trials": 3, "kill_tuner_held": 3, "kill_all_trials": 5, "kill_all_held": 4,
+               "fuzz_jsb_trials": 4, "fuzz_jsb_held": 4, "fuzz_all_trials": 4, "fuzz_all_held": 4,
+               "run_kill_command": "python -m benchmarks.reliability --kinds kill"}  # fmt: skip
+    tally = Tally()
+    tally.add(Trial("kill", "adding", True, "fine"))
+    assert merged(earlier, tally.figures()) == {
+        "kill_adding_trials": 1, "kill_adding_held": 1, "kill_tuner_trials": 3, "kill_tuner_held": 3,
+        "kill_all_trials": 4, "kill_all_held": 4, "fuzz_jsb_trials": 4, "fuzz_jsb_held": 4,
+        "fuzz_all_trials": 4, "fuzz_all_held": 4, "run_kill_command": earlier["run_kill_command"],
+    }  # fmt: skip
+
+
 @pytest.mark.slow
 def test_inject_kills_at_the_chosen_write_leaving_it_torn(tmp_path):
     script = tmp_path / "writes.py"
@@ -110,6 +124,7 @@ def test_inject_kills_at_the_chosen_write_leaving_it_torn(tmp_path):
         (folder / name).unlink(missing_ok=True)
     killed = run(str(script), [str(folder)], inject=([folder], 2, None))
     assert killed.killed
-    assert (folder / "a.txt").read_text() == "first file" and (folder / "b.txt").read_text() == "second"
+    assert (folder / "a.txt").read_text() == "first file"
+    assert (folder / "b.txt").read_text() == "secon"  # half of "second file": the write torn
     killed = run(str(script), [str(folder)], inject=([folder], 3, None))
     assert killed.killed and not (folder / "c.txt").exists()
