@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import importlib.abc
+import importlib.util
 import io
 import os
 import runpy
@@ -121,9 +123,36 @@ def install(watcher: Watcher) -> None:
 
         h5py.File.__init__ = h5_init
 
-    import tensorflow as tf  # the runs watched here load it anyway
+    after_import("tensorflow", lambda tf: _watch_gfile(watcher, tf.io.gfile))
 
-    gfile = tf.io.gfile
+
+def after_import(name: str, patch) -> None:
+    """Calls `patch(module)` once the module `name` is imported (now if it is already), so
+    that a process that never imports it does not pay for importing it."""
+    if name in sys.modules:
+        patch(sys.modules[name])
+        return
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is not None and spec.loader is not None:
+                execute = spec.loader.exec_module
+
+                def execute_and_patch(module):
+                    execute(module)
+                    patch(module)
+
+                spec.loader.exec_module = execute_and_patch
+            return spec
+
+    sys.meta_path.insert(0, Hook())
+
+
+def _watch_gfile(watcher: Watcher, gfile) -> None:
     original_init, original_write, original_rename = gfile.GFile.__init__, gfile.GFile.write, gfile.rename
 
     def gfile_init(self, name, mode="r", *args, **kwargs):
