@@ -164,6 +164,8 @@ class CaptioningConfig(TrainConfig):
     evaluate_beam_widths: list[int] = option(
         default_factory=lambda: [1, 3, 5], help="evaluate scores greedy search (1) and beam "
         "search of each of these widths", scope="inference", at_least=1)
+    java_metrics: bool = option(True, "evaluate: METEOR and SPICE too, when Java is present "
+                                "(each takes 10-30 s to start)", scope="inference")
     plot_images: int = option(4, "evaluate: validation images drawn with their captions "
                               "(and attention maps) into RUN_DIR/plots", scope="inference",
                               at_least=0)

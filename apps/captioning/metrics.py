@@ -38,6 +38,14 @@ def java_available() -> bool:
         return False
 
 
+@functools.cache
+def _meteor():
+    """One METEOR scorer (a Java process that takes 10-30 s to load) per process."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    return Meteor()
+
+
 def _spice_models_present() -> bool:
     from pycocoevalcap.spice import get_stanford_models
 
@@ -108,9 +116,7 @@ def coco_scores(
         scores["cider"] = float(Cider().compute_score(gts, res)[0])
     if "meteor" in metrics:
         if use_java:
-            from pycocoevalcap.meteor.meteor import Meteor
-
-            scores["meteor"] = float(Meteor().compute_score(gts, res)[0])
+            scores["meteor"] = float(_meteor().compute_score(gts, res)[0])
         else:
             notes.append("METEOR skipped: it runs in Java, and no java is on the PATH")
     if "spice" in metrics:

@@ -1,0 +1,54 @@
+"""PNG pictures of captions: an image with its generated and reference captions, and
+the attention decoder's weights over the image at each word."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_captions(image: np.ndarray, generated: str, references: Sequence[str], path: Path) -> Path:
+    figure = plt.figure(figsize=(6, 6.5))
+    axis = figure.add_axes([0.05, 0.38, 0.9, 0.6])
+    axis.imshow(image)
+    axis.axis("off")
+    lines = ["model: " + generated] + [f"ref {i + 1}: {text}" for i, text in enumerate(references[:5])]
+    wrapped = "\n".join(textwrap.fill(line, 80, subsequent_indent="    ") for line in lines)
+    figure.text(0.05, 0.34, wrapped, va="top", fontsize=8, family="monospace")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_attention(
+    image: np.ndarray, words: Sequence[str], alignments: np.ndarray, grid: tuple[int, int], path: Path
+) -> Path:
+    """One panel per word: the image with that step's attention weights over the grid,
+    upsampled to the image (bright where the decoder looked)."""
+    columns = min(5, len(words) + 1)
+    rows = int(np.ceil((len(words) + 1) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.5 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=9)
+    height, width = image.shape[:2]
+    for index, (word, weights) in enumerate(zip(words, alignments)):
+        axis = axes.flat[index + 1]
+        axis.imshow(image)
+        axis.imshow(weights.reshape(grid), cmap="gray", alpha=0.6, extent=(0, width, height, 0),
+                    interpolation="bilinear")
+        axis.set_title(word, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
