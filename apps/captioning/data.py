@@ -144,9 +144,14 @@ def load_split(config: CaptioningConfig, split: str, cache_dir: Path) -> Caption
         temporary = images_path.with_suffix(".tmp.npy")
         size = config.image_size
         stored = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
-        for index, image in enumerate(images):
-            stored[index] = image
-        stored.flush()
+        try:
+            for index, image in enumerate(images):
+                stored[index] = image
+            stored.flush()
+        except BaseException:
+            del stored
+            temporary.unlink()  # a bad image leaves no half-written store behind
+            raise
         del stored
         os.replace(temporary, images_path)
         records_path.write_text(json.dumps({"source": key, "image_ids": ids, "references": references}), encoding="utf-8")

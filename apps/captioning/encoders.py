@@ -53,15 +53,15 @@ class BackbonePreprocessing(keras.layers.Layer):
 
 
 def _small_cnn(image_size: int, filters: int) -> keras.Model:
-    """Four stages of 3x3 convolution, batch normalisation, ReLU and 2x2 max pooling
-    (filters, 2 x, 4 x, 8 x): an `image_size / 16` grid of `8 * filters` features."""
+    """Four stages of 3x3 convolution, ReLU and 2x2 max pooling (filters, 2 x, 4 x, 8 x):
+    an `image_size / 16` grid of `8 * filters` features. No batch normalisation: training
+    batches are bucketed by caption length, which correlates with the images (one shape
+    or two), so batch statistics would carry information that inference lacks."""
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     x = inputs
     for stage in range(4):
-        x = keras.layers.Conv2D(filters * 2**stage, 3, padding="same", use_bias=False,
-                                name=f"conv{stage + 1}")(x)
-        x = keras.layers.BatchNormalization(name=f"norm{stage + 1}")(x)
-        x = keras.layers.ReLU(name=f"relu{stage + 1}")(x)
+        x = keras.layers.Conv2D(filters * 2**stage, 3, padding="same", activation="relu",
+                                kernel_initializer="he_normal", name=f"conv{stage + 1}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{stage + 1}")(x)
     return keras.Model(inputs, x, name="small_cnn")
 

@@ -55,7 +55,7 @@ class CaptionModel(keras.Model):
         vocab_size: caption ids (0 padding, 1 unknown, 2 <start>, 3 <end>, then tokens).
         image_size, encoder, small_cnn_filters: the encoder (`build_encoder`); its weights
             come from the checkpoint (`encoder_weights` only initialises a new model).
-        frozen_encoder: keep the encoder's weights fixed (its batch normalisation too).
+        frozen_encoder: keep the encoder's weights fixed.
         decoder: "show_tell" or "attention".
         image_injection: show_tell: "init_state" or "first_input".
         cell, units: the decoder cell (`layers.CELL_NAMES`).
@@ -182,7 +182,9 @@ class CaptionModel(keras.Model):
     def encode(self, images, training=False):
         """Pixels -> what the decoder reads: the grid `[B, h, w, C]` (attention) or the
         image vector `[B, D]` (show_tell)."""
-        grid, vector = self.encoder(images, training=training and not self.frozen_encoder)
+        # Batch normalisation of the backbones always runs on its moving statistics: training
+        # batches, bucketed by caption length, are not samples of the images at large.
+        grid, vector = self.encoder(images, training=False)
         return grid if self.decoder == "attention" else vector
 
     # ------------------------------------------------------------------ decoder
