@@ -191,8 +191,8 @@ def test_bad_files_give_errors_naming_them(tmp_path):
 
 
 def test_options_are_checked_before_any_work(tmp_path):
-    from apps.common.cli import prepare
     from apps.captioning.__main__ import COMMANDS
+    from apps.common.cli import prepare
 
     run = ["train", "--run-dir", str(tmp_path / "run")]
     for argv, message in [
