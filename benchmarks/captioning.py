@@ -41,15 +41,16 @@ RESULTS = Path(__file__).resolve().parent / "results" / "captioning.json"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captions_small"
 
 SHAPES_FLAGS = [
-    "--dataset", "shapes", "--image-size", "48", "--small-cnn-filters", "16", "--units", "192",
-    "--embedding-size", "64", "--attention-units", "64", "--dropout", "0.1",
+    "--dataset", "shapes", "--image-size", "48", "--small-cnn-filters", "16", "--units", "256",
+    "--embedding-size", "64", "--attention-units", "64", "--dropout", "0",
     "--shapes-train-images", "6000", "--shapes-valid-images", "300", "--epochs", "100",
-    "--steps-per-epoch", "50", "--learning-rate", "0.002", "--java-metrics", "false",
+    "--steps-per-epoch", "100", "--learning-rate", "0.003", "--java-metrics", "false",
 ]  # fmt: skip
 FLICKR8K_FLAGS = [
     "--image-size", "96", "--small-cnn-filters", "32", "--units", "256", "--embedding-size", "128",
     "--attention-units", "128", "--dropout", "0.5", "--min-word-count", "3", "--batch-size", "32",
     "--epochs", "200", "--learning-rate", "0.001", "--maximum-decoding-length", "20",
+    "--early-stopping-patience", "15",
 ]  # fmt: skip
 SHAPES_FIGURES = ("exact", "bleu_4", "cider", "images_per_s")
 FLICKR8K_FIGURES = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "cider", "meteor", "exact",
