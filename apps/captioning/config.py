@@ -170,15 +170,6 @@ class CaptioningConfig(TrainConfig):
                               "(and attention maps) into RUN_DIR/plots", scope="inference",
                               at_least=0)
 
-    def check_monitoring(self) -> None:
-        """ValueError when `monitor` asks for a validation CIDEr-D that training cannot
-        compute (checked by train before any work)."""
-        if self.monitor == "val_cider" and not self.cider_every_epochs:
-            raise ValueError(
-                "--monitor val_cider needs --cider-every-epochs >= 1; otherwise give "
-                "--monitor val_loss"
-            )
-
     def resolved_dataset(self) -> str:
         if self.dataset != "auto":
             return self.dataset
@@ -205,3 +196,9 @@ class CaptioningConfig(TrainConfig):
         if self.fine_tune_encoder_after >= self.epochs > 0 and self.fine_tune_encoder_after:
             raise ValueError(f"--fine-tune-encoder-after {self.fine_tune_encoder_after} leaves "
                              f"no epoch of --epochs {self.epochs} to fine-tune in")
+        if self.monitor == "val_cider" and not self.cider_every_epochs:
+            raise ValueError("--monitor val_cider needs --cider-every-epochs >= 1; otherwise "
+                             "give --monitor val_loss")
+        if self.monitor.startswith("val_") and dataset == "coco_json" and not self.valid_json:
+            raise ValueError(f"--monitor {self.monitor} needs validation data (--valid-json); "
+                             "otherwise give --monitor loss")

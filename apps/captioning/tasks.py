@@ -139,12 +139,8 @@ def _fit(ctx: RunContext, text: CaptionText, train_split: CaptionSplit, valid_sp
 
 def train(ctx: RunContext) -> dict:
     config: CaptioningConfig = ctx.config
-    config.check_monitoring()
     train_split = load_split(config, "train", cache_dir(ctx.run_dir))
     valid_split = load_split(config, "valid", cache_dir(ctx.run_dir))
-    if valid_split is None and config.monitor.startswith("val_"):
-        raise ValueError(f"--monitor {config.monitor} needs validation data (--valid-json); "
-                         "otherwise give --monitor loss")
     text = CaptionText.build(config, [c for refs in train_split.references for c in refs], ctx.run_dir.vocab_dir)
     logger.info("caption vocabulary: %s, %d ids", config.tokenizer, text.size)
     frozen = config.encoder_frozen()

@@ -202,10 +202,10 @@ def test_options_are_checked_before_any_work(tmp_path):
         (["--freeze-encoder", "true", "--fine-tune-encoder-after", "9", "--epochs", "9"], "leaves no epoch"),
         (["--cider-every-epochs", "0"], "--monitor val_cider needs --cider-every-epochs"),
         (["--decoder", "rnn"], "--decoder must be one of show_tell, attention"),
+        (["--train-json", "x.json", "--image-dir", "."], "--monitor val_cider needs validation data"),
     ]:
         with pytest.raises(ValueError, match=message):
-            command, ctx = prepare("captioning", CaptioningConfig, COMMANDS, run + argv)
-            ctx.config.check_monitoring()
+            prepare("captioning", CaptioningConfig, COMMANDS, run + argv)
     assert not (tmp_path / "run").exists()
 
 
