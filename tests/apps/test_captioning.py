@@ -91,18 +91,20 @@ def test_predict_and_export_reload_in_a_fresh_process(shapes_run, tmp_path, caps
     examples = list(rendered_shapes_captions(3, image_size=50, max_shapes=1, seed=9).as_numpy_iterator())
     (folder / "a.jpg").write_bytes(tf.io.encode_jpeg(examples[0]["image"]).numpy())
     (folder / "b.png").write_bytes(tf.io.encode_png(examples[1]["image"]).numpy())
-    gray = tf.image.rgb_to_grayscale(examples[2]["image"])
-    (folder / "c.png").write_bytes(tf.io.encode_png(gray).numpy())
+    (folder / "c.png").write_bytes(tf.io.encode_png(examples[2]["image"]).numpy())
     rgba = np.concatenate([examples[2]["image"], np.full((50, 50, 1), 255, np.uint8)], -1)
     (folder / "d.png").write_bytes(tf.io.encode_png(rgba).numpy())
-    (folder / "e.jpg").write_bytes(tf.io.encode_jpeg(examples[0]["image"]).numpy()[:40])  # corrupt
-    (folder / "f.png").write_bytes(tf.io.encode_png(np.full((1, 1, 3), 90, np.uint8)).numpy())
+    gray = tf.image.rgb_to_grayscale(examples[0]["image"])
+    (folder / "e.png").write_bytes(tf.io.encode_png(gray).numpy())
+    (folder / "f.jpg").write_bytes(tf.io.encode_jpeg(examples[0]["image"]).numpy()[:40])  # corrupt
+    (folder / "g.png").write_bytes(tf.io.encode_png(np.full((1, 1, 3), 90, np.uint8)).numpy())
     captions = main(["predict", "--run-dir", str(run_dir), str(folder)])
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
-    assert len(lines) == len(captions) == 6
+    assert len(lines) == len(captions) == 7
     assert lines[0].startswith(str(folder / "a.jpg") + "\t") and captions[0]
-    assert captions[4] == "" and "e.jpg: not a decodable image" in err
+    assert captions[5] == "" and "f.jpg: not a decodable image" in err
+    assert all(captions[i] for i in (0, 1, 2, 3, 4, 6))  # grayscale and 1x1 are captioned too
     assert captions[2] == captions[3]  # the RGBA copy reads as the RGB image
 
     export_path = main(["export", "--run-dir", str(run_dir)])
@@ -128,7 +130,7 @@ def test_predict_and_export_reload_in_a_fresh_process(shapes_run, tmp_path, caps
     assert result.returncode == 0, result.stderr[-3000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert served["captions"] == captions
-    assert served["valid"] == [True, True, True, True, False, True]
+    assert served["valid"] == [True, True, True, True, True, False, True]
     from apps.captioning.tasks import make_captioner
     from apps.common.run_dir import RunDir
 

@@ -198,3 +198,19 @@ def test_encoder_weights_fail_fast_and_load_from_a_file(monkeypatch, tmp_path):
     loaded = encoders.build_encoder("small_cnn", 16, 4, weights=str(path))
     pixels = images(2)
     np.testing.assert_allclose(loaded(pixels)[0], first(pixels)[0], atol=1e-6)
+
+
+def test_sampling_at_temperature_zero_is_greedy_and_seeded_draws_repeat():
+    keras.utils.set_random_seed(5)
+    model = tiny_model(vocab_size=30)
+    text = CaptionText("words", ["", "<unk>", "<start>", "<end>", *[f"w{i}" for i in range(26)]])
+    encoded = model.encode(images(4))
+    greedy_ids, _ = Captioner(model, text, "greedy", max_length=8).search(encoded)
+    cold_ids, _ = Captioner(model, text, "sample", temperature=0.0, max_length=8).search(encoded)
+    np.testing.assert_array_equal(cold_ids, greedy_ids)
+    hot = Captioner(model, text, "sample", temperature=5.0, max_length=8, seed=3)
+    first, first_scores = hot.search(encoded)
+    again, _ = hot.search(encoded)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, greedy_ids)  # a hot softmax leaves the greedy path
+    assert np.all(np.asarray(first_scores) <= 0)
