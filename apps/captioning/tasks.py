@@ -340,11 +340,17 @@ def predict(ctx: RunContext) -> list[str]:
     import tensorflow as tf
 
     files = image_files(ctx.args.images)
-    captioner = load_export(ctx.args.export_dir) if ctx.args.export_dir else make_captioner(ctx.config, ctx.run_dir)
+    if ctx.args.export_dir:  # through the serving signature, as TF Serving calls it
+        serving = load_export(ctx.args.export_dir).signatures["serving_default"]
+
+        def caption(images):
+            return serving(images=images)
+    else:
+        caption = make_captioner(ctx.config, ctx.run_dir).caption
     captions: list[str] = []
     for begin in range(0, len(files), 32):
         batch = files[begin : begin + 32]
-        output = captioner.caption(tf.constant([path.read_bytes() for path in batch]))
+        output = caption(tf.constant([path.read_bytes() for path in batch]))
         for path, caption, valid in zip(batch, output["captions"].numpy(), output["valid"].numpy()):
             captions.append(caption.decode("utf-8"))
             if not valid:
