@@ -346,7 +346,8 @@ def predict(ctx: RunContext) -> list[str]:
         def caption(images):
             return serving(images=images)
     else:
-        caption = make_captioner(ctx.config, ctx.run_dir).caption
+        captioner = make_captioner(ctx.config, ctx.run_dir)  # kept: its tf.function holds it weakly
+        caption = captioner.caption
     captions: list[str] = []
     for begin in range(0, len(files), 32):
         batch = files[begin : begin + 32]
