@@ -145,7 +145,10 @@ def test_evaluate_records_the_split_and_reuses_stored_images(shapes_run):
     cached = sorted(p.name for p in (run_dir / "cache").iterdir())
     record = main(["evaluate", "--run-dir", str(run_dir), "--evaluate-beam-widths", "1"])
     assert record["split"] == "valid" and record["data"].startswith("shapes seed 1")
-    assert "valid_cider_greedy" in record and "valid_cider_beam3" not in record
+    from apps.common.run_dir import RunDir
+
+    latest = RunDir(run_dir).latest_evaluation("valid")
+    assert "valid_cider_greedy" in latest and "valid_cider_beam3" not in latest  # only greedy
     assert sorted(p.name for p in (run_dir / "cache").iterdir()) == cached
     test = main(["evaluate", "--run-dir", str(run_dir), "--split", "test", "--shapes-test-images", "30",
                  "--evaluate-beam-widths", "1", "--plot-images", "0"])  # fmt: skip
