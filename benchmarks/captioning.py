@@ -4,7 +4,6 @@ benchmarks/results/captioning.json (the README's tables read them).
     python -m benchmarks.captioning shapes [--budget-minutes 10]
     python -m benchmarks.captioning flickr8k --decoder attention|show_tell [--budget-minutes 45]
     python -m benchmarks.captioning feature_cache [--steps 20]
-    python -m benchmarks.captioning table      # the README's tables, from the results file
 
 shapes: trains on the rendered shapes (seed 0) within the budget, then scores 1,000 test
 images of an unseen seed (2): exact-caption accuracy (a caption equal to the image's one
@@ -22,7 +21,8 @@ weights: the speed, not the quality, is measured), on the Flickr8k sample.
 
 Every section's keys carry its name (`shapes_*`, `flickr8k_<decoder>_*`,
 `feature_cache_*`) with its `_command`, `_date`, `_wall_time_s` and `_conditions`; other
-sections' keys in the file are kept.
+sections' keys in the file are kept. The README's tables are rendered from the file by
+`python -m benchmarks.summary --write` (declared in benchmarks/tables.py).
 """
 
 from __future__ import annotations
@@ -155,66 +155,13 @@ def feature_cache(args) -> dict:
     }
 
 
-def table(results: dict) -> str:
-    """Markdown tables of the results file, as apps/captioning/README.md shows them."""
-    def value(key, digits=3):
-        found = results.get(key)
-        return "-" if found is None else (f"{found:.{digits}f}" if isinstance(found, float) else str(found))
-
-    lines = []
-    if "shapes_exact_accuracy" in results:
-        lines += [
-            "| shapes (1,000 test images, seed 2) | exact caption | BLEU-4 | CIDEr-D | images/s |",
-            "|---|---|---|---|---|",
-            *(f"| {label} | {value(f'shapes_test_exact_{label}')} | {value(f'shapes_test_bleu_4_{label}')} | "
-              f"{value(f'shapes_test_cider_{label}')} | {value(f'shapes_test_images_per_s_{label}', 1)} |"
-              for label in ("greedy", "beam3", "most_frequent", "nearest_neighbour")),
-            "",
-            f"Trained {value('shapes_train_wall_time_s', 1)} s ({value('shapes_epochs_trained')} epochs of 100 "
-            f"steps; budget {value('shapes_budget_minutes', 0)} min), {results.get('shapes_date')}: "
-            f"`{results.get('shapes_command')}`; {results.get('shapes_conditions', 'idle machine')}.",
-            "",
-        ]
-    for decoder in ("attention", "show_tell"):
-        prefix = f"flickr8k_{decoder}"
-        if f"{prefix}_valid_cider_greedy" not in results:
-            continue
-        lines += [
-            f"| Flickr8k val, {decoder} | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | METEOR | images/s |",
-            "|---|---|---|---|---|---|---|",
-            *(f"| {label} | {value(f'{prefix}_valid_bleu_1_{label}')} | {value(f'{prefix}_valid_bleu_4_{label}')} | "
-              f"{value(f'{prefix}_valid_rouge_l_{label}')} | {value(f'{prefix}_valid_cider_{label}')} | "
-              f"{value(f'{prefix}_valid_meteor_{label}')} | {value(f'{prefix}_valid_images_per_s_{label}', 1)} |"
-              for label in ("greedy", "beam3", "beam5", "most_frequent", "nearest_neighbour")),
-            "",
-            f"Trained {value(f'{prefix}_train_wall_time_s', 1)} s ({value(f'{prefix}_epochs_trained')} epochs; "
-            f"budget {value(f'{prefix}_budget_minutes', 0)} min; best greedy val CIDEr-D during training "
-            f"{value(f'{prefix}_best_val_cider_greedy')}), {results.get(f'{prefix}_date')}: "
-            f"`{results.get(f'{prefix}_command')}`; {results.get(f'{prefix}_conditions', 'idle machine')}. "
-            f"Beats nearest-neighbour retrieval: {results.get(f'{prefix}_valid_beats_retrieval')}; "
-            f"beats the most frequent caption: {results.get(f'{prefix}_valid_beats_most_frequent')}.",
-            "",
-        ]
-    if "feature_cache_speedup_per_epoch" in results:
-        lines += [
-            f"Feature cache ({results['feature_cache_encoder']}, {results['feature_cache_train_captions']} "
-            f"captions an epoch): {value('feature_cache_epoch_s_cached', 1)} s an epoch from the cache against "
-            f"{value('feature_cache_epoch_s_encoder_every_batch', 1)} s running the encoder in every batch: "
-            f"**{value('feature_cache_speedup_per_epoch', 2)}x**; building the cache took "
-            f"{value('feature_cache_build_s', 1)} s once. {results.get('feature_cache_date')}: "
-            f"`{results.get('feature_cache_command')}`; {results.get('feature_cache_conditions', 'idle machine')}.",
-        ]
-    lines += ["", f"Machine: {results.get('machine', '-')}."]
-    return "\n".join(lines)
-
-
 SECTIONS = {"shapes": shapes, "flickr8k": flickr8k, "feature_cache": feature_cache}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.captioning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("section", choices=sorted([*SECTIONS, "table"]))
+    parser.add_argument("section", choices=sorted(SECTIONS))
     parser.add_argument("--decoder", choices=("attention", "show_tell"), default="attention")
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="training budget (default: shapes 10, flickr8k 45)")
@@ -223,10 +170,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--conditions", default="", help="what shared the machine")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    if args.section == "table":
-        text = table(results_file.read(Path(args.output)))
-        print(text)
-        return {"table": text}
     if args.budget_minutes is None:
         args.budget_minutes = 10.0 if args.section == "shapes" else 45.0
     started = time.perf_counter()
