@@ -46,12 +46,14 @@ SHAPES_FLAGS = [
     "--embedding-size", "64", "--attention-units", "64", "--dropout", "0",
     "--shapes-train-images", "6000", "--shapes-valid-images", "300", "--epochs", "100",
     "--steps-per-epoch", "100", "--learning-rate", "0.003", "--java-metrics", "false",
+    "--lr-schedule", "plateau", "--lr-decay-patience", "0", "--lr-decay-start-epoch", "3",
 ]  # fmt: skip
 FLICKR8K_FLAGS = [
     "--image-size", "96", "--small-cnn-filters", "32", "--units", "256", "--embedding-size", "128",
     "--attention-units", "128", "--dropout", "0.5", "--min-word-count", "3", "--batch-size", "32",
     "--epochs", "200", "--learning-rate", "0.001", "--maximum-decoding-length", "20",
-    "--early-stopping-patience", "15",
+    "--early-stopping-patience", "15", "--lr-schedule", "plateau", "--lr-decay-patience", "2",
+    "--lr-decay-start-epoch", "10", "--min-learning-rate", "0.0001",
 ]  # fmt: skip
 SHAPES_FIGURES = ("exact", "bleu_4", "cider", "images_per_s")
 FLICKR8K_FIGURES = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "cider", "meteor", "exact",
