@@ -31,8 +31,11 @@ def plot_captions(image: np.ndarray, generated: str, references: Sequence[str], 
 def plot_attention(
     image: np.ndarray, words: Sequence[str], alignments: np.ndarray, grid: tuple[int, int], path: Path
 ) -> Path:
-    """One panel per word: the image with that step's attention weights over the grid,
-    upsampled to the image (bright where the decoder looked)."""
+    """One panel per word: the image lit by that step's attention weights over the grid,
+    upsampled (bilinear) to the image: bright where the decoder looked, dark elsewhere
+    (each panel scaled to its own largest weight)."""
+    from scipy.ndimage import zoom
+
     columns = min(5, len(words) + 1)
     rows = int(np.ceil((len(words) + 1) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.5 * rows), squeeze=False)
@@ -42,11 +45,13 @@ def plot_attention(
     axes.flat[0].set_title("image", fontsize=9)
     height, width = image.shape[:2]
     for index, (word, weights) in enumerate(zip(words, alignments)):
+        weights = np.asarray(weights, np.float64).reshape(grid)
+        light = zoom(weights, (height / grid[0], width / grid[1]), order=1, grid_mode=True, mode="nearest")
+        light = np.clip(light[:height, :width] / max(float(weights.max()), 1e-12), 0.0, 1.0)
+        lit = image.astype(np.float64) * (0.15 + 0.85 * light[..., None])
         axis = axes.flat[index + 1]
-        axis.imshow(image)
-        axis.imshow(weights.reshape(grid), cmap="gray", alpha=0.6, extent=(0, width, height, 0),
-                    interpolation="bilinear")
-        axis.set_title(word, fontsize=9)
+        axis.imshow(lit.astype(np.uint8))
+        axis.set_title(f"{word} ({weights.max():.2f})", fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
