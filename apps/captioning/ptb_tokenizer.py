@@ -25,7 +25,6 @@ The rules, those of the Penn Treebank tokenizer as CoreNLP 3.4.1 applies them:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 #: pycocoevalcap.tokenizer.ptbtokenizer.PUNCTUATIONS: dropped after tokenisation.
 PUNCTUATIONS = frozenset(
@@ -162,7 +161,3 @@ def ptb_tokenize(text: str) -> str:
     """A caption as pycocoevalcap scores it: PTB tokens, lowercased, punctuation dropped,
     joined by single spaces."""
     return " ".join(token for token in ptb_tokenize_line(text) if token not in PUNCTUATIONS)
-
-
-def ptb_tokenize_all(captions: Iterable[str]) -> list[str]:
-    return [ptb_tokenize(caption) for caption in captions]

@@ -17,7 +17,7 @@ from apps.captioning.data import CaptionSplit, caption_examples, load_split, mak
 from apps.captioning.encoders import build_encoder
 from apps.captioning.features import encoder_features
 from apps.captioning.inference import Captioner, alignments_of, caption_arrays
-from apps.captioning.metrics import BASE_METRICS, coco_scores
+from apps.captioning.metrics import BASE_METRICS, coco_scores, java_available
 from apps.captioning.model import CaptionModel, build_model
 from apps.captioning.pictures import plot_attention, plot_captions
 from apps.captioning.ptb_tokenizer import ptb_tokenize
@@ -251,18 +251,12 @@ def _evaluate_split(ctx: RunContext, split_name: str, model: CaptionModel, text:
     metrics[f"{split_name}_beats_most_frequent"] = (
         metrics[f"{split_name}_cider_{best}"] > metrics[f"{split_name}_cider_most_frequent"])
     metrics["metric_notes"] = notes
-    metrics["tokenizer_of_metrics"] = "PTBTokenizer (Java)" if _java() else "ptb_tokenize (Python)"
+    metrics["tokenizer_of_metrics"] = "PTBTokenizer (Java)" if java_available() else "ptb_tokenize (Python)"
     _print_table(split_name, metrics, list(results), best)
     _pictures(ctx, model, text, split, inputs, kind, results[model_labels[-1]], split_name)
     if record:
         return ctx.run_dir.write_evaluation(split_name, split.name, metrics)
     return ctx.run_dir.write_metrics(metrics)
-
-
-def _java() -> bool:
-    from apps.captioning.metrics import java_available
-
-    return java_available()
 
 
 def _print_table(split: str, metrics: dict, labels: list[str], best: str) -> None:
