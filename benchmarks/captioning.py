@@ -83,7 +83,8 @@ def shapes(args) -> dict:
 
     run_dir = args.run_dir or "runs/captioning/benchmark_shapes"
     trained = main(["train", "--run-dir", run_dir, *SHAPES_FLAGS,
-                    "--max-train-minutes", str(args.budget_minutes), "--verbose", "2"])
+                    "--max-train-minutes", str(args.budget_minutes), "--verbose", "2",
+                    "--evaluate-beam-widths", "1"])
     record = main(["evaluate", "--run-dir", run_dir, "--split", "test", "--shapes-test-images", "1000",
                    "--evaluate-beam-widths", "1,3", "--plot-images", "4"])
     figures = {**_train_figures("shapes", trained), **_flat("shapes", record, "test", SHAPES_FIGURES)}
@@ -103,7 +104,7 @@ def flickr8k(args) -> dict:
             "--valid-json", str(DATA / "captions_val.json"), "--image-dir", str(DATA / "images")]
     trained = main(["train", "--run-dir", run_dir, *data, *FLICKR8K_FLAGS, "--decoder", args.decoder,
                     "--max-train-minutes", str(args.budget_minutes), "--verbose", "2",
-                    "--java-metrics", "false", "--plot-images", "0"])
+                    "--java-metrics", "false", "--plot-images", "0", "--evaluate-beam-widths", "1"])
     record = main(["evaluate", "--run-dir", run_dir, "--evaluate-beam-widths", "1,3,5",
                    "--java-metrics", "true", "--plot-images", "4"])
     figures = {**_train_figures(prefix, trained), **_flat(prefix, record, "valid", FLICKR8K_FIGURES)}
