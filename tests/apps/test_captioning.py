@@ -165,7 +165,8 @@ def test_coco_json_frozen_encoder_caches_features_and_fine_tunes(tmp_path):
         "train", "--run-dir", str(run_dir), *TINY, *flags, "--decoder", "show_tell",
         "--image-injection", "first_input", "--cell", "gru", "--freeze-encoder", "true",
         "--fine-tune-encoder-after", "1", "--epochs", "2", "--scheduled-sampling-type",
-        "inverse_sigmoid", "--scheduled-sampling-k", "5", "--plot-images", "1",
+        "inverse_sigmoid", "--scheduled-sampling-k", "5", "--plot-images", "0",
+        "--evaluate-beam-widths", "1",
     ])  # fmt: skip
     assert metrics["frozen_epochs"] == 1 and metrics["fine_tuned_epochs"] == 1
     assert metrics["epochs_trained"] == 2 and metrics["train_images"] == 48
