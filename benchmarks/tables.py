@@ -143,6 +143,8 @@ CAPTIONING_SHAPES = RunTable(
         Column("images/s, greedy", "test_images_per_s_greedy", fixed(1)),
     ],
     rows=[Row("captioning", "shapes", "small CNN (48 px) + Show-Attend-Tell LSTM-256, from scratch")],
+    budget=True,
+    machine=True,
 )
 
 _CAPTIONING_DECODINGS = (("greedy", "greedy"), ("beam 3", "beam3"), ("beam 5", "beam5"))
@@ -164,6 +166,8 @@ CAPTIONING_FLICKR8K = RunTable(
         Row("captioning", "flickr8k_show_tell", "small CNN (96 px) + Show-and-Tell LSTM-256 (image vector as the "
             "initial state), from scratch"),
     ],
+    budget=True,
+    machine=True,
 )
 
 CAPTIONING_FEATURE_CACHE = RunTable(
@@ -177,6 +181,7 @@ CAPTIONING_FEATURE_CACHE = RunTable(
     ],
     rows=[Row("captioning", "feature_cache", "ResNet50 (random weights), 160 px, attention decoder",
               wall_key="wall_time_s")],
+    machine=True,
 )
 
 
