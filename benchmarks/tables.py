@@ -157,7 +157,7 @@ CAPTIONING_FLICKR8K = RunTable(
         Column("METEOR, beam 3", "valid_meteor_beam3", fixed(3)),
         Column("CIDEr-D: most frequent caption", "valid_cider_most_frequent", fixed(3)),
         Column("CIDEr-D: nearest neighbour", "valid_cider_nearest_neighbour", fixed(3)),
-        Column("beats retrieval", "valid_beats_retrieval", text),
+        Column("beats retrieval", "valid_beats_retrieval", lambda value: "yes" if value else "no"),
         Column("images/s, greedy", "valid_images_per_s_greedy", fixed(1)),
         Column("images/s, beam 5", "valid_images_per_s_beam5", fixed(1)),
     ],
