@@ -14,6 +14,7 @@ from benchmarks.summary import (
     TargetTable,
     fixed,
     integer,
+    minutes,
     percent,
     text,
 )
@@ -182,6 +183,90 @@ CAPTIONING_FEATURE_CACHE = RunTable(
     rows=[Row("captioning", "feature_cache", "ResNet50 (random weights), 160 px, attention decoder",
               wall_key="wall_time_s")],
     machine=True,
+)
+
+
+def _rows(kind: str, prefix: str, what: str, must_hold: str, subjects) -> list:
+    """Rows of one kind of trial: `what` per subject (a format of `subject` and `about`),
+    `must_hold` said once, then "the same"."""
+    return [([kind, what.format(subject=subject, about=about), "the same" if index else must_hold],
+             {"prefix": f"{prefix}_{subject}"})
+            for index, (subject, about) in enumerate(subjects)]  # fmt: skip
+
+
+_RELIABILITY_ROWS = [
+    (["kill -9", "`adding` train: killed at a random time or at a random write into its run "
+      "directory, then rerun", "resumes after its last committed epoch; each epoch once in "
+      "history.csv; final weights bit-equal to an uninterrupted run"], {"prefix": "kill_adding"}),
+    *_rows("kill -9", "kill", "`{subject}` train: the same kills ({about})",
+           "resumes after its last committed epoch; each epoch once; ends at the last epoch",
+           [("sentiment", "one pass an epoch, dropout: equal weights not promised"),
+            ("tagging", "one pass an epoch, word dropout and dropout"),
+            ("translation", "one pass an epoch in shuffled buckets"),
+            ("language_model", "stateful streams")]),
+    (["kill -9", "`python -m tuning search` (3 trials): killed at a random time, then rerun",
+      "every trial COMPLETED once; trials completed before the kill kept, not rerun"],
+     {"prefix": "kill_tuner"}),
+    *_rows("kill -9", "vocabulary", "{about} tokenizer: killed at each write of its vocab/ files "
+           "in turn, then rerun", "the rerun trains with the uninterrupted run's files (no "
+           "partial file trusted)",
+           [(name, name.replace("_", " ")) for name in (
+               "sentiment_words", "sentiment_sentencepiece", "tagging", "translation_joint",
+               "translation_separate", "language_model_word", "language_model_sentencepiece")]),
+    *_rows("bad input", "fuzz", "{about}: generated malformed files",
+           "accepted, or exit 2 with one final line `error: FILE[:LINE]: ...`, no traceback, "
+           "the run directory unchanged (a new one not made)",
+           [("conll", "CoNLL (`tagging evaluate`, `train`)"), ("conllu", "CoNLL-U (`tagging evaluate`)"),
+            ("parallel", "parallel text (`translation evaluate`, `train`)"),
+            ("jsonl", "classification JSONL (`sentiment evaluate`)"),
+            ("csv", "classification CSV (`sentiment evaluate`)"),
+            ("tsv", "classification TSV (`sentiment evaluate`)"),
+            ("aclimdb", "aclImdb review folders (`sentiment evaluate --data-dir`)"),
+            ("plain_text", "plain text (`language_model evaluate`, `train`)"),
+            ("coco_captions", "COCO caption JSON (the reader: no app reads it yet)"),
+            ("jsb", "JSB chorales JSON (the reader)")]),
+    *_rows("bad input", "options", "`{subject}`: random option values in and out of their "
+           "ranges, any command", "inside: accepted; outside: exit 2, one line naming the "
+           "option, the run directory unchanged",
+           [(app, "") for app in ("adding", "sentiment", "tagging", "translation", "language_model")]),
+    *_rows("serving", "serving", "export `{subject}`{about}", "each element's outputs equal to "
+           "its outputs alone; plain `tf.saved_model.load` gives the same outputs",
+           [(name, ": empty, 100,000-character, invalid UTF-8, emoji and mixed batches; 0, 1 and "
+             "1,024 elements; 8 threads at once; a process without the suite" if not index else "")
+            for index, name in enumerate((
+                "sentiment_words", "sentiment_sentencepiece", "sentiment_ensemble",
+                "tagging", "tagging_ensemble", "translation_joint", "translation_separate",
+                "translation_ensemble", "language_model_word", "language_model_char"))]),
+    (["serving", "export `adding`: float sequences (ordinary, zeros, +-1e30); 0, 1 and 1,024 "
+      "elements; 8 threads; a process without the suite", "the same"], {"prefix": "serving_adding"}),
+    (["serving", "every run directory above, exports included", "no pickle file"],
+     {"prefix": "no_pickle_all"}),
+    (["serving", "every `.keras` checkpoint above", "loads with `safe_mode=True`"],
+     {"prefix": "safe_mode_all"}),
+    (["multi-worker", "`adding` train, MultiWorkerMirroredStrategy, two workers on 127.0.0.1: "
+      "both killed after a random epoch, restarted",
+      "each epoch once; weights bit-equal to an uninterrupted two-worker run; valid MSE within "
+      "2 % of one worker's"], {"prefix": "multi_worker_adding"}),
+]
+RELIABILITY = KeyTable(
+    readme="README.md",
+    file="reliability",
+    headers=["kind", "what was tried", "what must hold"],
+    columns=[Column("trials", "{prefix}_trials", integer), Column("held", "{prefix}_held", integer)],
+    rows=_RELIABILITY_ROWS,
+)
+RELIABILITY_RUN = KeyTable(
+    readme="README.md",
+    file="reliability",
+    headers=["campaign"],
+    columns=[Column("value", "{key}", text)],
+    rows=[
+        (["command"], {"key": "command", "format": lambda value: f"`{value}`"}),
+        (["date"], {"key": "date"}),
+        (["wall time"], {"key": "wall_time_s", "format": minutes}),
+        (["machine"], {"key": "machine"}),
+        (["conditions"], {"key": "conditions"}),
+    ],
 )
 
 
@@ -496,6 +581,8 @@ TABLES = {
     "captioning-shapes": CAPTIONING_SHAPES,
     "captioning-flickr8k": CAPTIONING_FLICKR8K,
     "captioning-feature-cache": CAPTIONING_FEATURE_CACHE,
+    "reliability": RELIABILITY,
+    "reliability-run": RELIABILITY_RUN,
     "tuning-jsb": ABLATION_JSB,
     "tuning-demo": ABLATION_DEMO,
     "translation-results": TRANSLATION,

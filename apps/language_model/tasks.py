@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 import layers
-from apps.common.checkpoints import load_checkpoint
+from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
@@ -134,7 +134,7 @@ def train(ctx: RunContext) -> dict:
     result = train_model(fit_ctx, build, train_data, validation_data,
                          metric_callbacks=metric_callbacks)
     model, history = result
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     best = load_checkpoint(ctx.run_dir)
     results = evaluate_splits(best, config, tokenizer, splits, ("valid",))
     print(format_results(results, tokenizer))

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.common.checkpoints import save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
@@ -31,6 +32,7 @@ from apps.tagging.data import (
     Split,
     Vocabularies,
     build_vocabularies,
+    load_split,
     load_splits,
     make_dataset,
     tag_ids,
@@ -111,7 +113,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         metric_callbacks=[ScoreCallback(scorer)],
     )
     model = result.model
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
     scores = scorer.score(model)
@@ -181,13 +183,13 @@ def evaluate(ctx: RunContext) -> dict:
     at the end)."""
     config: TaggingConfig = ctx.config
     split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
-    splits = load_splits(config, with_test=split_name == "test")
-    training = TrainingText(splits["train"].tokens)
+    split = load_split(config, split_name)
+    training = _training_text(config)
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, splits[split_name], training)
+        return _evaluate_ensemble(ctx, split, training)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(splits[split_name], _featurizer(ctx.run_dir, vocabularies, config), vocabularies, config, training)
+    scorer = Scorer(split, _featurizer(ctx.run_dir, vocabularies, config), vocabularies, config, training)
     start = time.monotonic()
     scores = scorer.score(model)
     print_scores(scores, split_name, config)
@@ -211,7 +213,17 @@ def evaluate(ctx: RunContext) -> dict:
     return ctx.run_dir.write_evaluation(ctx.args.split, _data_name(config, split_name), metrics)
 
 
-def _evaluate_ensemble(ctx: RunContext, split: Split, training: TrainingText) -> dict:
+def _training_text(config: TaggingConfig) -> TrainingText | None:
+    """What the scores on unseen mentions and words compare against: the training split,
+    when its file is still there (evaluate does not need it otherwise)."""
+    if config.train_file and not Path(config.train_file).exists():
+        logger.warning("%s: not found; the scores on mentions and words unseen in training are skipped",
+                       config.train_file)
+        return None
+    return TrainingText(load_splits(config)["train"].tokens)
+
+
+def _evaluate_ensemble(ctx: RunContext, split: Split, training: TrainingText | None) -> dict:
     """Scores an ensemble and each of its members on the split (members tag with their
     own data settings; the split is read with the ensemble's)."""
     config: TaggingConfig = ctx.config
@@ -226,7 +238,7 @@ def _evaluate_ensemble(ctx: RunContext, split: Split, training: TrainingText) ->
         for member in module.members
     ]
     member_scores = [result[metric] for result in member_results]
-    member_unseen = [result[f"unseen_{metric}"] for result in member_results]
+    member_unseen = [result.get(f"unseen_{metric}", float("nan")) for result in member_results]
     print_scores(scores, split_name, config)
     print(f"members' {split_name} {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_scores))
     print(f"members' unseen {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_unseen))
