@@ -132,6 +132,60 @@ PIPELINE_TARGETS = KeyTable(
     ],
 )
 
+CAPTIONING_SHAPES = RunTable(
+    readme="apps/captioning/README.md",
+    first_header="rendered shapes, 1,000 test images of an unseen seed",
+    columns=[
+        Column("exact caption, greedy", "test_exact_greedy", percent),
+        Column("exact caption, beam 3", "test_exact_beam3", percent),
+        Column("CIDEr-D, greedy", "test_cider_greedy", fixed(3)),
+        Column("exact: most frequent caption", "test_exact_most_frequent", percent),
+        Column("exact: nearest neighbour", "test_exact_nearest_neighbour", percent),
+        Column("images/s, greedy", "test_images_per_s_greedy", fixed(1)),
+    ],
+    rows=[Row("captioning", "shapes", "small CNN (48 px) + Show-Attend-Tell LSTM-256, from scratch")],
+    budget=True,
+    machine=True,
+)
+
+_CAPTIONING_DECODINGS = (("greedy", "greedy"), ("beam 3", "beam3"), ("beam 5", "beam5"))
+CAPTIONING_FLICKR8K = RunTable(
+    readme="apps/captioning/README.md",
+    first_header="Flickr8k sample, 113 val images, 5 references each",
+    columns=[
+        *(Column(f"BLEU-4, {name}", f"valid_bleu_4_{key}", fixed(3)) for name, key in _CAPTIONING_DECODINGS),
+        *(Column(f"CIDEr-D, {name}", f"valid_cider_{key}", fixed(3)) for name, key in _CAPTIONING_DECODINGS),
+        Column("METEOR, beam 3", "valid_meteor_beam3", fixed(3)),
+        Column("CIDEr-D: most frequent caption", "valid_cider_most_frequent", fixed(3)),
+        Column("CIDEr-D: nearest neighbour", "valid_cider_nearest_neighbour", fixed(3)),
+        Column("beats retrieval", "valid_beats_retrieval", lambda value: "yes" if value else "no"),
+        Column("images/s, greedy", "valid_images_per_s_greedy", fixed(1)),
+        Column("images/s, beam 5", "valid_images_per_s_beam5", fixed(1)),
+    ],
+    rows=[
+        Row("captioning", "flickr8k_attention", "small CNN (96 px) + Show-Attend-Tell LSTM-256, from scratch"),
+        Row("captioning", "flickr8k_show_tell", "small CNN (96 px) + Show-and-Tell LSTM-256 (image vector as the "
+            "initial state), from scratch"),
+    ],
+    budget=True,
+    machine=True,
+)
+
+CAPTIONING_FEATURE_CACHE = RunTable(
+    readme="apps/captioning/README.md",
+    first_header="frozen encoder on the Flickr8k sample (1,750 captions an epoch)",
+    columns=[
+        Column("epoch from the feature cache (s)", "epoch_s_cached", fixed(1)),
+        Column("epoch running the encoder every batch (s)", "epoch_s_encoder_every_batch", fixed(1)),
+        Column("speed-up per epoch", "speedup_per_epoch", lambda value: f"{value:.2f}x"),
+        Column("building the cache, once (s)", "build_s", fixed(1)),
+    ],
+    rows=[Row("captioning", "feature_cache", "ResNet50 (random weights), 160 px, attention decoder",
+              wall_key="wall_time_s")],
+    machine=True,
+)
+
+
 def _rows(kind: str, prefix: str, what: str, must_hold: str, subjects) -> list:
     """Rows of one kind of trial: `what` per subject (a format of `subject` and `about`),
     `must_hold` said once, then "the same"."""
@@ -522,6 +576,9 @@ TABLES = {
     "demo": DEMO,
     "pipeline-results": PIPELINE,
     "pipeline-targets": PIPELINE_TARGETS,
+    "captioning-shapes": CAPTIONING_SHAPES,
+    "captioning-flickr8k": CAPTIONING_FLICKR8K,
+    "captioning-feature-cache": CAPTIONING_FEATURE_CACHE,
     "reliability": RELIABILITY,
     "reliability-run": RELIABILITY_RUN,
     "tuning-jsb": ABLATION_JSB,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-from keras import ops
+from keras import ops, tree
 
 SCHEDULED_SAMPLING_TYPES = ("constant", "linear", "exponential", "inverse_sigmoid")
 PREDICTION_MODES = ("argmax", "sample")
@@ -139,6 +139,7 @@ def unroll_with_scheduled_sampling(
     ground_truth_probability,
     seed=None,
     prediction: str = "argmax",
+    return_state: bool = False,
 ):
     """Runs a decoder over a target sequence, feeding mixed true / predicted inputs.
 
@@ -157,10 +158,13 @@ def unroll_with_scheduled_sampling(
         ground_truth_probability: eps, e.g. from `scheduled_sampling_probability`.
         seed: as in `mix_inputs`.
         prediction: "argmax" or "sample". Defaults to `"argmax"`.
+        return_state: also return the state after the last step (e.g. a decoder that
+            accumulates attention weights in its state, for a coverage penalty).
 
     Returns:
         `(logits [B, T, V], fed_ids [B, T])`: the logits to score against the target
-        outputs, and the token ids actually fed.
+        outputs, and the token ids actually fed; with `return_state`, the final state
+        follows them.
 
     Example:
     >>> embedding = keras.layers.Embedding(10, 8)
@@ -191,7 +195,7 @@ def unroll_with_scheduled_sampling(
     first_logits, state = step_fn(inputs_tm[0], initial_state)
     first_prediction = _predict(first_logits, noise[0, :, 1], prediction)
     if isinstance(length, int) and length == 1:
-        return first_logits[:, None], decoder_inputs
+        return (first_logits[:, None], decoder_inputs) + ((state,) if return_state else ())
 
     def step(carry, step_noise):
         time, step_state, _, _, previous_prediction = carry
@@ -210,8 +214,16 @@ def unroll_with_scheduled_sampling(
         inputs_tm[0],
         first_prediction,
     )
-    _, (_, _, logits_tm, fed_tm, _) = ops.scan(step, initial_carry, noise[1:])
+    (_, final_state, _, _, _), (_, _, logits_tm, fed_tm, _) = ops.scan(
+        step, initial_carry, noise[1:]
+    )
     logits_tm, fed_tm = logits_tm[: length - 1], fed_tm[: length - 1]
     logits = ops.concatenate([first_logits[:, None], ops.transpose(logits_tm, (1, 0, 2))], axis=1)
     fed = ops.concatenate([inputs_tm[0][:, None], ops.transpose(fed_tm, (1, 0))], axis=1)
-    return logits, fed
+    if not return_state:
+        return logits, fed
+    # A sequence of one step ran the loop once in surplus: its state is the first step's.
+    final_state = tree.map_structure(
+        lambda looped, first: ops.where(length > 1, looped, first), final_state, state
+    )
+    return logits, fed, final_state

@@ -1,4 +1,11 @@
-"""COCO-format caption files plus an image folder, and image decoding for encoders."""
+"""COCO-format caption files plus an image folder, and image decoding for encoders.
+
+Images reach an encoder one way everywhere: decoded (JPEG, PNG, BMP, GIF; grayscale and
+RGBA become RGB), resized to a square with antialiasing and rounded to uint8
+(`resize_image`). Training reads files with `read_image_file` (errors name the file);
+serving decodes a batch of encoded images in the graph with `decode_image_batch`, where a
+corrupt image is flagged rather than failing the batch.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,9 @@ import tensorflow as tf
 
 from pipelines._io import parse_json, read_text_file
 from pipelines.errors import DataFormatError
+
+#: Images smaller than this on either side are refused as training data.
+MIN_IMAGE_SIDE = 8
 
 
 def read_coco_caption_records(json_path: str, image_dir: str) -> list[dict]:
@@ -122,3 +132,79 @@ def load_image(image_path: tf.Tensor, image_size: tuple[int, int] | None = None)
     if image_size is None:
         return image
     return tf.image.resize(image, image_size)
+
+
+def resize_image(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 (or float) `[H, W, 3]` (or a batch) -> uint8 `[image_size, image_size, 3]`:
+    bilinear with antialiasing, the aspect ratio not kept, rounded to integers, so that
+    training from stored images and serving from bytes see the same pixels."""
+    resized = tf.image.resize(image, [image_size, image_size], antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+
+
+def read_image_file(path: str, image_size: int | None = None) -> np.ndarray:
+    """One image file as uint8 `[H, W, 3]` (resized with `resize_image` when `image_size`
+    is given). Errors name the file: FileNotFoundError when it is missing,
+    `DataFormatError` when it is not a decodable image or smaller than
+    `MIN_IMAGE_SIDE` pixels on a side."""
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path}: no such image file")
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        data = handle.read()
+    try:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        reason = str(error).strip().splitlines()[-1][:200] if str(error).strip() else "corrupt"
+        raise DataFormatError(
+            path, None, f"not a decodable JPEG/PNG/BMP/GIF image ({reason})"
+        ) from error
+    height, width = int(image.shape[0]), int(image.shape[1])
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise DataFormatError(
+            path, None, f"image is {width}x{height} pixels; at least "
+            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} is needed"
+        )
+    if image_size is None:
+        return image.numpy()
+    return resize_image(image, image_size).numpy()
+
+
+def decode_image_batch(encoded: tf.Tensor, image_size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """In-graph decoding of a batch of encoded images of any size and format (JPEG, PNG,
+    BMP, GIF; grayscale, RGB, RGBA).
+
+    Args:
+        encoded: string `[N]`, the file contents.
+        image_size: side of the square output.
+
+    Returns:
+        `(images uint8 [N, image_size, image_size, 3], valid bool [N])`: an element that
+        cannot be decoded gets a black image and `valid` False; the batch never fails.
+    """
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    count = tf.shape(encoded)[0]
+
+    def decode(index, data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return index, resize_image(image, image_size)
+
+    # tf.data's ignore_errors drops the elements whose decoding fails; their indices are
+    # then missing from the collected results.
+    decoded = (
+        tf.data.Dataset.from_tensor_slices((tf.range(count), encoded))
+        .map(decode)
+        .ignore_errors()
+        .batch(1 << 30)
+    )
+    empty = (tf.zeros([0], tf.int32), tf.zeros([0, image_size, image_size, 3], tf.uint8))
+    indices, images = decoded.reduce(
+        empty,
+        lambda collected, batch: (
+            tf.concat([collected[0], batch[0]], 0),
+            tf.concat([collected[1], batch[1]], 0),
+        ),
+    )
+    positions = indices[:, None]
+    valid = tf.scatter_nd(positions, tf.ones_like(indices), [count]) > 0
+    shape = tf.stack([count, image_size, image_size, 3])
+    return tf.scatter_nd(positions, images, shape), valid

@@ -132,6 +132,18 @@ def _relation_phrase(first: tuple[float, float], second: tuple[float, float]) ->
     return "above" if dy > 0 else "below"
 
 
+def _clear_of_thresholds(x: float, y: float, margin: float) -> bool:
+    """Whether a centre lies at least `margin` away from the thirds that name positions."""
+    return all(abs(value - third) >= margin for value in (x, y) for third in (1 / 3, 2 / 3))
+
+
+def _clear_relation(first: tuple[float, float], second: tuple[float, float], ratio: float) -> bool:
+    """Whether one axis dominates the offset between two centres by `ratio` (so that
+    "to the left of" and "above" cannot both describe it)."""
+    dx, dy = abs(second[0] - first[0]), abs(second[1] - first[1])
+    return max(dx, dy) >= ratio * min(dx, dy)
+
+
 def rendered_shapes_captions(
     num_examples: int,
     image_size: int = 64,
@@ -143,9 +155,11 @@ def rendered_shapes_captions(
     Each image holds one to ``max_shapes`` (1 or 2) non-overlapping shapes (circle, square,
     triangle) in one of six colours and two sizes. Captions follow a small grammar:
     ``"a big red circle at the top left"`` for one shape and
-    ``"a small blue square to the left of a big yellow triangle"`` for two. The images are
-    rendered in the graph from parameters drawn with NumPy, so the set is deterministic
-    and cheap to regenerate.
+    ``"a small blue square to the left of a big yellow triangle"`` for two. The caption is
+    a function of the image: a lone shape's centre keeps clear of the thirds that name its
+    position, two shapes are offset mostly along one axis and are named left one first
+    ("to the left of") or upper one first ("above"). The images are rendered in the graph
+    from parameters drawn with NumPy, so the set is deterministic and cheap to regenerate.
 
     Returns:
         A dataset of ``{"image": uint8 [image_size, image_size, 3], "caption": string}``.
@@ -169,18 +183,26 @@ def rendered_shapes_captions(
                     colour = int(rng.integers(len(colour_names)))
             big = bool(rng.integers(2))
             radius = 0.17 if big else 0.1
-            for _ in range(100):
-                x, y = rng.uniform(radius + 0.02, 1 - radius - 0.02, size=2)
-                if all(
+            for _ in range(1000):
+                x, y = (float(value) for value in rng.uniform(radius + 0.02, 1 - radius - 0.02, size=2))
+                apart = all(
                     np.hypot(x - px, y - py) > (radius + pr) * 1.5 + 0.02 for px, py, pr in placed
-                ):
+                )
+                clear = (
+                    _clear_relation(placed[0][:2], (x, y), 1.5) if placed
+                    else count == 2 or _clear_of_thresholds(x, y, 0.04)
+                )
+                if apart and clear:
                     break
-            placed.append((float(x), float(y), radius))
+            placed.append((x, y, radius))
             params[index, slot] = (shape, colour, x, y, radius, 1.0)
             phrases.append(f"a {'big' if big else 'small'} {colour_names[colour]} {SHAPES[shape]}")
         if count == 1:
             captions.append(f"{phrases[0]} {_position_phrase(placed[0][0], placed[0][1])}")
         else:
+            if _relation_phrase(placed[0][:2], placed[1][:2]) in ("to the right of", "below"):
+                phrases.reverse()  # name the left (or upper) shape first
+                placed.reverse()
             relation = _relation_phrase(placed[0][:2], placed[1][:2])
             captions.append(f"{phrases[0]} {relation} {phrases[1]}")
 

@@ -17,7 +17,7 @@ from apps.common.cli import prepare
 from apps.common.config import SCOPES, _metadata, check_config, fields_in
 
 REPO = Path(__file__).resolve().parents[2]
-APPS = ("adding", "sentiment", "tagging", "translation", "language_model")
+APPS = ("adding", "sentiment", "tagging", "translation", "language_model", "captioning")
 
 
 def _app(name: str):

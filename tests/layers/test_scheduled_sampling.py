@@ -129,3 +129,26 @@ def test_unroll_mixes_in_graph_mode_with_a_seed_generator_and_passes_gradients()
     assert 0.4 <= matches_truth < 0.75  # ~0.5 truth, plus predictions that happen to match
     short, _ = train_step(inputs[:, :1], 0.5)  # a one-step sequence of unknown length
     np.testing.assert_array_equal(short, inputs[:, :1])
+
+
+@pytest.mark.parametrize("length", [1, 4])
+def test_return_state_gives_the_state_after_the_last_step(length):
+    """A step function that counts the tokens it reads in its state: the final state is
+    the sum of the fed ids, in eager mode and in a graph with unknown length."""
+
+    def step_fn(token_ids, state):
+        logits = keras.ops.one_hot(token_ids, 6) * 10.0
+        return logits, [state[0] + keras.ops.cast(token_ids, "float32")]
+
+    inputs = np.arange(1, 1 + 2 * length, dtype=np.int32).reshape(2, length) % 6
+    logits, fed, final = unroll_with_scheduled_sampling(
+        step_fn, [np.zeros(2, np.float32)], inputs, 1.0, return_state=True
+    )
+    np.testing.assert_array_equal(fed, inputs)
+    np.testing.assert_allclose(final[0], inputs.sum(axis=1))
+
+    @tf.function(input_signature=[tf.TensorSpec([2, None], tf.int32)])
+    def unrolled(ids):
+        return unroll_with_scheduled_sampling(step_fn, [tf.zeros(2)], ids, 1.0, return_state=True)[2]
+
+    np.testing.assert_allclose(unrolled(tf.constant(inputs))[0], inputs.sum(axis=1))

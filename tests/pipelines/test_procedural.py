@@ -78,3 +78,12 @@ def test_rendered_shapes_captions():
     again = _arrays(procedural.rendered_shapes_captions(24, image_size=32, seed=5))
     assert [e["caption"] for e in again] == [e["caption"] for e in examples]
     np.testing.assert_array_equal(again[3]["image"], examples[3]["image"])
+
+
+def test_rendered_shapes_captions_are_a_function_of_the_image():
+    """Two shapes are named left (or upper) one first, offset mostly along one axis; a lone
+    shape keeps clear of the thirds that name its position."""
+    captions = [e["caption"].decode() for e in _arrays(procedural.rendered_shapes_captions(300, seed=6))]
+    assert not any(" to the right of " in c or " below " in c for c in captions)
+    assert any(" to the left of " in c for c in captions) and any(" above " in c for c in captions)
+    assert sum(" at the " in c or " on the " in c or " in the " in c for c in captions) > 50
