@@ -89,7 +89,7 @@ class DiagnosticsConfig(TrainConfig):
                                scope=_MODEL, at_least=1)
     memory_steps: int = option(200, "memory-length: most training steps of a run (it stops "
                                "once it succeeds)", scope=_MODEL, at_least=1)
-    memory_eval_every: int = option(25, "memory-length: steps between validation checks",
+    memory_eval_every: int = option(50, "memory-length: steps between validation checks",
                                     scope=_MODEL, at_least=1)
     memory_accuracy: float = option(0.95, "memory-length: a run succeeds once its validation "
                                     "accuracy reaches this", scope=_MODEL, above=0, at_most=1)
