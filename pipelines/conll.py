@@ -41,7 +41,8 @@ def read_conll(
     path: str,
     columns: Sequence[str] | None = None,
     separator: str | None = None,
-) -> list[dict[str, list[str]]]:
+    line_numbers: bool = False,
+) -> list[dict[str, list]]:
     """Reads a CoNLL-2000/2003 style file: one token per line, blank lines between sentences.
 
     ``-DOCSTART-`` lines (document boundaries, wherever they appear, including at the end
@@ -53,18 +54,25 @@ def read_conll(
         columns: a name per column; default by column count: 4 -> tokens, pos, chunks,
             ner (CoNLL-2003), 3 -> tokens, pos, chunks (CoNLL-2000), 2 -> tokens, tags.
         separator: column separator; default any run of whitespace.
+        line_numbers: also return each token's 1-based line number, as the column
+            ``"line_numbers"`` (to report a bad value where it is).
 
     Returns:
         A list of sentences, each ``{column: [value per token]}``.
     """
-    sentences: list[dict[str, list[str]]] = []
+    sentences: list[dict[str, list]] = []
     current: list[list[str]] = []
+    lines: list[int] = []
     width = len(columns) if columns is not None else None
 
     def flush():
         if current:
-            sentences.append({name: [row[i] for row in current] for i, name in enumerate(columns)})
+            sentence: dict[str, list] = {name: [row[i] for row in current] for i, name in enumerate(columns)}
+            if line_numbers:
+                sentence["line_numbers"] = list(lines)
+            sentences.append(sentence)
             current.clear()
+            lines.clear()
 
     for line_number, line in iter_lines(path):
         if not line.strip():
@@ -92,6 +100,7 @@ def read_conll(
         if any(not field for field in fields):
             raise DataFormatError(path, line_number, f"empty column in {line!r}")
         current.append(fields)
+        lines.append(line_number)
     flush()
     if not sentences:
         raise DataFormatError(
@@ -106,8 +115,8 @@ _EMPTY_NODE_ID = re.compile(r"^[0-9]+\.[0-9]+$")
 
 
 def read_conllu(
-    path: str, fields: Sequence[str] = ("tokens", "upos", "xpos")
-) -> list[dict[str, list[str]]]:
+    path: str, fields: Sequence[str] = ("tokens", "upos", "xpos"), line_numbers: bool = False
+) -> list[dict[str, list]]:
     """Reads a CoNLL-U file (Universal Dependencies) into word-level sentences.
 
     Comment lines (``#``) are skipped; multiword-token lines (IDs like ``3-4``) and empty
@@ -116,6 +125,8 @@ def read_conllu(
     Args:
         fields: which columns to return, by their TFDS names: ``id, tokens (FORM), lemmas,
             upos, xpos, feats, head, deprel, deps, misc``.
+        line_numbers: also return each word's 1-based line number, as the field
+            ``"line_numbers"``.
 
     Returns:
         A list of sentences, each ``{field: [value per word]}``.
@@ -124,14 +135,19 @@ def read_conllu(
     if unknown:
         raise ValueError(f"unknown CoNLL-U fields {unknown}; choose from {CONLLU_COLUMNS}")
     indices = [CONLLU_COLUMNS.index(field) for field in fields]
-    sentences: list[dict[str, list[str]]] = []
+    sentences: list[dict[str, list]] = []
     current: list[list[str]] = []
+    lines: list[int] = []
     start_line = 0
 
     def flush():
         if current:
-            sentences.append({f: [row[i] for row in current] for f, i in zip(fields, indices)})
+            sentence: dict[str, list] = {f: [row[i] for row in current] for f, i in zip(fields, indices)}
+            if line_numbers:
+                sentence["line_numbers"] = list(lines)
+            sentences.append(sentence)
             current.clear()
+            lines.clear()
 
     for line_number, line in iter_lines(path):
         if not line.strip():
@@ -162,6 +178,7 @@ def read_conllu(
                 f"sentence starting at line {start_line}); is a blank line missing?",
             )
         current.append(columns)
+        lines.append(line_number)
     flush()
     if not sentences:
         raise DataFormatError(path, None, "no sentences: the file is empty or holds only comments")

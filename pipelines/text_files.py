@@ -124,6 +124,7 @@ def read_classification_examples(
     label_field: str = "label",
     file_format: str | None = None,
     label_names: Sequence[str] | None = None,
+    num_classes: int | None = None,
 ) -> tuple[list[str], list[int], list[str] | None]:
     """Parses a JSONL/CSV/TSV classification file into Python lists.
 
@@ -131,7 +132,7 @@ def read_classification_examples(
     CSV/TSV: a header naming ``text_field`` and ``label_field`` (any order, other columns
     ignored), or no header and exactly two columns ``label, text``.
     Labels are integers, or strings mapped to ids through ``label_names`` (default: the
-    sorted distinct strings).
+    sorted distinct strings). With ``num_classes`` every label id must be below it.
 
     Returns:
         ``(texts, labels, label_names)``; ``label_names`` is None for integer labels.
@@ -209,6 +210,11 @@ def read_classification_examples(
     for label, line_number in zip(raw_labels, line_numbers):
         if label < 0:
             raise DataFormatError(path, line_number, f"negative label {label}")
+        if num_classes is not None and label >= num_classes:
+            shown = f"label {names[label]!r} (id {label})" if names else f"label {label}"
+            raise DataFormatError(
+                path, line_number, f"{shown} out of range: {num_classes} classes, ids 0 to {num_classes - 1}"
+            )
     return texts, raw_labels, names
 
 
@@ -245,10 +251,11 @@ def read_text(path: str) -> str:
     return text
 
 
-def read_lines(path: str, skip_blank: bool = False) -> list[str]:
-    """The lines of a UTF-8 text file, without their end-of-line characters."""
+def read_lines(path: str, skip_blank: bool = False, allow_empty: bool = False) -> list[str]:
+    """The lines of a UTF-8 text file, without their end-of-line characters; a file with
+    no text is a DataFormatError unless `allow_empty`."""
     lines = [line for _, line in iter_lines(path) if not (skip_blank and not line.strip())]
-    if not any(line.strip() for line in lines):
+    if not allow_empty and not any(line.strip() for line in lines):
         raise DataFormatError(path, None, "no text: the file is empty or holds only blank lines")
     return lines
 

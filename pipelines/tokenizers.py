@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import hashlib
 import io
 import logging
 import os
@@ -121,6 +122,20 @@ def load_sentencepiece(run_dir_or_path: str, file_name: str = SENTENCEPIECE_FILE
         return f.read()
 
 
+def sentencepiece_op_tokenizer(model_proto: bytes, **kwargs) -> tf_text.SentencepieceTokenizer:
+    """``tensorflow_text.SentencepieceTokenizer`` whose model resource is named after the
+    model's content.
+
+    Every model resource is created by an op node named after the tokenizer; in a reloaded
+    SavedModel, nodes of one name share one kernel, hence one model, whatever models they
+    were given. A SavedModel holding several models (a translator's source and target
+    models, an ensemble's members) would tokenise and detokenise everything with the
+    first. Named by content, distinct models get distinct nodes; equal models may share.
+    """
+    digest = hashlib.sha256(model_proto).hexdigest()[:16]
+    return tf_text.SentencepieceTokenizer(model=model_proto, name=f"sentencepiece_{digest}", **kwargs)
+
+
 def sentencepiece_processor(model_proto: bytes) -> spm.SentencePieceProcessor:
     """A Python-side processor, e.g. to decode ids or inspect pieces outside the graph."""
     return spm.SentencePieceProcessor(model_proto=model_proto)
@@ -168,8 +183,8 @@ class SentencePieceTokenizer(keras.layers.Layer):
         self.add_eos = add_eos
         self.sequence_length = sequence_length
         self.dense = dense
-        self._tokenizer = tf_text.SentencepieceTokenizer(
-            model=model_proto, out_type=tf.int32, add_bos=add_bos, add_eos=add_eos
+        self._tokenizer = sentencepiece_op_tokenizer(
+            model_proto, out_type=tf.int32, add_bos=add_bos, add_eos=add_eos
         )
 
     @property

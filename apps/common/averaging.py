@@ -6,7 +6,15 @@ puts the averages into the model for validation and for everything that looks at
 model at an epoch's end (metric callbacks, the best-model checkpoint, early stopping),
 then puts the trained weights back before the backup is written and training goes on,
 so that a resumed run continues from exactly where it stopped. At the end of `fit`
-Keras writes the averages into the model (`finalize_variable_values`)."""
+Keras writes the averages into the model (`finalize_variable_values`).
+
+Why not `keras.callbacks.SwapEMAWeights`: for epoch-end callbacks to see the average it
+must swap at epoch ends (`swap_on_epoch=True`) and keeps the average in the model until
+the next epoch begins, so BackupAndRestore saves the swapped weights and a resumed run
+trains on from the average (tests/apps/test_averaging.py shows it ending elsewhere than an
+uninterrupted run). Splitting the swap in two callbacks around the backup needs the same
+optimizer attributes SwapEMAWeights itself reads (`_trainable_variables`,
+`_model_variables_moving_average`), listed with the other private APIs in layers/README.md."""
 
 from __future__ import annotations
 

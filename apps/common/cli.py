@@ -35,7 +35,7 @@ from apps.common.config import (
     resolve_config,
     save_config,
 )
-from apps.common.run_dir import RunDir
+from apps.common.run_dir import RunDir, check_app
 
 
 @dataclasses.dataclass
@@ -155,6 +155,8 @@ def prepare(
             parser.error(f"{args.command}: --run-dir RUN_DIR is required (a folder made by train)")
         if not (Path(run_dir_arg) / "config.json").exists():
             parser.error(f"{args.command}: {run_dir_arg} is not a run directory (no config.json)")
+    if run_dir_arg:
+        check_app(run_dir_arg, app)  # before reading another app's config
     base = _saved_config(config_cls, Path(run_dir_arg)) if run_dir_arg else {}
     config = resolve_config(config_cls, args, base=base)
     check_config(config)

@@ -64,6 +64,10 @@ def create(ctx: RunContext) -> list[Path]:
     if len(set(members)) != len(members):
         raise ValueError(f"--members: a run is listed twice in {[str(m) for m in members]}")
     for member in members:
+        try:
+            RunDir(member).check_app(ctx.app)
+        except ValueError as error:
+            raise ValueError(f"--members: {error}") from None
         if members_of(RunDir(member)) is not None:
             raise ValueError(f"--members: {member} is itself an ensemble; list its members")
         member_config(member, config_cls)  # a run directory

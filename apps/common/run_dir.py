@@ -1,6 +1,7 @@
 """The run directory: everything one run produces, in one place.
 
 runs/<app>/<timestamp>/
+    run.json         the app that made the run ({"app": "tagging"})
     config.json      resolved configuration
     vocab/           vocabularies and tokenizer models used by training
     checkpoints/     best model (`best.keras`)
@@ -20,6 +21,25 @@ import os
 from pathlib import Path
 from typing import Any
 
+RUN_FILE = "run.json"
+
+
+def recorded_app(root: str | Path) -> str | None:
+    """The app that made the run in `root` (None for a new folder, or for runs made before
+    run.json existed)."""
+    path = Path(root) / RUN_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("app")
+
+
+def check_app(root: str | Path, app: str) -> None:
+    """ValueError when the run in `root` was made by another app than `app` (reads, never
+    writes: the command line checks it before any work)."""
+    recorded = recorded_app(root)
+    if recorded is not None and recorded != app:
+        raise ValueError(f"{root} is a {recorded} run, not a {app} run")
+
 
 class RunDir:
     """Paths of one run; creates the folders it hands out."""
@@ -29,12 +49,26 @@ class RunDir:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def create(cls, app: str, run_dir: str = "", base: str | Path = "runs") -> RunDir:
-        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>."""
-        if run_dir:
-            return cls(run_dir)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        return cls(Path(base) / app / stamp)
+    def create(cls, app: str, run_dir: str | Path = "", base: str | Path = "runs") -> RunDir:
+        """`run_dir` if given (an existing one is resumed), else runs/<app>/<timestamp>.
+        An existing run must be one of `app`'s (ValueError otherwise); a new one records
+        `app` in its run.json."""
+        if not run_dir:
+            run_dir = Path(base) / app / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        check_app(run_dir, app)
+        run = cls(run_dir)
+        if run.app is None and not run.config_path.exists():  # a new run, not an old one
+            (run.root / RUN_FILE).write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
+        return run
+
+    @property
+    def app(self) -> str | None:
+        """The app that made the run (None for runs made before run.json existed)."""
+        return recorded_app(self.root)
+
+    def check_app(self, app: str) -> None:
+        """ValueError when the run was made by another app than `app`."""
+        check_app(self.root, app)
 
     def _sub(self, name: str) -> Path:
         path = self.root / name

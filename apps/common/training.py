@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
@@ -46,6 +47,17 @@ class TrainingResult:
         }
 
 
+def completed_epochs(run_dir) -> int:
+    """Epochs a resumed run's earlier processes completed (BackupAndRestore's record)."""
+    path = run_dir.backup_dir / "training_metadata.json"
+    if not path.exists():
+        return 0
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["epoch"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a BackupAndRestore record ({error})") from error
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str) -> Iterator[str]:
     """Builds inside it take the policy `name` (`auto` resolved for this machine); the
@@ -73,6 +85,13 @@ def train_model(
     is one), the `lr_schedule` and the `max_train_minutes` clock, plots the learning
     curves into plots/learning_curves.png and returns a `TrainingResult`.
 
+    A resumed run restores the weights, the optimizer (and the layers' random-number
+    states) of its last completed epoch; with `steps_per_epoch` set, it also skips the
+    batches the earlier epochs trained on, so that a seeded, repeated `train_data` stream
+    goes on where an uninterrupted run would be (apps/adding's resumed runs end with the
+    uninterrupted run's weights). With one pass per epoch (`steps_per_epoch` 0) each epoch
+    re-reads the dataset and a resumed run's first epoch sees the first epoch's order.
+
     `metric_callbacks` run before the standard callbacks at each epoch end, so that values
     they add to the epoch logs (e.g. a validation BLEU, then usable as `monitor`) reach
     the best-model checkpoint, early stopping, the CSV history and TensorBoard;
@@ -94,6 +113,11 @@ def train_model(
     if average:
         metric_callbacks = [average.apply, *metric_callbacks]
     schedule = schedule_callbacks(config, monitor_mode(config))
+    completed = completed_epochs(ctx.run_dir)
+    if completed and config.steps_per_epoch:
+        # The batches the earlier processes trained on: a resumed run goes on with the
+        # batches an uninterrupted run would see next, not from the start of the stream.
+        train_data = train_data.skip(completed * config.steps_per_epoch)
     model.fit(
         train_data,
         validation_data=validation_data,

@@ -22,7 +22,8 @@ _TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
 def load_texts(config: LanguageModelConfig) -> dict[str, str]:
     """The text of each available split: ``train`` and ``valid`` always, ``test`` when
-    there is one. Local files win over TFDS."""
+    there is one. Local files win over TFDS; ``--test-file`` is the test split of either
+    kind of local text (it replaces the held-out test part of a ``--text-file``)."""
     if config.train_file:
         if config.text_file:
             raise ValueError("give either --train-file (+ --valid-file) or --text-file, not both")
@@ -31,15 +32,18 @@ def load_texts(config: LanguageModelConfig) -> dict[str, str]:
             texts["valid"] = read_text(config.valid_file)
         else:
             texts.update(split_text(texts["train"], config.valid_fraction, 0.0, config.train_file))
-        if config.test_file:
-            texts["test"] = read_text(config.test_file)
-        return texts
-    if config.valid_file or config.test_file:
-        raise ValueError("--valid-file and --test-file need --train-file")
-    if config.text_file:
+    elif config.text_file:
+        if config.valid_file:
+            raise ValueError("--valid-file needs --train-file (a --text-file holds out its own)")
         text = read_text(config.text_file)
-        return split_text(text, config.valid_fraction, config.test_fraction, config.text_file)
-    return _load_tfds(config)
+        texts = split_text(text, config.valid_fraction, config.test_fraction, config.text_file)
+    elif config.valid_file or config.test_file:
+        raise ValueError("--valid-file and --test-file need --train-file or --text-file")
+    else:
+        return _load_tfds(config)
+    if config.test_file:
+        texts["test"] = read_text(config.test_file)
+    return texts
 
 
 def split_text(

@@ -3,7 +3,8 @@
 Generation starts from the boundary token (newline / `<eos>` / `</s>`) followed by the
 prompt's tokens, runs the prompt through the model one token at a time (prefill), then
 draws `num_tokens` tokens from softmax(logits / temperature), optionally among the
-top k (`layers.decoding.sample_decode`; temperature 0 is greedy search).
+top k (`layers.decoding.sample_decode`; temperature 0 is greedy search). The text is the
+prompt as given followed by the text of the generated tokens (`TextTokenizer.token_text`).
 """
 
 from __future__ import annotations
@@ -26,14 +27,19 @@ class TextGenerator(tf.Module):
     """A trained (stateless) model and its tokenizer, with generation and scoring
     `tf.function`s; saved as-is by `export`.
 
-    Signatures:
-        generate(prompt string, num_tokens int32, temperature float32)
-        generate_top_k(prompt, num_tokens, temperature, top_k int32; <= 0: all tokens)
-            -> {"text": prompt + continuation, "continuation": the generated text,
-                "token_ids": int32 [num_tokens], "log_prob": float32}
-        score(text string) -> {"nats": summed negative log-likelihood of the text's
-            tokens (each given the boundary token and the tokens before it),
-            "num_tokens": int32}
+    Signatures take a batch of strings; each element is continued or scored on its own,
+    exactly as it would be alone:
+        generate(prompts string [B], num_tokens int32, temperature float32)
+        generate_top_k(prompts, num_tokens, temperature, top_k int32; <= 0: all tokens)
+            -> {"text": [B] the prompt as given followed by its continuation,
+                "continuation": [B] the generated text, "token_ids": int32 [B, num_tokens],
+                "log_prob": float32 [B], the log-probability of the generated tokens}
+            `num_tokens <= 0` generates nothing (log_prob 0); `temperature` 0 is greedy
+            search, a negative or NaN temperature an InvalidArgumentError.
+        score(texts string [B]) -> {"nats": [B] summed negative log-likelihood of each
+            text's tokens (each given the boundary token and the tokens before it),
+            "num_tokens": int32 [B]}
+    Strings may hold any bytes (invalid UTF-8 is read as U+FFFD).
     """
 
     def __init__(self, model: keras.Model, tokenizer: TextTokenizer):
@@ -44,56 +50,87 @@ class TextGenerator(tf.Module):
         self._boundary = tf.constant([tokenizer.boundary_id], tf.int32)
 
     def _prompt_ids(self, prompt):
-        return tf.concat([self._boundary, self.tokenizer.encode_tf(prompt)], axis=0)
+        text = tf.strings.unicode_transcode(prompt, "UTF-8", "UTF-8", errors="replace")
+        return tf.concat([self._boundary, self.tokenizer.encode_tf(text)], axis=0)
 
-    def _generate(self, prompt, num_tokens, temperature, top_k, seed=None):
+    def _continue(self, prompt, steps, temperature, top_k, seed):
+        """`steps` (> 0) token ids after one prompt, and their log-probability."""
         ids = self._prompt_ids(prompt)
         state = self.stepper.prefill(ids[None, :-1], self.stepper.initial_state(1))
         result = sample_decode(
-            self.stepper,
-            state,
-            ids[-1:],
-            end_token=NEVER,
-            max_length=tf.maximum(tf.cast(num_tokens, tf.int32), 1),
-            temperature=tf.maximum(tf.cast(temperature, tf.float32), 0.0),
-            top_k=tf.cast(top_k, tf.int32),
-            seed=seed,
+            self.stepper, state, ids[-1:], end_token=NEVER, max_length=steps,
+            temperature=temperature, top_k=top_k, seed=seed,
+        )  # fmt: skip
+        return result.sequences[0, :steps], result.scores[0]
+
+    def _generate(self, prompts, num_tokens, temperature, top_k, seed=None):
+        temperature = tf.cast(temperature, tf.float32)
+        valid = tf.debugging.Assert(  # NaN fails the comparison too
+            temperature >= 0.0, ["temperature must be >= 0 (0: greedy search), got", temperature]
         )
-        generated = result.sequences[0, : tf.maximum(num_tokens, 0)]
-        return {
-            "text": self.tokenizer.decode_tf(tf.concat([ids[1:], generated], axis=0)),
-            "continuation": self.tokenizer.decode_tf(generated),
-            "token_ids": generated,
-            "log_prob": result.scores[0],
+        with tf.control_dependencies([valid]):
+            temperature = tf.identity(temperature)
+        steps = tf.maximum(tf.cast(num_tokens, tf.int32), 0)
+        top_k = tf.cast(top_k, tf.int32)
+
+        def one(prompt):
+            generated, log_prob = tf.cond(
+                steps > 0,
+                lambda: self._continue(prompt, steps, temperature, top_k, seed),
+                lambda: (tf.zeros([0], tf.int32), tf.constant(0.0)),
+            )
+            continuation = self.tokenizer.continuation_tf(prompt, generated)
+            return {
+                "text": tf.strings.join([prompt, continuation]),
+                "continuation": continuation,
+                "token_ids": generated,
+                "log_prob": log_prob,
+            }
+
+        signature = {
+            "text": tf.TensorSpec([], tf.string),
+            "continuation": tf.TensorSpec([], tf.string),
+            "token_ids": tf.TensorSpec([None], tf.int32),
+            "log_prob": tf.TensorSpec([], tf.float32),
         }
+        return _map(one, prompts, signature, {"token_ids": steps})
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([], tf.string, name="prompt"),
+            tf.TensorSpec([None], tf.string, name="prompts"),
             tf.TensorSpec([], tf.int32, name="num_tokens"),
             tf.TensorSpec([], tf.float32, name="temperature"),
         ]
     )
-    def generate(self, prompt, num_tokens, temperature):
-        return self._generate(prompt, num_tokens, temperature, tf.constant(0))
+    def generate(self, prompts, num_tokens, temperature):
+        return self._generate(prompts, num_tokens, temperature, tf.constant(0))
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([], tf.string, name="prompt"),
+            tf.TensorSpec([None], tf.string, name="prompts"),
             tf.TensorSpec([], tf.int32, name="num_tokens"),
             tf.TensorSpec([], tf.float32, name="temperature"),
             tf.TensorSpec([], tf.int32, name="top_k"),
         ]
     )
-    def generate_top_k(self, prompt, num_tokens, temperature, top_k):
-        return self._generate(prompt, num_tokens, temperature, top_k)
+    def generate_top_k(self, prompts, num_tokens, temperature, top_k):
+        return self._generate(prompts, num_tokens, temperature, top_k)
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="text")])
-    def score(self, text):
-        ids = self._prompt_ids(text)
-        logits = tf.cast(self.model(ids[None, :-1], training=False), tf.float32)[0]
-        nats = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[1:], logits=logits)
-        return {"nats": tf.reduce_sum(nats), "num_tokens": tf.shape(ids)[0] - 1}
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def score(self, texts):
+        def one(text):
+            ids = self._prompt_ids(text)
+
+            def nats():
+                logits = tf.cast(self.model(ids[None, :-1], training=False), tf.float32)[0]
+                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[1:], logits=logits)
+                return tf.reduce_sum(losses)
+
+            count = tf.shape(ids)[0] - 1
+            return {"nats": tf.cond(count > 0, nats, lambda: tf.constant(0.0)), "num_tokens": count}
+
+        signature = {"nats": tf.TensorSpec([], tf.float32), "num_tokens": tf.TensorSpec([], tf.int32)}
+        return _map(one, texts, signature)
 
     def signatures(self) -> dict:
         return {
@@ -109,12 +146,12 @@ class TextGenerator(tf.Module):
     ) -> str:
         """The prompt and its continuation (one in-graph call)."""
         result = self.generate_top_k(
-            tf.constant(prompt),
+            tf.constant([prompt]),
             tf.constant(num_tokens),
             tf.constant(temperature, tf.float32),
             tf.constant(top_k),
         )
-        return result["text"].numpy().decode("utf-8")
+        return result["text"].numpy()[0].decode("utf-8")
 
     def stream(
         self,
@@ -132,6 +169,22 @@ class TextGenerator(tf.Module):
             logits, state = _step(self.stepper, token, state)
             token = sample_logits(logits, temperature, top_k or None, seed, step)
             yield int(token[0])
+
+
+def _map(fn, elements, signature: dict, widths: dict | None = None) -> dict:
+    """`tf.map_fn(fn, elements)`, each element on its own; an empty batch gives empty
+    outputs (`widths`: the length of the outputs that are vectors)."""
+    widths = widths or {}
+
+    def empty():
+        return {key: tf.zeros([0, widths[key]] if key in widths else [0], spec.dtype)
+                for key, spec in signature.items()}  # fmt: skip
+
+    return tf.cond(
+        tf.size(elements) > 0,
+        lambda: tf.map_fn(fn, elements, fn_output_signature=signature),
+        empty,
+    )
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -168,8 +221,10 @@ def print_stream(
     out.write(prompt)
     out.flush()
     pieces = []
+    line_start = prompt == "" or prompt[-1] in " \n\t\r"
     for token_id in generator.stream(prompt, num_tokens, temperature, top_k, seed):
-        piece = generator.tokenizer.token_text(token_id)
+        piece = generator.tokenizer.token_text(token_id, line_start)
+        line_start = token_id == generator.tokenizer.boundary_id
         pieces.append(piece)
         out.write(piece)
         out.flush()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import keras
+import tensorflow as tf
 
 import layers
 from apps.common.checkpoints import load_checkpoint
@@ -27,6 +29,7 @@ from apps.language_model.generation import TextGenerator, print_stream
 from apps.language_model.model import build_model, compile_model, load_trained
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer, load_or_train
+from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -174,25 +177,52 @@ def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerato
 def sample(ctx: RunContext) -> str:
     """Generates from a prompt, printing each token as it is drawn."""
     args = ctx.args
-    if args.num_tokens < 1:
-        raise ValueError(f"--num-tokens must be at least 1, got {args.num_tokens}")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
     prompt = args.prompt.replace("\\n", "\n")
     if args.export_dir:
-        served = load_export(args.export_dir)
-        result = served.signatures["generate_top_k"](
-            prompt=prompt,
-            num_tokens=args.num_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
+        result = load_export(args.export_dir).signatures["generate_top_k"](
+            prompts=tf.constant([prompt]),
+            num_tokens=tf.constant(args.num_tokens),
+            temperature=tf.constant(args.temperature, tf.float32),
+            top_k=tf.constant(args.top_k),
         )
-        text = result["text"].numpy().decode("utf-8")
+        text = result["text"].numpy()[0].decode("utf-8")
         print(text)
         return text
     generator = load_generator(ctx.run_dir, ctx.config)
     seed = args.sample_seed if args.sample_seed >= 0 else None
     return print_stream(generator, prompt, args.num_tokens, args.temperature, args.top_k, seed)
+
+
+def _predict_inputs(args) -> list[str]:
+    texts = [text.replace("\\n", "\n") for text in args.texts]
+    if args.input_file:
+        texts.extend(read_lines(args.input_file, allow_empty=True))
+    if not texts:
+        raise ValueError("predict: give texts as arguments or --input-file FILE (one a line)")
+    return texts
+
+
+def predict(ctx: RunContext) -> list[dict]:
+    """How likely the model finds each text: its log-probability (nats), tokens and
+    perplexity per token, from the run's checkpoint or an export's `score` signature."""
+    texts = _predict_inputs(ctx.args)
+    batch = tf.constant([text.encode("utf-8") for text in texts])
+    if ctx.args.export_dir:
+        scores = load_export(ctx.args.export_dir).signatures["score"](texts=batch)
+    elif ctx.run_dir is not None:
+        generator = load_generator(ctx.run_dir, ctx.config)  # named: `score` holds it weakly
+        scores = generator.score(batch)
+    else:
+        raise ValueError("predict: give --run-dir RUN_DIR (made by train) or --export-dir EXPORT")
+    rows = []
+    for text, nats, count in zip(texts, scores["nats"].numpy(), scores["num_tokens"].numpy()):
+        perplexity = math.exp(nats / count) if count > 0 else float("nan")
+        rows.append({"text": text, "nats": float(nats), "tokens": int(count),
+                     "perplexity": perplexity})
+        preview = text.replace("\n", " ")
+        preview = preview[:60] + ("..." if len(preview) > 60 else "")
+        print(f"{-nats:10.2f} nats  {count:>6} tokens  perplexity {perplexity:9.2f}  {preview}")
+    return rows
 
 
 def export(ctx: RunContext):

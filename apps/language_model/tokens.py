@@ -24,7 +24,6 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from pipelines import tokenizers as shared
 
@@ -63,8 +62,8 @@ class TextTokenizer(tf.Module):
         if kind == "sentencepiece":
             if sentencepiece_model is None:
                 raise ValueError("a sentencepiece tokenizer needs its model")
-            self._sentencepiece = tf_text.SentencepieceTokenizer(
-                model=sentencepiece_model, out_type=tf.int32
+            self._sentencepiece = shared.sentencepiece_op_tokenizer(
+                sentencepiece_model, out_type=tf.int32
             )
             self.boundary_id = shared.EOS_ID
             self.unknown_id = shared.UNK_ID
@@ -88,6 +87,7 @@ class TextTokenizer(tf.Module):
             texts = ["" if kind == "char" else UNK] + self.tokens[1:]
         self.token_texts = texts
         self._texts = tf.constant(texts)
+        self._added_texts = tf.constant([self.token_text(i) for i in range(len(texts))])
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -151,15 +151,31 @@ class TextTokenizer(tf.Module):
     def vocab_size(self) -> int:
         return len(self.tokens)
 
-    def token_text(self, token_id: int) -> str:
-        """The text a generated token adds (for streaming): a character, a space and a
-        word, a piece with its word-boundary space, or a newline for the boundary."""
+    def token_text(self, token_id: int, line_start: bool = False) -> str:
+        """The text a generated token adds: a character, a space and a word, a piece with
+        its word-boundary space, or a newline for the boundary token. At the start of a
+        line (`line_start`: after a newline, or after an empty prompt or one that ends in
+        whitespace) words and pieces lose their leading space."""
         token_id = int(token_id)
         if token_id == self.boundary_id:
             return "\n"
-        if self.kind == "word":
-            return " " + self.token_texts[token_id]
-        return self.token_texts[token_id]
+        text = (" " if self.kind == "word" else "") + self.token_texts[token_id]
+        if line_start and self.kind != "char" and text.startswith(" "):
+            return text[1:]
+        return text
+
+    def continuation_tf(self, prompt, ids):
+        """The text that token ids `[N]` add after the string `prompt`: the `token_text`
+        of each, joined, so that `prompt + continuation` is what streaming prints."""
+        texts = tf.gather(self._added_texts, ids)
+        if self.kind == "char":
+            return tf.strings.reduce_join(texts)
+        last = tf.strings.substr(prompt, tf.maximum(tf.strings.length(prompt) - 1, 0), 1)
+        prompt_ends_line = tf.reduce_any(tf.equal(last, ["", " ", "\n", "\t", "\r"]))
+        after = tf.concat([[prompt_ends_line], tf.equal(ids[:-1], self.boundary_id)], axis=0)
+        line_start = after[: tf.size(ids)]
+        texts = tf.where(line_start, tf.strings.regex_replace(texts, "^ ", ""), texts)
+        return tf.strings.reduce_join(texts)
 
     # ------------------------------------------------------------------ encoding
     def encode(self, text: str) -> np.ndarray:

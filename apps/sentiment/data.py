@@ -65,7 +65,7 @@ def load_split(config: SentimentConfig, split: str) -> tuple[np.ndarray, np.ndar
         if kind == "folder":
             texts, labels = _dataset_to_arrays(read_classification_folder(path, split=split))
         else:
-            text_list, label_list, names = read_classification_examples(path)
+            text_list, label_list, names = read_classification_examples(path, num_classes=2)
             if names is not None:
                 logger.info("%s: labels %s", path, dict(zip(names, range(len(names)))))
             texts = np.array(text_list, dtype=object)

@@ -246,6 +246,8 @@ def _flag_value(value) -> str:
 def _read_inputs(args) -> list[bytes]:
     texts = [text.encode("utf-8", "surrogateescape") for text in args.texts]
     if args.input_file:
+        if not Path(args.input_file).is_file():
+            raise FileNotFoundError(f"--input-file {args.input_file}: no such file")
         data = Path(args.input_file).read_bytes()
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":

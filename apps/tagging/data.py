@@ -23,6 +23,7 @@ from pipelines.tag_schemes import (
     invalid_position,
     normalize_scheme,
     scheme_tags,
+    split_tag,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,19 +74,27 @@ def read_file(path: str, config: TaggingConfig, name: str) -> Split:
                 f"{path}: CoNLL-U files hold upos and xpos tags, not {field!r}; "
                 "pass --tag-field upos or --tag-field xpos"
             )
-        sentences = read_conllu(path, fields=("tokens", field))
+        sentences = read_conllu(path, fields=("tokens", field), line_numbers=True)
     else:
-        sentences = read_conll(path, columns=config.columns or None)
+        sentences = read_conll(path, columns=config.columns or None, line_numbers=True)
         if field not in sentences[0]:
+            columns = [column for column in sentences[0] if column != "line_numbers"]
             if "tags" in sentences[0]:
                 field = "tags"  # a two-column file: tokens and tags
             else:
                 raise DataFormatError(
                     path,
                     None,
-                    f"no {field!r} column (columns: {', '.join(sentences[0])}); name the "
+                    f"no {field!r} column (columns: {', '.join(columns)}); name the "
                     "columns with --columns tokens,pos,chunks,ner or pick --tag-field",
                 )
+    if config.entities:
+        for sentence in sentences:
+            for tag, line_number in zip(sentence[field], sentence["line_numbers"]):
+                try:
+                    split_tag(tag)
+                except ValueError as error:
+                    raise DataFormatError(path, line_number, str(error)) from None
     return Split(name, [s["tokens"] for s in sentences], [s[field] for s in sentences])
 
 
@@ -144,22 +153,36 @@ def _resolve_scheme(split: Split, config: TaggingConfig) -> Split:
     return split
 
 
+def _read_split(config: TaggingConfig, name: str) -> Split | None:
+    """The split `name` (train, dev, test) of the local files (those of a run trained on
+    local files) or of TFDS; None for a dev split to carve from the training split."""
+    if not config.train_file:
+        return read_tfds(config, name, name)
+    path = {"train": config.train_file, "dev": config.dev_file, "test": config.test_file}[name]
+    if path:
+        return read_file(path, config, name)
+    if name == "test":
+        raise ValueError("--split test needs --test-file (the run was trained on local files)")
+    return None
+
+
+def load_split(config: TaggingConfig, name: str) -> Split:
+    """One split to score ("dev" or "test"), read alone: the training data is read only
+    when the dev split is carved from it."""
+    split = _read_split(config, name)
+    if split is None:
+        return load_splits(config)[name]
+    return _resolve_scheme(split, config)
+
+
 def load_splits(config: TaggingConfig, with_test: bool = False) -> dict[str, Split]:
     """The train and dev splits (and test when asked: evaluate it once, at the end)."""
-    splits: dict[str, Split] = {}
-    if config.train_file:
-        splits["train"] = read_file(config.train_file, config, "train")
-        if config.dev_file:
-            splits["dev"] = read_file(config.dev_file, config, "dev")
-        if with_test:
-            if not config.test_file:
-                raise ValueError("--split test needs --test-file (the run was trained on local files)")
-            splits["test"] = read_file(config.test_file, config, "test")
-    else:
-        splits["train"] = read_tfds(config, "train", "train")
-        splits["dev"] = read_tfds(config, "dev", "dev")
-        if with_test:
-            splits["test"] = read_tfds(config, "test", "test")
+    splits = {"train": _read_split(config, "train")}
+    dev = _read_split(config, "dev")
+    if dev is not None:
+        splits["dev"] = dev
+    if with_test:
+        splits["test"] = _read_split(config, "test")
     if "dev" not in splits:
         if config.valid_fraction <= 0:
             raise ValueError("no dev split: pass --dev-file or a --valid-fraction > 0")

@@ -2,7 +2,8 @@
 
 Signatures (TF Serving):
     serving_default(tokens: string [batch, max_tokens], right-padded with "")
-        -> tags: string [batch, max_tokens] ("" at padding), tag_ids: int32, lengths: int32
+        -> tags: string [batch, max_tokens] ("" at padding), tag_ids: int32 [batch,
+           max_tokens] (0 at padding), lengths: int32 [batch] (a row of "" is empty)
     tag_flat(token_values: string [n], row_lengths: int64 [batch])
         -> tag_values: string [n] (the ragged batch as values + row lengths)
 Python callers also get `tag(tokens: tf.RaggedTensor [batch, (tokens)]) -> {"tags": ragged}`.
@@ -26,12 +27,16 @@ class TaggingSignatures(tf.Module):
         """Best tag ids [B, max length] of non-empty ragged sentences."""
         raise NotImplementedError
 
-    def _tag_ragged(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+    def _tag_ragged(self, tokens: tf.RaggedTensor, width=None) -> dict[str, tf.Tensor]:
+        """Tags, tag ids and lengths of ragged sentences; the dense outputs are `width`
+        wide (default: the longest sentence)."""
         lengths = tf.cast(tokens.row_lengths(), tf.int32)
         batch = tf.shape(lengths)[0]
-        width = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+        longest = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
         # An empty batch or only empty sentences: nothing to run the model on.
-        ids = tf.cond(width > 0, lambda: self._tag_ids(tokens), lambda: tf.zeros([batch, 0], tf.int32))
+        ids = tf.cond(longest > 0, lambda: self._tag_ids(tokens), lambda: tf.zeros([batch, 0], tf.int32))
+        if width is not None:
+            ids = tf.pad(ids, [[0, 0], [0, width - tf.shape(ids)[1]]])
         mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
         names = tf.where(mask, tf.gather(self.tag_names, ids), "")
         return {"tag_ids": tf.where(mask, ids, 0), "tags": names, "lengths": lengths}
@@ -46,7 +51,7 @@ class TaggingSignatures(tf.Module):
         # Each row ends after its last non-empty token (right padding with "").
         positions = tf.range(1, tf.shape(tokens)[1] + 1)[None, :]
         lengths = tf.maximum(tf.reduce_max(tf.where(tf.not_equal(tokens, ""), positions, 0), axis=1), 0)
-        return self._tag_ragged(tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
+        return self._tag_ragged(tf.RaggedTensor.from_tensor(tokens, lengths=lengths), tf.shape(tokens)[1])
 
     @tf.function(
         input_signature=[

@@ -30,6 +30,7 @@ from apps.tagging.data import (
     Split,
     Vocabularies,
     build_vocabularies,
+    load_split,
     load_splits,
     make_dataset,
     tag_ids,
@@ -40,6 +41,7 @@ from apps.tagging.export import TaggerModule
 from apps.tagging.metrics import entity_scores, format_entity_report, token_accuracy
 from apps.tagging.model import build_model, load_model, predict_tag_ids
 from pipelines.tag_schemes import convert_tags, normalize_scheme
+from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -222,12 +224,12 @@ def evaluate(ctx: RunContext) -> dict:
     at the end)."""
     config: TaggingConfig = ctx.config
     split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
-    splits = load_splits(config, with_test=split_name == "test")
+    split = load_split(config, split_name)
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, splits[split_name])
+        return _evaluate_ensemble(ctx, split)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(splits[split_name], Featurizer(vocabularies, config), vocabularies, config)
+    scorer = Scorer(split, Featurizer(vocabularies, config), vocabularies, config)
     start = time.monotonic()
     scores = scorer.score(model)
     if config.entities:
@@ -325,7 +327,7 @@ def _read_sentences(args) -> list[list[str]]:
         path = Path(args.input_file)
         if not path.exists():
             raise FileNotFoundError(f"--input-file {path}: no such file")
-        texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        texts.extend(read_lines(str(path), skip_blank=True))  # invalid UTF-8: FILE:LINE error
     if not texts and not sys.stdin.isatty():
         texts.extend(line for line in sys.stdin.read().splitlines() if line.strip())
     if not texts:
@@ -395,7 +397,7 @@ def compare(ctx: RunContext) -> list[dict]:
     for text in ctx.args.variants or COMPARE_VARIANTS:
         name, config = parse_variant(text, ctx.config)
         logger.info("compare: training %s", name)
-        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir(ctx.run_dir.root / name), args=ctx.args)
+        sub = RunContext(app=ctx.app, config=config, run_dir=RunDir.create(ctx.app, ctx.run_dir.root / name), args=ctx.args)
         done = sub.run_dir.read_metrics().get("compare_row")
         if done is not None:  # a rerun of an interrupted comparison: keep finished variants
             logger.info("compare: %s already trained", name)

@@ -113,6 +113,8 @@ def train(ctx: RunContext) -> dict:
     train_sources, train_targets = read_split_examples(config, "train")
     valid_sources, valid_targets = read_split_examples(config, "valid")
     initial_run = RunDir(config.init_from_run) if config.init_from_run else None
+    if initial_run is not None:
+        initial_run.check_app(ctx.app)
     if initial_run is not None:  # continue from another run: same vocabularies, its weights
         for name in (SOURCE_MODEL, TARGET_MODEL):
             if not (ctx.run_dir.vocab_dir / name).exists():
@@ -300,7 +302,7 @@ def evaluate(ctx: RunContext) -> dict:
 
 def _read_input(path: str) -> list[str]:
     if path and path != "-":
-        return [line.strip() for line in read_lines(path)]
+        return [line.strip() for line in read_lines(path, allow_empty=True)]
     return [line.rstrip("\n").strip() for line in sys.stdin]
 
 

@@ -72,3 +72,23 @@ def test_evaluate_needs_an_existing_run(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--run-dir", str(tmp_path / "missing")])
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_resumed_run_follows_the_uninterrupted_path_and_sums_its_time(tmp_path):
+    args = ["--length", "6", "--units", "8", "--train-examples", "512", "--valid-examples", "64",
+            "--test-examples", "64", "--batch-size", "16", "--steps-per-epoch", "5",
+            "--verbose", "0", "--stop-mse", "0"]
+    main(["train", "--run-dir", str(tmp_path / "whole"), "--epochs", "4", *args])
+    main(["train", "--run-dir", str(tmp_path / "split"), "--epochs", "2", *args])
+    clock = tmp_path / "split" / "backup" / "clock.json"
+    clock.write_text(json.dumps({"wall_s": 1000.0, "cpu_s": 500.0}))  # a long first process
+    resumed = main(["train", "--run-dir", str(tmp_path / "split"), "--epochs", "4", *args])
+    assert resumed["epochs_trained"] == 4
+    assert resumed["train_wall_time_s"] >= 1000.0 and resumed["train_cpu_time_s"] >= 500.0
+    import keras
+
+    whole = keras.saving.load_model(tmp_path / "whole" / "checkpoints" / "final.keras")
+    split = keras.saving.load_model(tmp_path / "split" / "checkpoints" / "final.keras")
+    for expected, got in zip(whole.get_weights(), split.get_weights()):
+        np.testing.assert_array_equal(got, expected)  # the same batches, the same steps

@@ -79,6 +79,42 @@ def test_run_dir_layout_and_metrics_merge(tmp_path):
     assert run_dir.latest_export_dir().name == "1"
 
 
+def test_a_run_records_its_app_and_refuses_other_apps(tmp_path):
+    run_dir = RunDir.create("sentiment", tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "run.json").read_text()) == {"app": "sentiment"}
+    (tmp_path / "run" / "config.json").write_text('{"units": 3}')
+    assert RunDir.create("sentiment", tmp_path / "run").app == "sentiment"  # resumed
+    with pytest.raises(ValueError, match=r"run is a sentiment run, not a tagging run"):
+        RunDir.create("tagging", tmp_path / "run")
+    old = tmp_path / "old"  # made before runs recorded their app: opened, left as it was
+    old.mkdir()
+    (old / "config.json").write_text("{}")
+    assert RunDir.create("tagging", old).app is None and not (old / "run.json").exists()
+    assert run_dir.app == "sentiment"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["python -m apps.tagging", "evaluate", "--run-dir", "{run}"],
+        ["python -m apps.tagging", "ensemble", "--run-dir", "{other}", "--members", "{run}", "{run}2"],
+        ["python -m apps.translation", "translate", "--run-dir", "{run}", "--input", "{run}/config.json"],
+        ["python -m apps.language_model", "evaluate", "--run-dir", "{run}"],
+    ],
+)
+def test_a_run_of_one_app_given_to_another_is_a_clear_error(argv, tmp_path):
+    """A sentiment run given to another app's command: one line naming both apps."""
+    import importlib
+
+    for name in ("run", "run2"):
+        RunDir.create("sentiment", tmp_path / name)
+        (tmp_path / name / "config.json").write_text(json.dumps({"data_dir": "reviews", "units": 3}))
+    module, *args = [part.format(run=tmp_path / "run", other=tmp_path / "other") for part in argv]
+    main = importlib.import_module(module.split()[-1] + ".__main__").main
+    with pytest.raises(ValueError, match=r"run is a sentiment run, not a \w+ run"):
+        main(args)
+
+
 TRAIN_SCRIPT = textwrap.dedent(
     """
     import os, sys

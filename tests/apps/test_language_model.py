@@ -245,6 +245,14 @@ def test_text_splits_and_bad_inputs_give_clear_errors(tmp_path):
         load_texts(LanguageModelConfig(train_file=str(tmp_path / "missing.txt")))
     with pytest.raises(ValueError, match="need --train-file"):
         load_texts(LanguageModelConfig(valid_file="v.txt"))
+    # One text, split as in training, and a separate test file.
+    whole, test = tmp_path / "whole.txt", tmp_path / "test.txt"
+    whole.write_text("y" * 90 + "z" * 10)
+    test.write_text("to be tested\n")
+    texts = load_texts(LanguageModelConfig(text_file=str(whole), test_file=str(test)))
+    assert texts == {"train": "y" * 90, "valid": "z" * 10, "test": "to be tested\n"}
+    texts = load_texts(LanguageModelConfig(text_file=str(whole), test_file=str(test), test_fraction=0.2))
+    assert texts == {"train": "y" * 70, "valid": "y" * 10, "test": "to be tested\n"}  # as trained
     with pytest.raises(ValueError, match="--tokenizer must be one of"):
         check_config(LanguageModelConfig(tokenizer="bytes"))
     with pytest.raises(ValueError, match="--strategy default"):
@@ -367,8 +375,8 @@ def test_sampling_at_temperature_zero_is_greedy(trained_run, capsys):
     ids = generator._prompt_ids(tf.constant(prompt))
     state = generator.stepper.prefill(ids[None, :-1], generator.stepper.initial_state(1))
     reference = greedy_decode(generator.stepper, state, ids[-1:], end_token=-1, max_length=60)
-    result = generator.generate(tf.constant(prompt), tf.constant(60), tf.constant(0.0))
-    np.testing.assert_array_equal(result["token_ids"].numpy(), reference.sequences[0].numpy())
+    result = generator.generate(tf.constant([prompt]), tf.constant(60), tf.constant(0.0))
+    np.testing.assert_array_equal(result["token_ids"].numpy()[0], reference.sequences[0].numpy())
     for temperature, top_k in ((1e-4, 0), (1.0, 1)):
         assert generator.generate_text(prompt, 60, temperature, top_k) == greedy_text
     streamed = list(generator.stream(prompt, 60, temperature=0.0))
@@ -397,14 +405,14 @@ EXPORT_SCRIPT = textwrap.dedent(
     import json, sys
     from apps.common.export import load_export
     served = load_export(sys.argv[1])
-    greedy = served.signatures["generate"](prompt="to be", num_tokens=50, temperature=0.0)
-    top1 = served.signatures["generate_top_k"](prompt="to be", num_tokens=50, temperature=1.0, top_k=1)
-    hot = served.generate(prompt="whether", num_tokens=20, temperature=1.0)
-    score = served.signatures["score"](text="to be, or not to be")
+    greedy = served.signatures["generate"](prompts=["to be"], num_tokens=50, temperature=0.0)
+    top1 = served.signatures["generate_top_k"](prompts=["to be"], num_tokens=50, temperature=1.0, top_k=1)
+    hot = served.generate(prompts=["whether"], num_tokens=20, temperature=1.0)
+    score = served.signatures["score"](texts=["to be, or not to be"])
     print(json.dumps({
-        "greedy": greedy["text"].numpy().decode(), "top1": top1["text"].numpy().decode(),
-        "ids": greedy["token_ids"].numpy().tolist(), "hot": hot["text"].numpy().decode(),
-        "nats": float(score["nats"]), "num_tokens": int(score["num_tokens"]),
+        "greedy": greedy["text"].numpy()[0].decode(), "top1": top1["text"].numpy()[0].decode(),
+        "ids": greedy["token_ids"].numpy()[0].tolist(), "hot": hot["text"].numpy()[0].decode(),
+        "nats": float(score["nats"][0]), "num_tokens": int(score["num_tokens"][0]),
     }))
     """
 )
@@ -426,14 +434,24 @@ def test_export_reloads_in_a_fresh_process_and_generates(trained_run):
     assert process.returncode == 0, process.stderr[-3000:]
     served = json.loads(process.stdout.strip().splitlines()[-1])
     generator: TextGenerator = _generator(run_dir)
-    in_memory = generator.generate(tf.constant("to be"), tf.constant(50), tf.constant(0.0))
-    assert served["greedy"] == in_memory["text"].numpy().decode()
-    assert served["ids"] == in_memory["token_ids"].numpy().tolist()
+    in_memory = generator.generate(tf.constant(["to be"]), tf.constant(50), tf.constant(0.0))
+    assert served["greedy"] == in_memory["text"].numpy()[0].decode()
+    assert served["ids"] == in_memory["token_ids"].numpy()[0].tolist()
     assert served["top1"] == served["greedy"]
     assert served["hot"].startswith("whether") and len(served["hot"]) == len("whether") + 20
-    score = generator.score(tf.constant("to be, or not to be"))
-    assert served["num_tokens"] == int(score["num_tokens"]) == len("to be, or not to be")
-    assert served["nats"] == pytest.approx(float(score["nats"]), rel=1e-5)
+    score = generator.score(tf.constant(["to be, or not to be"]))
+    assert served["num_tokens"] == int(score["num_tokens"][0]) == len("to be, or not to be")
+    assert served["nats"] == pytest.approx(float(score["nats"][0]), rel=1e-5)
+
+    # predict scores texts from the run and from the export alike.
+    texts = ["to be, or not to be", "", "zzzz qqq"]
+    from_run = main(["predict", "--run-dir", str(run_dir), *texts])
+    from_export = main(["predict", "--export-dir", str(path), *texts])
+    assert [row["tokens"] for row in from_run] == [len(text) for text in texts]
+    for run_row, export_row in zip(from_run, from_export):
+        assert export_row["nats"] == pytest.approx(run_row["nats"], rel=1e-5)
+    assert from_run[0]["perplexity"] == pytest.approx(math.exp(from_run[0]["nats"] / 19))
+    assert from_run[0]["perplexity"] < from_run[2]["perplexity"]  # the rhyme is likelier
 
 
 @pytest.mark.slow

@@ -194,6 +194,8 @@ def test_cli_errors_are_clear(tmp_path, monkeypatch, capsys):
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
     assert "error: --data-dir" in stderr and "no such folder" in stderr
+    with pytest.raises(FileNotFoundError, match=r"^--input-file .*missing.txt: no such file$"):
+        main(["predict", "--input-file", str(tmp_path / "missing.txt"), "--export-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--tokenizer must be one of"):
         check_config(SentimentConfig(tokenizer="chars"))
     with pytest.raises(ValueError, match="--pooling last needs the whole review"):
@@ -220,8 +222,11 @@ def test_local_folder_and_file_formats(tmp_path):
 
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
-    (csv_dir / "train.csv").write_text('label,text\n1,"good, really"\n0,bad\n2,huh\n')
-    with pytest.raises(ValueError, match=r"labels must be 0 \(negative\) or 1 \(positive\), found \[2\]"):
+    (csv_dir / "train.csv").write_text('label,text\n1,"good, really"\n0,bad\n7,huh\n')
+    with pytest.raises(DataFormatError, match=r"train.csv:4: label 7 out of range: 2 classes, ids 0 to 1"):
+        load_split(SentimentConfig(data_dir=str(csv_dir)), "train")
+    (csv_dir / "train.csv").write_text('label,text\nneg,bad\npos,"good, really"\nmeh,huh\n')
+    with pytest.raises(DataFormatError, match=r"train.csv:3: label 'pos' \(id 2\) out of range"):
         load_split(SentimentConfig(data_dir=str(csv_dir)), "train")
     (csv_dir / "train.csv").write_text('label,text\n1,"good, really"\n0,bad,extra\n')
     with pytest.raises(DataFormatError, match=r"train.csv:3: expected 2 columns"):

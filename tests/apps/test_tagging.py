@@ -208,6 +208,31 @@ def test_evaluate_predict_and_export_in_a_fresh_process(ner_run, capsys, tmp_pat
 
 
 @pytest.mark.slow
+def test_evaluate_reads_only_the_split_it_scores(ner_run, ner_files, tmp_path):
+    """The training file may be gone: evaluate reads the dev (or test) file alone."""
+    run_dir, metrics = ner_run
+    gone = str(tmp_path / "moved_away.txt")
+    evaluated = main(["evaluate", "--run-dir", str(run_dir.root), "--train-file", gone])
+    assert evaluated["dev_f1"] == pytest.approx(metrics["dev_f1"])
+    tested = main(["evaluate", "--run-dir", str(run_dir.root), "--train-file", gone, "--split", "test",
+                   "--test-file", str(ner_files[1])])  # fmt: skip
+    assert tested["test_f1"] == pytest.approx(metrics["dev_f1"])  # the dev file as test file
+    with pytest.raises(FileNotFoundError, match="moved_away.txt: no such file"):
+        main(["evaluate", "--run-dir", str(run_dir.root), "--train-file", gone, "--dev-file", ""])
+
+
+def test_a_dev_or_test_split_is_read_without_the_training_file(ner_files, tmp_path):
+    from apps.tagging.data import load_split
+
+    config = TaggingConfig(train_file=str(tmp_path / "moved.txt"), dev_file=str(ner_files[1]), test_file=str(ner_files[1]))
+    dev = load_split(config, "dev")
+    assert len(dev) == 24 and dev.scheme == "iob1"
+    assert load_split(config, "test").tokens == dev.tokens
+    with pytest.raises(FileNotFoundError, match="moved.txt: no such file"):
+        load_split(dataclasses.replace(config, dev_file=""), "dev")  # carved from the training file
+
+
+@pytest.mark.slow
 def test_softmax_pos_tagger_on_conllu_with_cnn_characters(tmp_path):
     sentences = make_sentences(60, seed=3)
     train_file = write_conllu(tmp_path / "train.conllu", sentences)
@@ -293,6 +318,16 @@ def test_bad_inputs_are_clear_errors(tmp_path, ner_files, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--run-dir", str(tmp_path / "not_a_run")])
     assert "is not a run directory" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("EU NNP I-NP B-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP X-FOO\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"unknown.txt:4: invalid entity tag 'X-FOO'"):
+        main(["train", "--train-file", str(unknown), "--run-dir", str(tmp_path / "r6")])
+    with pytest.raises(DataFormatError, match=r"unknown.txt:4: invalid entity tag 'X-FOO'"):
+        main(["train", "--train-file", str(ner_files[0]), "--dev-file", str(unknown), "--run-dir", str(tmp_path / "r7")])
+    invalid = tmp_path / "invalid.txt"
+    invalid.write_bytes(b"Peter lives in Paris .\nZ\xc3\xbcrich is \xff far .\n")
+    with pytest.raises(DataFormatError, match=r"invalid.txt:2: invalid UTF-8"):
+        main(["predict", "--input-file", str(invalid), "--export-dir", str(tmp_path)])
 
 
 def _mock_conll2003(self, split, *args, **kwargs):

@@ -92,6 +92,34 @@ def test_keras_and_saved_model_round_trips(tmp_path, bpe_model):
     np.testing.assert_array_equal(loaded.serve(texts), layer(texts))
 
 
+def test_a_saved_model_keeps_each_of_its_sentencepiece_models(tmp_path, bpe_model):
+    """Two tokenizers of different models in one SavedModel (a translator's source and
+    target sides): reloaded, each tokenises and detokenises with its own model."""
+    other = tokenizers.train_sentencepiece(iter(_corpus(seed=1)), vocab_size=30, model_type="unigram")
+
+    class Pair(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = tokenizers.SentencePieceTokenizer(bpe_model)
+            self.second = tokenizers.SentencePieceTokenizer(other)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None, None], tf.int32)])
+        def serve(self, strings, ids):
+            return {
+                "first": self.first(strings), "second": self.second(strings),
+                "first_text": self.first.detokenize(ids), "second_text": self.second.detokenize(ids),
+            }  # fmt: skip
+
+    texts, ids = tf.constant(["the cat sat on a mat", "tall trees"]), tf.constant([[9, 20, 25], [5, 6, 7]])
+    pair = Pair()
+    expected = pair.serve(texts, ids)
+    assert expected["first_text"].numpy().tolist() != expected["second_text"].numpy().tolist()
+    tf.saved_model.save(pair, str(tmp_path / "pair"))
+    served = tokenizers.load_saved_model(str(tmp_path / "pair")).serve(texts, ids)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(served[key], value, err_msg=key)
+
+
 def test_word_vocabulary_order_and_limits():
     texts = ["The cat, the dog!", "the CAT<br />sat", "a dog"]
     vocabulary = tokenizers.build_word_vocabulary(texts)

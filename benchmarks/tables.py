@@ -1,0 +1,138 @@
+"""Which runs of `benchmarks/results/*.json` each README table shows, and how they are
+described; `benchmarks/summary.py` renders them (every figure is read from the files)."""
+
+from __future__ import annotations
+
+from benchmarks.summary import (
+    Column,
+    KeyTable,
+    Row,
+    RunTable,
+    Target,
+    TargetTable,
+    fixed,
+    integer,
+    percent,
+)
+
+TARGETS = TargetTable(
+    readme="README.md",
+    targets=[
+        Target("sentiment", "IMDB test accuracy >= 90.0 % in <= 45 min", "sentiment", "ensemble",
+               test_key="test_accuracy", dev_key=None, threshold=0.90, higher_is_better=True,
+               format=percent, keys={"command": "benchmark_command"}),
+        Target("tagging", "CoNLL-2003 NER test F1 >= 87.0 in <= 60 min", "tagging",
+               "ner_conll2003_dev", test_key="test_f1", dev_key="f1", threshold=0.87,
+               higher_is_better=True, format=percent),
+        Target("tagging", "UD EWT UPOS test accuracy >= 95.5 % in <= 60 min", "tagging",
+               "pos_dev_ensemble_fast_posterior", test_key="test_accuracy", dev_key="accuracy",
+               threshold=0.955, higher_is_better=True, format=percent),
+        Target("translation", "Multi30k en-de test2016 BLEU >= 36.0 in <= 90 min", "translation",
+               "drop04_88", test_key="test_bleu_beam5", dev_key="valid_bleu_beam5", threshold=36.0,
+               higher_is_better=True, dev_label="val, beam 5"),
+        Target("language_model", "PTB test perplexity <= 105 in <= 60 min", "language_model",
+               "ptb_lstm_light_dropout", test_key="test_perplexity", dev_key="valid_perplexity",
+               threshold=105.0, higher_is_better=False, format=fixed(1), dev_label="valid"),
+        Target("language_model", "Tiny Shakespeare valid <= 1.50 nats/char in <= 60 min",
+               "language_model", "shakespeare_lstm", test_key=None,
+               dev_key="valid_nats_per_token", threshold=1.50, higher_is_better=False,
+               format=fixed(3), dev_label="valid"),
+    ],
+)
+
+SENTIMENT = RunTable(
+    readme="apps/sentiment/README.md",
+    first_header="model (IMDB, no pretrained embeddings)",
+    columns=[
+        Column("validation accuracy", "validation_accuracy", percent),
+        Column("test accuracy", "test_accuracy", percent),
+        Column("parameters", "parameters", lambda value: f"{value / 1e6:.2f} M"),
+    ],
+    rows=[
+        Row("sentiment", "ensemble", "**Ensemble of 10** BiGRU-64 / BiLSTM-64 members (words "
+            "15k-25k and SentencePiece unigram/BPE 8k-16k, 2 epochs each, seeds 1234-1243; mean "
+            "probability)", keys={"command": "benchmark_command"}),
+        Row("sentiment", "gru64", "BiGRU-64, words 15k, embedding dropout 0.5, max+mean pooling"),
+        Row("sentiment", "sp16k", "BiGRU-64, SentencePiece unigram 16k, embedding dropout 0.5"),
+        Row("sentiment", "gru", "BiGRU-128, words 30k, embedding dropout 0.3"),
+        Row("sentiment", "cifg", "Bi-CIFG-64 (coupled input-forget gate, peepholes), words 30k"),
+        Row("sentiment", "vardrop", "BiGRU-64, words 15k, variational dropout 0.25 on input and "
+            "state (validation only)"),
+        Row("sentiment", "pretrain", "BiGRU-64, SentencePiece 16k, after 3 epochs of language-"
+            "model pretraining (validation only)"),
+    ],
+)
+
+DEMO = RunTable(
+    readme="README.md",
+    first_header="model (T = 100, 64 units)",
+    columns=[
+        Column("parameters", "parameters", integer),
+        Column("final test MSE", "test_mse", fixed(5)),
+        Column("steps to MSE < 0.01", "steps_to_solve", integer),
+        Column("steps trained", "steps_trained", integer),
+    ],
+    rows=[
+        Row("adding", "demo_rnn", "rnn (tanh)", shared="demo"),
+        Row("adding", "demo_lstm", "lstm", shared="demo"),
+        Row("adding", "demo_gru", "gru", shared="demo"),
+    ],
+)
+
+def _percent1(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _times(value: float) -> str:
+    return f"{value:.1f}x"
+
+
+_IMDB_MODES = ("padded_batch", "bucketing", "token_budget_bucketing")
+_MULTI30K_MODES = (
+    "padded_batch", "bucketing", "token_budget_bucketing",
+    *(f"morishita_{order}{suffix}" for order in ("shuffle", "src", "tgt", "src_tgt", "tgt_src")
+      for suffix in ("", "_tokens")),
+)
+PIPELINE = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["data", "mode"],
+    columns=[
+        Column("padded tokens", "{data}_padded_fraction_{mode}", _percent1),
+        Column("mean batch", "{data}_mean_batch_size_{mode}", fixed(2)),
+        Column("max batch x time", "{data}_max_batch_tokens_{mode}", integer),
+        Column("ex/s (wall)", "{data}_examples_per_s_{mode}", integer),
+        Column("ex/CPU-s", "{data}_examples_per_cpu_s_{mode}", integer),
+    ],
+    rows=[
+        *((["IMDB train", mode], {"data": "imdb", "mode": mode}) for mode in _IMDB_MODES),
+        *((["Multi30k train", mode], {"data": "multi30k", "mode": mode}) for mode in _MULTI30K_MODES),
+    ],
+)
+PIPELINE_TARGETS = KeyTable(
+    readme="pipelines/README.md",
+    file="pipeline",
+    headers=["figure (IMDB, token-budget bucketing)", "target"],
+    columns=[Column("measured", "{key}", fixed(1))],
+    rows=[
+        (["padded tokens", "<= 5 %"],
+         {"key": "imdb_padded_fraction_token_budget_bucketing", "format": _percent1}),
+        (["padded tokens of plain padded_batch (for comparison)", "-"],
+         {"key": "imdb_padded_fraction_padded_batch", "format": _percent1}),
+        (["cached pipeline rate / the rate a 1x256 LSTM classifier consumes (wall)", "-"],
+         {"key": "imdb_pipeline_over_training_ratio", "format": _times}),
+        (["the same per CPU-second", "-"],
+         {"key": "imdb_pipeline_over_training_ratio_per_cpu_s", "format": _times}),
+        (["uncached pipeline (SentencePiece in the loop) / LSTM consumption", ">= 10x"],
+         {"key": "imdb_uncached_pipeline_over_training_ratio", "format": _times}),
+    ],
+)
+
+#: README table name -> table.
+TABLES = {
+    "targets": TARGETS,
+    "sentiment-results": SENTIMENT,
+    "demo": DEMO,
+    "pipeline-results": PIPELINE,
+    "pipeline-targets": PIPELINE_TARGETS,
+}

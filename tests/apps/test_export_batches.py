@@ -1,0 +1,509 @@
+"""Every app's export serves batches.
+
+The serving signatures of the sentiment, tagging, translation and language-model
+SavedModels, and of the sentiment, tagging and translation ensembles, take a batch of 0, 1
+or many elements holding empty strings, a 100,000-character string, invalid UTF-8 and
+emoji, and give each element exactly what it gives alone. A fresh process with no suite
+source on its path loads every export with plain `tf.saved_model.load`; the translation
+export translates like `translate --run-dir` with every vocabulary option; the objects of
+`load_export` keep their functions alive when used as temporaries.
+
+Each app trains tiny, once, through its command line (module-scoped fixtures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.common.export import load_export
+from apps.translation.config import VOCABULARY_TYPES
+from tests.apps import test_language_model as lm_tests
+from tests.apps import test_sentiment as sentiment_tests
+from tests.apps import test_tagging as tagging_tests
+from tests.apps import test_translation as translation_tests
+
+LONG = ("Paris lives " * 10_000)[:100_000]  # a 100,000-character string
+STRINGS = [
+    b"",
+    LONG.encode(),
+    b"caf\xc3 \xff\xfe invalid \x80 UTF-8",
+    "Zürich 😀 👍🏽 Très".encode(),
+    b"the big dog sees the cat",
+    b"Alice met Bob in Paris .",
+]
+SENTENCES = [  # tagging inputs: token lists (an empty sentence, an empty token, ...)
+    [],
+    [b""],
+    [LONG.encode()],
+    [b"caf\xc3", b"\xff\xfe", b"\x80"],
+    ["Zürich".encode(), "😀".encode(), b"", b"Paris"],
+    [b"Alice", b"met", b"Bob", b"in", b"Paris", b"."],
+]
+
+
+@dataclasses.dataclass
+class Call:
+    """One signature call: its inputs (numpy arrays) and how to cut its outputs into the
+    elements of the batch."""
+
+    signature: str
+    inputs: dict[str, np.ndarray]
+    split: Callable[[dict[str, np.ndarray]], list[dict]]
+
+
+@dataclasses.dataclass
+class Case:
+    """An app's export and the batch calls of its signatures over a list of elements."""
+
+    name: str
+    app: str
+    run: Path
+    export: Path
+    elements: list
+    calls: Callable[[list], list[Call]]
+
+
+def _rows(outputs: dict[str, np.ndarray]) -> list[dict]:
+    """Per-element outputs of a signature whose outputs all have the batch first."""
+    count = len(next(iter(outputs.values())))
+    return [{key: value[index] for key, value in outputs.items()} for index in range(count)]
+
+
+def _strings(values) -> np.ndarray:
+    return np.array(list(values), dtype=object).reshape([-1])
+
+
+def text_calls(signature: str, argument: str, **scalars) -> Callable[[list], list[Call]]:
+    def calls(texts: list[bytes]) -> list[Call]:
+        inputs = {argument: _strings(texts), **{k: np.array(v) for k, v in scalars.items()}}
+        return [Call(signature, inputs, _rows)]
+
+    return calls
+
+
+def tagging_calls(sentences: list[list[bytes]]) -> list[Call]:
+    width = max([len(s) for s in sentences], default=0)
+    rows = [s + [b""] * (width - len(s)) for s in sentences]
+    padded = np.array(rows, dtype=object).reshape([len(sentences), width])
+
+    def dense(outputs):
+        assert outputs["tags"].shape == padded.shape and outputs["tag_ids"].shape == padded.shape
+        rows = []
+        for tags, ids, length in zip(outputs["tags"], outputs["tag_ids"], outputs["lengths"]):
+            assert all(tag == b"" for tag in tags[length:]) and not ids[length:].any()
+            rows.append({"tags": tags[:length], "tag_ids": ids[:length], "lengths": length})
+        return rows
+
+    lengths = np.array([len(s) for s in sentences], np.int64)
+
+    def flat(outputs):
+        values = outputs["tag_values"]
+        assert len(values) == lengths.sum()
+        return [{"tags": row} for row in np.split(values, np.cumsum(lengths)[:-1])] if len(lengths) else []
+
+    values = _strings(token for sentence in sentences for token in sentence)
+    return [
+        Call("serving_default", {"tokens": padded}, dense),
+        Call("tag_flat", {"token_values": values, "row_lengths": lengths}, flat),
+    ]
+
+
+def lm_calls(texts: list[bytes]) -> list[Call]:
+    """Greedy generation (deterministic) and scoring; `generate_top_k` shares their code
+    and is checked in the language-model test below."""
+    prompts = _strings(texts)
+    return [
+        Call("generate", {"prompts": prompts, "num_tokens": np.int32(4), "temperature": np.float32(0)}, _rows),
+        Call("score", {"texts": prompts}, _rows),
+    ]
+
+
+def _tensor(value: np.ndarray) -> tf.Tensor:
+    return tf.constant(value, tf.string) if value.dtype == object else tf.constant(value)
+
+
+def run_call(served, call: Call) -> dict[str, np.ndarray]:
+    inputs = {key: _tensor(value) for key, value in call.inputs.items()}
+    return {key: value.numpy() for key, value in served.signatures[call.signature](**inputs).items()}
+
+
+def assert_same(got: dict, expected: dict, where: str) -> None:
+    assert sorted(got) == sorted(expected), where
+    for key, value in expected.items():
+        value, other = np.asarray(value), np.asarray(got[key])
+        assert value.shape == other.shape, f"{where} {key}: shape {other.shape} != {value.shape}"
+        if value.dtype.kind in "fc":
+            np.testing.assert_allclose(other, value, rtol=1e-5, atol=1e-5, err_msg=f"{where} {key}")
+        else:
+            assert other.tolist() == value.tolist(), f"{where} {key}"
+
+
+# ----------------------------------------------------------------------------- tiny runs
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("exports")
+
+
+def _copy_run(run: Path, copy: Path) -> Path:
+    """A second member that is a copy of `run` (an ensemble refuses a run listed twice)."""
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export", "backup", "logs"))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def sentiment_runs(root) -> list[Path]:
+    """Two tiny sentiment runs with different SentencePiece models, and one with words."""
+    from apps.sentiment.__main__ import main
+
+    data = sentiment_tests.write_data(root / "sentiment_data")
+    tiny = [*sentiment_tests.TINY, "--epochs", "1", "--data-dir", str(data)]
+    runs = []
+    for name, flags in (
+        ("words", []),
+        ("pieces_a", ["--tokenizer", "sentencepiece", "--vocab-size", "60"]),
+        ("pieces_b", ["--tokenizer", "sentencepiece", "--vocab-size", "90", "--seed", "5"]),
+    ):
+        main(["train", "--run-dir", str(root / name), *tiny, *flags])
+        runs.append(root / name)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def tagging_run(root) -> Path:
+    from apps.tagging.__main__ import main
+
+    train = tagging_tests.write_conll(root / "train.txt", tagging_tests.make_sentences(48, seed=1))
+    dev = tagging_tests.write_conll(root / "dev.txt", tagging_tests.make_sentences(12, seed=2))
+    run = root / "tagging"
+    main(["train", "--task", "ner", "--train-file", str(train), "--dev-file", str(dev),
+          "--run-dir", str(run), "--epochs", "1", *tagging_tests.TINY])  # fmt: skip
+    return run
+
+
+@pytest.fixture(scope="module")
+def translation_runs(root) -> dict[str, Path]:
+    """A tiny run of each vocabulary option (joint, separate)."""
+    from apps.translation.__main__ import main
+
+    train = translation_tests.write_pairs(root, "pairs", 600, seed=0)
+    runs = {}
+    for vocabulary in VOCABULARY_TYPES:
+        runs[vocabulary] = root / f"translation_{vocabulary}"
+        main(["train", "--run-dir", str(runs[vocabulary]), "--epochs", "3", *translation_tests.TINY,
+              "--train-source", str(train[0]), "--train-target", str(train[1]), "--vocabulary", vocabulary,
+              "--vocab-size", "40" if vocabulary == "joint" else "34", "--beam-width", "2",
+              "--maximum-decoding-length", "8", "--monitor", "loss"])  # fmt: skip
+    return runs
+
+
+@pytest.fixture(scope="module")
+def lm_runs(root) -> dict[str, Path]:
+    """A tiny character and a tiny word language model, trained with --text-file."""
+    from apps.language_model.__main__ import main
+
+    text = root / "rhyme.txt"
+    text.write_text(lm_tests.RHYME * 12, encoding="utf-8")
+    runs = {}
+    for kind in ("char", "word"):
+        runs[kind] = root / f"lm_{kind}"
+        main(["train", "--text-file", str(text), "--run-dir", str(runs[kind]), "--tokenizer", kind,
+              "--units", "16", "--num-layers", "1", "--bptt", "8", "--batch-size", "2", "--epochs", "1",
+              "--verbose", "0", "--ngram-order", "0", "--valid-fraction", "0.2"])  # fmt: skip
+    return runs
+
+
+def _main(app: str):
+    import importlib
+
+    return importlib.import_module(f"apps.{app}.__main__").main
+
+
+@pytest.fixture(scope="module")
+def cases(root, sentiment_runs, tagging_run, translation_runs, lm_runs) -> dict[str, Case]:
+    """Every export: one per app and option, and the ensembles."""
+    sentiment = text_calls("serving_default", "texts")
+    translation = text_calls("serving_default", "sources")
+    _main("sentiment")(["ensemble", "--run-dir", str(root / "sentiment_ensemble"),
+                        "--members", *map(str, sentiment_runs)])  # fmt: skip
+    runs = [("sentiment", "sentiment", sentiment_runs[0], STRINGS, sentiment),
+            ("sentiment_ensemble", "sentiment", root / "sentiment_ensemble", STRINGS, sentiment)]
+    tagging_members = [tagging_run, _copy_run(tagging_run, root / "tagging_copy")]
+    _main("tagging")(["ensemble", "--run-dir", str(root / "tagging_ensemble"),
+                      "--members", *map(str, tagging_members)])  # fmt: skip
+    runs += [("tagging", "tagging", tagging_run, SENTENCES, tagging_calls),
+             ("tagging_ensemble", "tagging", root / "tagging_ensemble", SENTENCES, tagging_calls)]
+    for vocabulary, run in translation_runs.items():
+        runs.append((f"translation_{vocabulary}", "translation", run, STRINGS, translation))
+    separate = translation_runs["separate"]  # the ensemble of the harder case: two models
+    members = [separate, _copy_run(separate, root / "translation_copy")]
+    _main("translation")(["ensemble", "--run-dir", str(root / "translation_ensemble"),
+                          "--members", *map(str, members)])  # fmt: skip
+    runs.append(("translation_ensemble", "translation", root / "translation_ensemble", STRINGS, translation))
+    for kind, run in lm_runs.items():
+        runs.append((f"lm_{kind}", "language_model", run, STRINGS, lm_calls))
+    return {
+        name: Case(name, app, run, _main(app)(["export", "--run-dir", str(run)]), elements, calls)
+        for name, app, run, elements, calls in runs
+    }
+
+
+@pytest.fixture(scope="module")
+def loaded(cases) -> dict:
+    """Every export, loaded once."""
+    return {name: load_export(case.export) for name, case in cases.items()}
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@pytest.mark.slow
+def test_every_signature_serves_batches_of_any_size_each_element_as_alone(cases, loaded):
+    for case in cases.values():
+        served = loaded[case.name]
+        elements = case.elements
+        singles = zip(*(case.calls([element]) for element in elements))
+        for batch, alone_calls in zip(case.calls(elements), singles):
+            where = f"{case.name} {batch.signature}"
+            together = batch.split(run_call(served, batch))
+            assert len(together) == len(elements), where
+            for index, alone_call in enumerate(alone_calls):
+                (alone,) = alone_call.split(run_call(served, alone_call))
+                assert_same(together[index], alone, f"{where} element {index}")
+        for empty in case.calls([]):
+            outputs = run_call(served, empty)
+            assert empty.split(outputs) == [], f"{case.name} {empty.signature}: empty batch"
+            assert all(value.shape[:1] == (0,) for value in outputs.values()), case.name
+
+
+def in_memory_signatures(app: str, run: Path) -> tuple[dict[str, Callable], object]:
+    """The signatures of the module that `export` saves, built from the run in memory
+    (and the module: its functions hold it weakly)."""
+    import importlib
+
+    from apps.common.cli import RunContext
+    from apps.common.config import load_config
+    from apps.common.run_dir import RunDir
+    from apps.language_model.config import LanguageModelConfig
+    from apps.sentiment.config import SentimentConfig
+    from apps.tagging.config import TaggingConfig
+    from apps.translation.config import TranslationConfig
+
+    config_cls = {"sentiment": SentimentConfig, "tagging": TaggingConfig,
+                  "translation": TranslationConfig, "language_model": LanguageModelConfig}[app]  # fmt: skip
+    tasks = importlib.import_module(f"apps.{app}.tasks")
+    run_dir = RunDir(run)
+    config = load_config(config_cls, run_dir.config_path)
+    if app == "sentiment":
+        module = tasks.make_server(RunContext(app, config, run_dir, None))
+        return {"serving_default": module.serve}, module
+    if app == "tagging":
+        module = tasks.make_module(run_dir, config)
+    elif app == "translation":
+        module = tasks.make_translator(config, *tasks.load_models(run_dir))
+        return {"serving_default": module.translate}, module
+    else:
+        module = tasks.load_generator(run_dir, config)
+    return module.signatures(), module
+
+
+@pytest.mark.slow
+def test_every_export_serves_what_its_run_serves_in_memory(cases, loaded):
+    """The reloaded SavedModel equals the module it was saved from (e.g. an ensemble of
+    members with different SentencePiece models keeps each member's model)."""
+    for case in cases.values():
+        signatures, _module = in_memory_signatures(case.app, case.run)
+        for call in case.calls(case.elements):
+            values = [_tensor(value) for value in call.inputs.values()]  # in signature order
+            expected = {key: value.numpy() for key, value in signatures[call.signature](*values).items()}
+            assert_same(run_call(loaded[case.name], call), expected, f"{case.name} {call.signature}")
+
+
+#: Arrays to and from JSON (strings as base64: they may be any bytes), here and in the
+#: fresh process.
+CODEC = textwrap.dedent(
+    """
+    import base64
+    import numpy as np
+
+    def encode(value):
+        value = np.asarray(value)
+        flat = value.reshape([-1]).tolist()
+        if value.dtype == object:
+            flat = [base64.b64encode(item).decode("ascii") for item in flat]
+        return {"dtype": str(value.dtype), "shape": list(value.shape), "value": flat}
+
+    def decode(item):
+        if item["dtype"] == "object":
+            flat = [base64.b64decode(text) for text in item["value"]]
+            return np.array(flat, dtype=object).reshape(item["shape"])
+        return np.array(item["value"], dtype=item["dtype"]).reshape(item["shape"])
+    """
+)
+_codec: dict = {}
+exec(CODEC, _codec)
+
+
+@pytest.mark.slow
+def test_a_fresh_process_without_the_suite_loads_every_export(cases, loaded, tmp_path):
+    """Plain `tf.saved_model.load` (tensorflow_text imported for the SentencePiece ops),
+    its working directory outside the repository and no suite source on its path."""
+    plan = [
+        {"export": str(case.export), "signature": call.signature,
+         "inputs": {key: _codec["encode"](value) for key, value in call.inputs.items()}}
+        for case in cases.values()
+        for call in case.calls(case.elements)
+    ]  # fmt: skip
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    script = CODEC + textwrap.dedent(
+        """
+        import importlib.util, json
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+        assert importlib.util.find_spec("apps") is None, "the suite's source is importable"
+        loaded, results = {}, []
+        for step in json.load(open("plan.json")):
+            if step["export"] not in loaded:
+                loaded[step["export"]] = tf.saved_model.load(step["export"])
+            inputs = {}
+            for key, item in step["inputs"].items():
+                value = decode(item)
+                inputs[key] = tf.constant(value, tf.string if value.dtype == object else None)
+            outputs = loaded[step["export"]].signatures[step["signature"]](**inputs)
+            results.append({key: encode(value.numpy()) for key, value in outputs.items()})
+        json.dump(results, open("results.json", "w"))
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    fresh = iter(json.loads((tmp_path / "results.json").read_text()))
+    for case in cases.values():
+        for call in case.calls(case.elements):
+            got = {key: _codec["decode"](item) for key, item in next(fresh).items()}
+            assert_same(got, run_call(loaded[case.name], call), f"{case.name} {call.signature} in a fresh process")
+
+
+@pytest.mark.slow
+def test_load_export_keeps_the_loaded_model_alive_for_its_functions(cases, loaded):
+    """`load_export(path).signatures[name](...)`, `load_export(path).tag(...)`: the loaded
+    object, a temporary, must live as long as the functions taken from it."""
+    import gc
+
+    for name in ("sentiment_ensemble", "tagging", "translation_separate", "lm_word"):
+        case = cases[name]
+        call = case.calls(case.elements[-1:])[0]
+        signature = load_export(case.export).signatures[call.signature]
+        gc.collect()
+        inputs = {key: _tensor(value) for key, value in call.inputs.items()}
+        outputs = {key: value.numpy() for key, value in signature(**inputs).items()}
+        assert_same(outputs, run_call(loaded[name], call), f"{name} via a temporary")
+    tags = load_export(cases["tagging"].export).tag(tf.ragged.constant([["Alice", "met", "Bob"], []]))
+    assert [len(row) for row in tags["tags"].to_list()] == [3, 0]
+    translate = load_export(cases["translation_ensemble"].export).translate
+    gc.collect()
+    assert translate(tf.constant(["the cat"]))["translations"].shape == (1,)
+
+
+@pytest.mark.slow
+def test_tagging_predict_with_an_export_prints_its_tags(cases, capsys):
+    from apps.tagging.__main__ import main
+
+    capsys.readouterr()
+    tags = main(["predict", "--export-dir", str(cases["tagging"].export), "--text", "Peter lives in Paris ."])
+    assert len(tags) == 1 and len(tags[0]) == 5
+    assert capsys.readouterr().out.startswith("Peter\t")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vocabulary", VOCABULARY_TYPES)
+def test_translation_export_translates_like_the_run(cases, translation_runs, vocabulary, tmp_path):
+    from apps.translation.__main__ import main
+    from apps.translation.inference import translate_sentences
+
+    run = translation_runs[vocabulary]
+    sentences = [translation_tests.toy_pairs(1, seed=seed)[0][0] for seed in range(8)]
+    sentences += ["", "Zürich 😀 👍🏽 Très", "Alice met Bob in Paris ."]
+    source = tmp_path / "input.txt"
+    source.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    from_run = main(["translate", "--run-dir", str(run), "--input", str(source), "--output", str(tmp_path / "a")])
+    export = cases[f"translation_{vocabulary}"].export
+    from_export = main(["translate", "--run-dir", str(run), "--export-dir", str(export),
+                        "--input", str(source), "--output", str(tmp_path / "b")])  # fmt: skip
+    assert from_export == from_run
+    assert translate_sentences(load_export(export), sentences)[0] == from_run
+    assert sum(bool(text) for text in from_run) >= 4, from_run  # the tiny model says something
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    for flags in ([], ["--export-dir", str(export)]):
+        output = tmp_path / "empty.out"
+        assert main(["translate", "--run-dir", str(run), "--input", str(empty), "--output", str(output), *flags]) == []
+        assert output.read_bytes() == b""
+
+
+# ----------------------------------------------------------------------------- language model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_language_model_export_keeps_prompts_and_refuses_bad_temperatures(cases, loaded, lm_runs, kind):
+    served = loaded[f"lm_{kind}"]
+    generate = served.signatures["generate"]
+    given = ["a", "b", "Zürich", "to be", ""]
+    prompts = tf.constant(given)
+    none = generate(prompts=prompts, num_tokens=tf.constant(0), temperature=tf.constant(0.0))
+    assert [text.decode() for text in none["text"].numpy()] == given
+    assert none["continuation"].numpy().tolist() == [b""] * 5
+    assert none["token_ids"].shape == (5, 0) and none["log_prob"].numpy().tolist() == [0.0] * 5
+    negative = generate(prompts=prompts, num_tokens=tf.constant(-3), temperature=tf.constant(0.0))
+    assert negative["text"].numpy().tolist() == none["text"].numpy().tolist()
+    some = generate(prompts=prompts, num_tokens=tf.constant(5), temperature=tf.constant(0.0))
+    for prompt, text, continuation in zip(given, some["text"].numpy(), some["continuation"].numpy()):
+        assert text.decode() == prompt + continuation.decode()
+    assert some["token_ids"].shape == (5, 5) and np.all(some["log_prob"].numpy() < 0)
+    for temperature in (-1.0, math.nan):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="temperature"):
+            generate(prompts=prompts, num_tokens=tf.constant(3), temperature=tf.constant(temperature))
+    top_1 = served.signatures["generate_top_k"](
+        prompts=prompts, num_tokens=tf.constant(5), temperature=tf.constant(1.0), top_k=tf.constant(1)
+    )
+    assert top_1["text"].numpy().tolist() == some["text"].numpy().tolist()  # greedy, batched
+    alone = served.signatures["generate_top_k"](
+        prompts=prompts[2:3], num_tokens=tf.constant(5), temperature=tf.constant(0.0), top_k=tf.constant(0)
+    )
+    assert alone["text"].numpy().tolist() == some["text"].numpy()[2:3].tolist()
+    score = served.signatures["score"](texts=tf.constant(["a", "b", "a b"]))
+    assert score["nats"].shape == (3,) and score["num_tokens"].numpy().tolist()[:2] == [1, 1]
+    # `sample` prints the same text, streamed from the run or in one call of the export.
+    from apps.language_model.__main__ import main
+
+    flags = ["--run-dir", str(lm_runs[kind]), "--prompt", "Zürich", "--num-tokens", "5", "--temperature", "0"]
+    assert main(["sample", *flags, "--export-dir", str(cases[f"lm_{kind}"].export)]) == some["text"].numpy()[2].decode()
+    assert "Zürich" + main(["sample", *flags]) == some["text"].numpy()[2].decode()
+
+
+@pytest.mark.slow
+def test_language_model_trained_on_one_text_scores_a_test_file(lm_runs, tmp_path):
+    from apps.language_model.__main__ import main
+
+    test = tmp_path / "test.txt"
+    test.write_text("to be, or not to be\n", encoding="utf-8")
+    metrics = main(["evaluate", "--run-dir", str(lm_runs["char"]), "--split", "test", "--test-file", str(test)])
+    assert metrics["test"]["nats_per_token"] > 0 and metrics["data"] == str(test)
