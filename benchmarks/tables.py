@@ -3,6 +3,7 @@ described; `benchmarks/summary.py` renders them (every figure is read from the f
 
 from __future__ import annotations
 
+from benchmarks.diagnostics import README_TABLES as DIAGNOSTICS_TABLES
 from benchmarks.summary import (
     Column,
     KeyTable,
@@ -135,4 +136,5 @@ TABLES = {
     "demo": DEMO,
     "pipeline-results": PIPELINE,
     "pipeline-targets": PIPELINE_TARGETS,
+    **DIAGNOSTICS_TABLES,
 }
