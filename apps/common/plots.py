@@ -62,11 +62,23 @@ class Panel:
     invert_x: bool = False
 
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def _draw(axis, panel: Panel) -> None:
-    for name, values in panel.curves.items():
+    all_xs: set = set()
+    for index, (name, values) in enumerate(panel.curves.items()):
         xs = list(panel.x_values[name]) if panel.x_values else list(range(1, len(values) + 1))
-        (line,) = axis.plot(xs, list(values), label=name, marker="o" if panel.markers else None,
-                            markersize=3)
+        all_xs.update(xs)
+        style = {}
+        if panel.markers:  # points of several lines often coincide: each line its own
+            # marker and dashes, later ones thinner and smaller, so that none hides another
+            layer = index % 4
+            style = {"marker": _MARKERS[index % len(_MARKERS)], "markersize": 9 - 2 * layer,
+                     "linewidth": 3.2 - 0.7 * layer,
+                     "linestyle": _LINE_STYLES[index % len(_LINE_STYLES)]}
+        (line,) = axis.plot(xs, list(values), label=name, **style)
         if panel.bands and name in panel.bands:
             low, high = panel.bands[name]
             axis.fill_between(xs, list(low), list(high), color=line.get_color(), alpha=0.15)
@@ -74,6 +86,9 @@ def _draw(axis, panel: Panel) -> None:
         axis.axhline(panel.hline, color="grey", linestyle="--", linewidth=1)
     if panel.log_x:
         axis.set_xscale("log")
+        if len(all_xs) <= 12:  # label the measured points plainly
+            axis.set_xticks(sorted(all_xs), [f"{x:g}" for x in sorted(all_xs)])
+            axis.minorticks_off()
     if panel.log_y:
         axis.set_yscale("log")
     if panel.invert_x:

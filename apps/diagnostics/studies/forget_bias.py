@@ -2,8 +2,9 @@
 Zaremba & Sutskever 2015), learning curves over several seeds on a long-range task (the
 adding problem) and on the character language model of the tagged text.
 
-Every seed draws its own weights and its own training examples; the held-out set is
-the same for every run.
+Every seed draws its own initial weights (and, on the adding problem, its own training
+sequences; the language model reads the same text); the held-out data is the same for
+every run.
 """
 
 from __future__ import annotations
