@@ -76,7 +76,7 @@ def fit_and_score(
         count = chunks.count(size)
         callback = _ScoreEvery(score, stop)
         model.fit(train_data, epochs=count, steps_per_epoch=size, callbacks=[callback],
-                  verbose=verbose)
+                  verbose=verbose, shuffle=False)  # the dataset shuffles itself
         for value in callback.values:
             trained += size
             points.append((trained, value))

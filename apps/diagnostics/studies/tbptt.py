@@ -38,8 +38,8 @@ def run(ctx) -> StudyResult:
         keras.utils.set_random_seed(config.seed)
         trainer = char_lm.Trainer(char_lm.build("lstm", config.lm_units, corpus), corpus,
                                   config, config.batch_size, window)
-        run_ = trainer.train(steps, evaluate_at)
-        chars, nats, long_nats = run_.points[-1]
+        result = trainer.train(steps, evaluate_at)
+        chars, nats, long_nats = result.points[-1]
         rows.append({
             "window_k": window,
             "steps": steps,
@@ -47,12 +47,12 @@ def run(ctx) -> StudyResult:
             "valid_perplexity": math.exp(nats),
             "valid_nats_per_char": nats,
             "key_nats_per_char": long_nats,
-            "chars_per_second": run_.chars_per_second,
+            "chars_per_second": result.chars_per_second,
         })
-        label = f"k={window} ({run_.chars_per_second:,.0f} chars/s)"
-        seen[label] = [point[0] for point in run_.points]
-        overall[label] = [point[1] for point in run_.points]
-        long_range[label] = [point[2] for point in run_.points]
+        label = f"k={window} ({result.chars_per_second:,.0f} chars/s)"
+        seen[label] = [point[0] for point in result.points]
+        overall[label] = [point[1] for point in result.points]
+        long_range[label] = [point[2] for point in result.points]
     panels = [
         Panel(overall, "all held-out characters", "training characters seen", "nats per char",
               x_values=seen),
