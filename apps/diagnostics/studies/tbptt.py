@@ -5,9 +5,9 @@ Every window trains the same LSTM language model from the same weights on the sa
 tagged text, for `tbptt_tokens` characters (so `tbptt_tokens / (batch_size * k)`
 steps). The state is carried across window edges in training and in scoring alike: a
 short window can still pass the opening key forward, but no gradient teaches the model
-to keep it for longer than k steps. The closing keys sit 30 to 90 characters after the
-opening ones, so their held-out loss (against log 26 = 3.26 nats for a guess) shows which
-windows learnt to bridge that gap.
+to keep it for longer than k steps. The closing keys sit 7 to about 25 characters after
+the opening ones, so their held-out loss (against log 26 = 3.26 nats for a guess) shows
+which windows learnt to bridge that gap.
 """
 
 from __future__ import annotations
