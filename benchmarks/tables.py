@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from benchmarks.diagnostics import README_TABLES as DIAGNOSTICS_TABLES
 from benchmarks.summary import (
     Column,
     KeyTable,
@@ -592,4 +593,5 @@ TABLES = {
     "language-model-results": LANGUAGE_MODEL,
     "language-model-compare": LANGUAGE_MODEL_COMPARE,
     "language-model-diagnosis": LANGUAGE_MODEL_DIAGNOSIS,
+    **DIAGNOSTICS_TABLES,
 }

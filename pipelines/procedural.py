@@ -1,4 +1,5 @@
-"""Procedural tasks that need no download: long-range toy problems and a captioning set.
+"""Procedural tasks that need no download: long-range toy problems, a captioning set, a
+character stream for language models and a toy parallel corpus.
 
 Every generator is deterministic given its ``seed``: the examples are drawn with NumPy's
 ``default_rng(seed)`` up front (or rendered in-graph from parameters drawn that way), so
@@ -6,6 +7,8 @@ two calls with the same arguments give identical datasets, in the same order.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -227,3 +230,157 @@ def rendered_shapes_captions(
 
     dataset = tf.data.Dataset.from_tensor_slices((params, np.array(captions, dtype=object)))
     return dataset.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+#: Every character a :func:`tagged_text` may hold, in a fixed order (a vocabulary).
+TAGGED_TEXT_ALPHABET = "\n ()/<>[]{}abcdefghijklmnopqrstuvwxyz"
+_CONSONANTS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
+    """`count` distinct pronounceable words of one to three consonant-vowel syllables."""
+    words: set[str] = set()
+    while len(words) < count:
+        syllables = int(rng.integers(1, 4))
+        words.add(
+            "".join(rng.choice(list(_CONSONANTS)) + rng.choice(list(_VOWELS)) for _ in range(syllables))
+        )
+    return sorted(words)
+
+
+def tagged_text(
+    num_chars: int,
+    seed: int = 0,
+    language_seed: int = 0,
+    num_words: int = 40,
+    successors: int = 4,
+    min_words: int = 1,
+    max_words: int = 2,
+    key_length: int = 1,
+    bracket_probability: float = 0.15,
+) -> str:
+    """A character stream with local and long-range structure, for language models.
+
+    The text is a sequence of records, one a line, each wrapped in a tag whose key is
+    drawn at random: ``<key> body </key>``. A body holds ``min_words..max_words`` words
+    of a fixed lexicon of ``num_words`` pseudo-words (consonant-vowel syllables), each
+    word followed by one of ``successors`` likely next words (a seeded word-bigram Markov
+    chain). Before a word, a bracket ``(``, ``[`` or ``{`` opens with probability
+    ``bracket_probability`` (at most three deep); after a word, the innermost open bracket
+    closes with twice that probability, and every bracket still open closes at the end
+    of the body, always with its matching partner.
+
+    So predicting the text takes three kinds of memory: the next word needs the current
+    one (short), a closing bracket needs the innermost open one, and the closing key
+    needs the opening key, ``key_length`` random letters seen a whole body earlier (with
+    the default one or two words, 7 to about 25 characters; more words make the gap
+    longer): it is unpredictable (``log 26`` nats a letter) to a model that cannot carry
+    it that far, and certain to one that can. :func:`long_range_positions` finds those
+    letters.
+
+    Args:
+        num_chars: length of the text (the last record is cut there).
+        seed: random seed of the records (keys, lengths, words, brackets).
+        language_seed: random seed of the lexicon and the word chain: texts with one
+            language seed and different seeds (a training and a validation text) are
+            samples of one language.
+
+    Returns:
+        The text: ``num_chars`` characters of ``TAGGED_TEXT_ALPHABET``.
+    """
+    if num_chars < 1:
+        raise ValueError(f"tagged_text needs num_chars >= 1, got {num_chars}")
+    if not 1 <= min_words <= max_words:
+        raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    if not 1 <= successors <= num_words:
+        raise ValueError(f"need 1 <= successors <= num_words, got {successors}, {num_words}")
+    language = np.random.default_rng(language_seed)
+    lexicon = _pseudo_words(language, num_words)
+    next_words = np.stack([language.choice(num_words, successors, replace=False) for _ in lexicon])
+    next_weights = language.dirichlet(np.ones(successors), size=num_words)
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    parts: list[str] = []
+    length = 0
+    word = int(rng.integers(num_words))
+    while length < num_chars:
+        key = "".join(rng.choice(letters, key_length))
+        body, open_brackets = [], []
+        for _ in range(int(rng.integers(min_words, max_words + 1))):
+            token = ""
+            if len(open_brackets) < 3 and rng.random() < bracket_probability:
+                bracket = str(rng.choice(list(_BRACKETS)))
+                open_brackets.append(bracket)
+                token = bracket
+            word = int(next_words[word, rng.choice(successors, p=next_weights[word])])
+            token += lexicon[word]
+            if open_brackets and rng.random() < 2 * bracket_probability:
+                token += _BRACKETS[open_brackets.pop()]
+            body.append(token)
+        body[-1] += "".join(_BRACKETS[bracket] for bracket in reversed(open_brackets))
+        record = f"<{key}> {' '.join(body)} </{key}>\n"
+        parts.append(record)
+        length += len(record)
+    return "".join(parts)[:num_chars]
+
+
+def long_range_positions(text: str) -> np.ndarray:
+    """Indices of the key letters of every closing tag ``</key>`` of a :func:`tagged_text`:
+    the characters that only a model carrying the opening key across the body predicts."""
+    spans = [range(*match.span(1)) for match in re.finditer(r"</([a-z]+)>", text)]
+    return np.array([index for span in spans for index in span], dtype=np.int64)
+
+
+def reversal_translation(
+    num_examples: int,
+    vocab_size: int = 40,
+    min_length: int = 2,
+    max_length: int = 40,
+    seed: int = 0,
+    language_seed: int = 0,
+) -> tf.data.Dataset:
+    """A toy parallel corpus: translation is reversal plus word-by-word transliteration.
+
+    A source sentence is a sequence of word ids drawn from ``1..vocab_size`` with Zipf's
+    law (probability proportional to 1 / rank), its length log-uniform between
+    ``min_length`` and ``max_length`` (many short sentences, a long tail, as in real
+    corpora). Its translation reads the source backwards and writes each word through a
+    fixed dictionary (drawn from ``language_seed``; the sentences from ``seed``, so a
+    training and a validation set share a language seed) as one target word, or, for about a third
+    of the words, two; so target lengths differ from source lengths by up to a factor of
+    two, and sorting by source length and by target length give different batches (the
+    setting of Morishita et al. 2017). Id 0 is never produced: it is free for padding.
+
+    Returns:
+        A dataset of ``{"source": int32 [S], "target": int32 [T]}``, ids in
+        ``1..vocab_size`` on both sides.
+    """
+    if not 1 <= min_length <= max_length:
+        raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}, {max_length}")
+    if vocab_size < 2:
+        raise ValueError(f"reversal_translation needs vocab_size >= 2, got {vocab_size}")
+    language = np.random.default_rng(language_seed)
+    first = language.permutation(vocab_size) + 1
+    second = np.where(
+        language.random(vocab_size) < 1 / 3, language.integers(1, vocab_size + 1, vocab_size), 0
+    )
+    rng = np.random.default_rng(seed)
+    zipf = 1.0 / np.arange(1, vocab_size + 1)
+    lengths = np.exp(rng.uniform(np.log(min_length), np.log(max_length + 1), num_examples))
+    lengths = np.minimum(lengths.astype(np.int64), max_length)
+    sources = rng.choice(vocab_size, size=int(lengths.sum()), p=zipf / zipf.sum()) + 1
+    source_rows = np.split(sources, np.cumsum(lengths)[:-1])
+    target_rows = []
+    for row in source_rows:
+        words = row[::-1] - 1
+        pairs = np.stack([first[words], second[words]], axis=1).reshape(-1)
+        target_rows.append(pairs[pairs > 0])
+    ragged = {
+        "source": tf.RaggedTensor.from_row_lengths(sources.astype(np.int32), lengths),
+        "target": tf.RaggedTensor.from_row_lengths(
+            np.concatenate(target_rows).astype(np.int32), [len(row) for row in target_rows]
+        ),
+    }
+    return tf.data.Dataset.from_tensor_slices(ragged)

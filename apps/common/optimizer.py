@@ -11,6 +11,8 @@ OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 def make_optimizer(options) -> keras.optimizers.Optimizer:
     """The optimizer of `options` (an app's config, or any object with its fields): the
     named Keras optimizer at `learning_rate`; `clip_norm` > 0 sets its `global_clipnorm`,
+    `clip_value` > 0 (an attribute only some option sets have) its `clipvalue` (each
+    gradient entry clipped to [-clip_value, clip_value]; not both),
     `ema_momentum` > 0 makes it keep a moving average of the weights (`use_ema`), SGD
     takes Nesterov `momentum` (default 0.9)."""
     name = getattr(options, "optimizer", "adam")
@@ -20,6 +22,11 @@ def make_optimizer(options) -> keras.optimizers.Optimizer:
     clip_norm = getattr(options, "clip_norm", 0.0)
     if clip_norm > 0:
         kwargs["global_clipnorm"] = clip_norm
+    clip_value = getattr(options, "clip_value", 0.0)
+    if clip_value > 0:
+        if clip_norm > 0:
+            raise ValueError("clip by norm or by value, not both (clip_norm and clip_value > 0)")
+        kwargs["clipvalue"] = clip_value
     ema_momentum = getattr(options, "ema_momentum", 0.0)
     if ema_momentum > 0:
         if not ema_momentum < 1:

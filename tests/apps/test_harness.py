@@ -227,6 +227,18 @@ def test_clip_norm_reaches_the_optimizer():
     assert make_optimizer(TrainConfig()).global_clipnorm is None
 
 
+def test_clip_value_reaches_the_optimizer_and_excludes_clip_norm():
+    import types
+
+    from apps.common.optimizer import make_optimizer
+
+    options = types.SimpleNamespace(optimizer="sgd", learning_rate=0.1, clip_value=0.5)
+    optimizer = make_optimizer(options)
+    assert optimizer.clipvalue == 0.5 and optimizer.global_clipnorm is None
+    with pytest.raises(ValueError, match="not both"):
+        make_optimizer(types.SimpleNamespace(learning_rate=0.1, clip_norm=1.0, clip_value=0.5))
+
+
 def test_resumed_run_keeps_its_best_checkpoint(tmp_path):
     """A resumed run's checkpoint only replaces best.keras with an epoch better than the
     best one already in its history."""

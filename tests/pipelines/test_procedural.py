@@ -87,3 +87,82 @@ def test_rendered_shapes_captions_are_a_function_of_the_image():
     assert not any(" to the right of " in c or " below " in c for c in captions)
     assert any(" to the left of " in c for c in captions) and any(" above " in c for c in captions)
     assert sum(" at the " in c or " on the " in c or " in the " in c for c in captions) > 50
+
+
+def _records(text: str) -> list[tuple[str, str, str]]:
+    """(opening key, body, closing key) of every complete record of a tagged text."""
+    return re.findall(r"^<([a-z]+)> (.*) </([a-z]+)>$", text, flags=re.MULTILINE)
+
+
+def test_tagged_text_records_close_their_tags_and_brackets():
+    text = procedural.tagged_text(5000, seed=3, min_words=2, max_words=6, key_length=2,
+                                  bracket_probability=0.3)
+    assert len(text) == 5000 and set(text) <= set(procedural.TAGGED_TEXT_ALPHABET)
+    records = _records(text)
+    assert len(records) == text.count("\n")  # every line is one whole record
+    pairs = {")": "(", "]": "[", "}": "{"}
+    brackets_seen = 0
+    for opening, body, closing in records:
+        assert opening == closing and len(opening) == 2
+        assert 2 <= len(body.split()) <= 6
+        stack = []
+        for char in body:
+            if char in "([{":
+                stack.append(char)
+                brackets_seen += 1
+            elif char in pairs:
+                assert stack and stack.pop() == pairs[char], body
+        assert not stack, body
+    assert brackets_seen > 0
+
+
+def test_tagged_text_is_one_language_across_seeds():
+    first = procedural.tagged_text(3000, seed=1, language_seed=9)
+    again = procedural.tagged_text(3000, seed=1, language_seed=9)
+    other_sample = procedural.tagged_text(3000, seed=2, language_seed=9)
+    other_language = procedural.tagged_text(3000, seed=1, language_seed=10)
+    assert first == again and first != other_sample
+
+    def words(text):  # of the whole records (the text ends inside one)
+        whole = text.rsplit("\n", 1)[0]
+        return set(re.findall(r"[a-z]+", re.sub(r"</?[a-z]+>", " ", whole)))
+
+    lexicon = words(procedural.tagged_text(100_000, seed=0, language_seed=9))
+    assert len(lexicon) <= 40
+    assert words(first) <= lexicon and words(other_sample) <= lexicon
+    assert not words(other_language) <= lexicon
+
+
+def test_long_range_positions_are_the_closing_keys():
+    text = "<ab> mo (ki) </ab>\n<c> lu </c>\n"
+    positions = procedural.long_range_positions(text)
+    assert "".join(text[i] for i in positions) == "abc"
+    assert [text[i - 2:i] for i in positions[::2]] == ["</", "</"]
+
+
+def test_reversal_translation_reverses_and_transliterates_with_one_dictionary():
+    def pairs(seed):
+        dataset = procedural.reversal_translation(600, vocab_size=12, min_length=1,
+                                                  max_length=9, seed=seed, language_seed=4)
+        return [(pair["source"].tolist(), pair["target"].tolist()) for pair in _arrays(dataset)]
+
+    train, valid = pairs(1), pairs(2)
+    lengths = [len(source) for source, _ in train]
+    assert min(lengths) == 1 and max(lengths) == 9 and len(set(lengths)) == 9
+    # One-word sentences show the dictionary: one or two target ids per word.
+    dictionary = {source[0]: target for source, target in train if len(source) == 1}
+    assert set(dictionary) == set(range(1, 13))
+    assert {len(words) for words in dictionary.values()} == {1, 2}
+    for source, target in valid:  # another sample of the same language
+        assert min(source + target) >= 1 and max(source + target) <= 12
+        assert target == [i for word in reversed(source) for i in dictionary[word]]
+
+
+def test_reversal_translation_is_deterministic_and_rejects_bad_lengths():
+    first = _arrays(procedural.reversal_translation(20, seed=5))
+    again = _arrays(procedural.reversal_translation(20, seed=5))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["source"], b["source"])
+        np.testing.assert_array_equal(a["target"], b["target"])
+    with pytest.raises(ValueError, match="min_length"):
+        procedural.reversal_translation(5, min_length=5, max_length=3)
