@@ -5,7 +5,7 @@
 `python -m benchmarks.serving` measures them against:
 
 - `xla`: the recurrent loops of the model (`layers.Recurrent(jit_compile=True)`, through
-  `xla_loops`) and, where an app's whole search is free of string ops (translation,
+  `xla_loops`), a CRF's Viterbi decoding (`layers.CRF(jit_compile=True)`) and, where an app's whole search is free of string ops (translation,
   language-model generation), that search run as XLA programs. Each program is compiled
   once per bucket of shapes (`layers.loop.buckets`), at the first request of that shape;
   TF Serving compiles them only with `--xla_cpu_compilation_enabled=true`.
@@ -26,8 +26,11 @@ from collections.abc import Callable, Iterator
 import keras
 import tensorflow as tf
 
-from layers import Recurrent
-from layers.loop.buckets import BUCKET_SIZES, bucket_size
+from layers import CRF, Recurrent
+from layers.loop.buckets import bucket_size
+
+#: Upper lengths of the groups of `by_length`: one group up to 32 steps, then an octave each.
+GROUP_WIDTHS = tuple(2**k for k in range(5, 25))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +48,10 @@ class ServingOptions:
 @contextlib.contextmanager
 def xla_loops(model: keras.layers.Layer, enabled: bool = True) -> Iterator[None]:
     """Inside the block (while a serving function is traced), every `Recurrent` layer of
-    `model` runs its inference loop with XLA; afterwards they are as they were."""
+    `model` runs its inference loop with XLA, and every `CRF` its Viterbi decoding;
+    afterwards they are as they were."""
     recurrent = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
-                 if isinstance(layer, Recurrent)]  # fmt: skip
+                 if isinstance(layer, (Recurrent, CRF))]  # fmt: skip
     previous = [layer.jit_compile for layer in recurrent]
     for layer in recurrent:
         layer.jit_compile = layer.jit_compile or enabled
@@ -72,9 +76,11 @@ def by_length(
 ) -> dict:
     """`fn(inputs)` computed group by group over the rows of a batched request.
 
-    Rows are grouped by the bucket of their length (`layers.loop.buckets`: about two
-    groups an octave) and `fn` runs on each group in turn, its dense inputs cut to the
-    group's longest row, then the rows of its outputs are put back in the request's order.
+    Rows are grouped by the octave of their length (`GROUP_WIDTHS`: rows of up to 32
+    steps form one group, then 33-64, 65-128, ...) and `fn` runs on each group in turn,
+    its dense inputs cut to the group's longest row, then the rows of its outputs are put
+    back in the request's order. (Finer groups, two an octave, cost more in calls than
+    they saved in padding on short sentences.)
 
     Args:
         fn: `inputs -> outputs`, a dict of tensors with one row per input row, whose
@@ -92,7 +98,7 @@ def by_length(
     """
     lengths = tf.cast(lengths, tf.int32)
     count = tf.size(lengths)
-    buckets = tf.searchsorted(tf.constant(BUCKET_SIZES, tf.int32), tf.maximum(lengths, 1))
+    buckets = tf.searchsorted(tf.constant(GROUP_WIDTHS, tf.int32), lengths)
     order = tf.argsort(buckets, stable=True)
     sorted_buckets = tf.gather(buckets, order)
     changes = tf.cast(tf.where(sorted_buckets[1:] != sorted_buckets[:-1])[:, 0], tf.int32)

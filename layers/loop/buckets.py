@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["BUCKET_SIZES", "bucket_size", "pad_to_buckets"]
+__all__ = ["BUCKET_SIZES", "bucket_size", "compiled_on_buckets", "pad_to_buckets"]
 
 #: 1, 2, 3, 4, 6, 8, 12, ... up to 2^24; larger sizes are their own bucket.
 BUCKET_SIZES = tuple(sorted({1, 2, *(2**k for k in range(1, 25)), *(3 * 2**k for k in range(0, 24))}))
@@ -43,3 +43,20 @@ def pad_to_buckets(projected, mask, initial_states, initial_output):
     initial_states = [tf.pad(state, [[0, extra_rows], [0, 0]]) for state in initial_states]
     initial_output = tf.pad(initial_output, [[0, extra_rows], [0, 0]])
     return projected, mask, initial_states, initial_output
+
+
+def compiled_on_buckets(fn, sequences, mask):
+    """`fn(sequences, mask)` as an XLA program on batch-major `[B, T, ...]` `sequences` and
+    a `[B, T]` mask padded to bucket sizes (padding masked, zero), its outputs cut back:
+    `[:B, :T]` for outputs of rank 2 or more, `[:B]` for vectors. For functions whose
+    masked steps and rows do not change the results of the others (a CRF's decoding)."""
+    sequences = tf.convert_to_tensor(sequences)
+    batch, num_steps = tf.shape(sequences)[0], tf.shape(sequences)[1]
+    extra_rows, extra_steps = bucket_size(batch) - batch, bucket_size(num_steps) - num_steps
+    padding = [[0, extra_rows], [0, extra_steps]]
+    sequences = tf.pad(sequences, padding + [[0, 0]] * (sequences.shape.rank - 2))
+    mask = tf.pad(tf.cast(mask, tf.bool), padding)
+    outputs = tf.function(fn, jit_compile=True, autograph=False)(sequences, mask)
+    return tf.nest.map_structure(
+        lambda output: output[:batch, :num_steps] if output.shape.rank >= 2 else output[:batch], outputs
+    )

@@ -33,19 +33,19 @@ def _request(lengths):
 
 
 def test_groups_run_cut_to_their_longest_row_and_come_back_in_order():
-    lengths = [3, 40, 1, 0, 17, 2, 40, 5]
+    lengths = [3, 40, 1, 0, 17, 2, 70, 5, 33]
     ids = _request(lengths)
     grouped = tf.function(lambda ids, lengths: by_length(_row_sums_and_widths, {"ids": ids}, lengths, SIGNATURE))
     outputs = {key: value.numpy() for key, value in grouped(ids, np.array(lengths)).items()}
     np.testing.assert_array_equal(outputs["sums"], ids.sum(axis=1))
     np.testing.assert_array_equal(outputs["first"][:, 0], ids[:, 0])
-    # Buckets 1, 2, 3, 6, 24, 48: each group as wide as its longest row (>= 1).
-    assert outputs["widths"].tolist() == [3, 40, 1, 1, 17, 2, 40, 5]
-    assert outputs["sums"].shape == (8,) and outputs["first"].shape == (8, 1)
+    # Groups <= 32, 33-64, 65-128: each as wide as its longest row.
+    assert outputs["widths"].tolist() == [17, 40, 17, 17, 17, 17, 70, 17, 40]
+    assert outputs["sums"].shape == (9,) and outputs["first"].shape == (9, 1)
 
 
 def test_padded_groups_meet_only_bucket_shapes():
-    lengths = [3, 40, 1, 17, 5]
+    lengths = [3, 40, 1, 17, 5, 100]
     ids = _request(lengths)
     seen = []
 
@@ -55,8 +55,9 @@ def test_padded_groups_meet_only_bucket_shapes():
 
     outputs = by_length(spy, {"ids": tf.constant(ids)}, tf.constant(lengths), SIGNATURE, pad_to_buckets=True)
     np.testing.assert_array_equal(outputs["sums"], ids.sum(axis=1))
-    assert outputs["widths"].numpy().tolist() == [3, 48, 1, 24, 6]
-    assert [tuple(shape.numpy()) for shape in seen] == [(1, 1), (1, 3), (1, 6), (1, 24), (1, 48)]
+    # Groups <= 32 (4 rows, 17 steps), 33-64 (1, 40), 65-128 (1, 100) padded to buckets.
+    assert outputs["widths"].numpy().tolist() == [24, 48, 24, 24, 24, 128]
+    assert [tuple(shape.numpy()) for shape in seen] == [(4, 24), (1, 48), (1, 128)]
 
 
 def test_an_empty_request_and_ragged_inputs():
