@@ -17,6 +17,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m apps.adding demo
+	$(PY) -m tuning demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -3,6 +3,8 @@ described; `benchmarks/summary.py` renders them (every figure is read from the f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from benchmarks.summary import (
     Column,
     KeyTable,
@@ -13,6 +15,7 @@ from benchmarks.summary import (
     fixed,
     integer,
     percent,
+    text,
 )
 
 TARGETS = TargetTable(
@@ -128,6 +131,39 @@ PIPELINE_TARGETS = KeyTable(
     ],
 )
 
+def _significant(value: float) -> str:
+    """3 significant digits (MSEs from 1e-4 to the chance level)."""
+    return f"{value:.3g}"
+
+
+def _ablation(file: str, variants: Sequence[str], value_format: Callable) -> KeyTable:
+    """A per-variant table of a `python -m tuning report --benchmark-json` file."""
+    return KeyTable(
+        readme="tuning/README.md",
+        file=file,
+        headers=["variant"],
+        columns=[
+            Column("trials", "{variant}_completed", integer),
+            Column("best", "{variant}_best", value_format),
+            Column("median", "{variant}_median", value_format),
+            Column("mean", "{variant}_mean", value_format),
+            Column("std", "{variant}_std", value_format),
+            Column("parameters (median)", "{variant}_parameters_median", integer),
+            Column("s/trial", "{variant}_trial_wall_time_mean_s", fixed(1)),
+            Column("p vs vanilla (Welch)", "{variant}_p", lambda value: f"{value:.2g}"),
+            Column("verdict", "{variant}_verdict", text),
+        ],
+        rows=[([variant], {"variant": variant}) for variant in variants],
+    )
+
+
+ABLATION_JSB = _ablation(
+    "ablation_jsb", ["vanilla", "nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr"], fixed(3)
+)
+ABLATION_DEMO = _ablation(
+    "ablation_adding_demo", ["vanilla", "nfg", "noaf", "cifg", "gru", "rnn"], _significant
+)
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
@@ -135,4 +171,6 @@ TABLES = {
     "demo": DEMO,
     "pipeline-results": PIPELINE,
     "pipeline-targets": PIPELINE_TARGETS,
+    "tuning-jsb": ABLATION_JSB,
+    "tuning-demo": ABLATION_DEMO,
 }

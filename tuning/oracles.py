@@ -1,5 +1,13 @@
-"""Oracles: keras-tuner's RandomSearch, Hyperband and BayesianOptimization, plus their
-per-variant form (Greff et al.'s design: an independent search for every cell).
+"""Oracles: keras-tuner's RandomSearch, Hyperband and BayesianOptimization, made safe to
+kill at any moment, plus their per-variant form (Greff et al.'s design: an independent
+search for every cell).
+
+keras-tuner writes a trial's file (trial_*/trial.json) and then the oracle's file
+(oracle.json), each by truncating and rewriting it. A process killed between the two,
+or in the middle of one, leaves them disagreeing (or unreadable), and the rerun loses a
+trial (created, never run) or repeats one (finished, run again). Here every file is
+replaced atomically, and reloading reconciles oracle.json with the trial files: a
+finished trial counts as finished, a started one is run again under its own id.
 
 The per-variant oracles give each trial the cell with the fewest trials so far (ties in
 the order of `cells`), then propose the other values with the underlying algorithm as if
@@ -11,10 +19,56 @@ exactly as for a joint search.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import keras_tuner as kt
 from keras_tuner.engine import hyperparameters as hp_module
 
-ORACLES = ("random", "bayesian", "hyperband")
+from apps.common.config import write_atomically
+from tuning.config import ORACLES
+
+FINISHED = ("COMPLETED", "FAILED")
+
+
+class _Resumable:
+    """Atomic oracle and trial files; `reload` reconciles them (see the module doc)."""
+
+    def save(self):
+        write_atomically(Path(self._get_oracle_fname()), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        path = Path(self._get_trial_dir(trial.trial_id), "trial.json")
+        write_atomically(path, json.dumps(trial.get_state()))
+
+    def reload(self):
+        super().reload()  # trials from their files, then oracle.json; running -> retried
+        ended = set(self.end_order)
+        for trial_id, trial in sorted(self.trials.items()):
+            if trial.status in FINISHED and trial_id not in ended:
+                # killed after the trial's file said so, before oracle.json did
+                self.end_order.append(trial_id)
+                if trial_id in self._retry_queue:
+                    self._retry_queue.remove(trial_id)
+                self._record_values(trial)
+            elif trial.status == "RUNNING" and trial_id not in self._retry_queue:
+                # killed after the trial's file was written, before oracle.json knew it
+                self._retry_queue.append(trial_id)
+                if trial_id not in self.start_order:
+                    self.start_order.append(trial_id)
+                self._record_values(trial)
+
+
+class RandomSearchOracle(_Resumable, kt.oracles.RandomSearchOracle):
+    """keras-tuner's random search, safe to kill."""
+
+
+class BayesianOptimizationOracle(_Resumable, kt.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian optimisation, safe to kill."""
+
+
+class HyperbandOracle(_Resumable, kt.oracles.HyperbandOracle):
+    """keras-tuner's Hyperband, safe to kill."""
 
 
 class _BalancedCells:
@@ -64,11 +118,11 @@ class _BalancedCells:
         return response
 
 
-class PerVariantRandomSearchOracle(_BalancedCells, kt.oracles.RandomSearchOracle):
+class PerVariantRandomSearchOracle(_BalancedCells, RandomSearchOracle):
     """Random search, `trials_per_cell` independent trials for every cell."""
 
 
-class PerVariantBayesianOptimizationOracle(_BalancedCells, kt.oracles.BayesianOptimizationOracle):
+class PerVariantBayesianOptimizationOracle(_BalancedCells, BayesianOptimizationOracle):
     """Bayesian optimisation, one independent Gaussian process per cell."""
 
 
@@ -93,13 +147,8 @@ def make_oracle(
     )
     if name not in ORACLES:
         raise ValueError(f"unknown oracle {name!r}; choose from {', '.join(ORACLES)}")
-    if name == "hyperband":
-        if per_variant:
-            raise ValueError(
-                "--per-variant needs --oracle random or bayesian: Hyperband allocates "
-                "epochs across one joint bracket of trials, not a fixed number per cell"
-            )
-        return kt.oracles.HyperbandOracle(
+    if name == "hyperband":  # per_variant does not apply (SearchOptions.validate refuses it)
+        return HyperbandOracle(
             max_epochs=max_epochs,
             factor=hyperband_factor,
             hyperband_iterations=hyperband_iterations,
@@ -115,5 +164,5 @@ def make_oracle(
             cells=cells, trials_per_cell=per_variant, **bayesian, **common
         )
     if name == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=max_trials, **common)
-    return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, **bayesian, **common)
+        return RandomSearchOracle(max_trials=max_trials, **common)
+    return BayesianOptimizationOracle(max_trials=max_trials, **bayesian, **common)

@@ -20,6 +20,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from scipy import stats
+from sklearn.ensemble import RandomForestRegressor
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -254,13 +255,13 @@ def hyperparameter_importance(
       used by Greff et al.): a random forest is fitted to (values -> metric); the main
       effect of a hyperparameter is the variance of the forest's prediction marginalised
       over all other hyperparameters (partial dependence over the observed trials),
-      divided by the variance of its predictions. Needs scikit-learn (NaN without it).
+      divided by the variance of its predictions.
     - `marginal_variance`: the correlation ratio eta^2 = between-group variance / total
       variance, grouping the trials by the hyperparameter's value (numeric ones in
       `bins` quantile bins). Model-free; inflated for small samples.
 
     Only completed trials with a finite metric count, and only hyperparameters that took
-    more than one value. Sorted by `rf_main_effect` (else `marginal_variance`).
+    more than one value. Sorted by `rf_main_effect`.
     """
     usable = [
         r
@@ -286,12 +287,7 @@ def hyperparameter_importance(
                 "marginal_variance": _eta_squared(x[:, index], y, kinds[name], bins),
             }
         )
-    key = (
-        "rf_main_effect"
-        if all(math.isfinite(r["rf_main_effect"]) for r in rows)
-        else "marginal_variance"
-    )
-    rows.sort(key=lambda r: -r[key])
+    rows.sort(key=lambda r: -r["rf_main_effect"])
     return rows
 
 
@@ -311,10 +307,6 @@ def _eta_squared(column: np.ndarray, y: np.ndarray, kind: str, bins: int) -> flo
 
 
 def _forest_main_effects(x, y, kinds, names, seed, grid_size: int = 24) -> list[float]:
-    try:
-        from sklearn.ensemble import RandomForestRegressor
-    except ImportError:  # scikit-learn comes with seqeval; without it only eta^2 is given
-        return [math.nan] * len(names)
     forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed)
     forest.fit(x, y)
     predictions = forest.predict(x)
@@ -560,26 +552,24 @@ def search_wall_time(sessions: list[dict], run_dir: Path, created: str | None = 
 
 
 def objective_of(config: dict) -> tuple[str, str, str, float | None]:
-    """(objective, label, description, chance level) of the search in `config`."""
-    if config.get("app"):
-        from tuning.adapters import ADAPTERS
+    """(objective, label, description, chance level) of the search in `config` (the
+    contents of search.json)."""
+    from tuning.adapters import adapter_class
 
-        adapter = ADAPTERS.get(config["app"])
-        objective = config.get("objective") or (adapter.objective if adapter else "val_loss")
-        if adapter is not None:
-            label = (
-                adapter.metric_label
-                if objective == adapter.objective
-                else objective.removeprefix("val_")
-            )
-            return objective, label, adapter.description, adapter.chance_level
-        return objective, objective, f"app {config['app']}", None
-    from tuning.search import RECORDED, SearchConfig
-    from tuning.tasks import chance_level, make_task
-
-    search = SearchConfig.from_dict({k: v for k, v in config.items() if k not in RECORDED})
-    task = make_task(search.task, search.task_options)
-    return task.objective, task.metric_label, task.description, chance_level(task)
+    recorded = config.get("objective", "")
+    try:
+        adapter = adapter_class(config.get("task", ""))
+        task_config = adapter.make_config(
+            config.get("task_config") or {}, config.get("run_dir", ""),
+            config.get("seed", 0), 0, "default",
+        )
+    except ValueError:  # not a search of this version: name what search.json says
+        objective = recorded or "val_loss"
+        return objective, objective.removeprefix("val_"), str(config.get("task", "")), None
+    default = adapter.objective or task_config.monitor
+    objective = recorded or default
+    label = adapter.metric_label if objective == default else objective.removeprefix("val_")
+    return objective, label, adapter.description, adapter.chance_level(task_config)
 
 
 def build_report(
@@ -644,7 +634,7 @@ def build_report(
         statuses[record.status] = statuses.get(record.status, 0) + 1
     report = {
         "run_dir": str(run_dir),
-        "task": config.get("app") or config.get("task"),
+        "task": config.get("task"),
         "metric": metric,
         "objective": objective,
         "baseline": baseline,

@@ -24,7 +24,6 @@ oracle and runs no trials; each worker asks it for trials until none are left.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import gc
 import json
@@ -42,73 +41,24 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from tuning.hypermodels import AppHyperModel, TaskHyperModel
+from apps.common.config import write_atomically
+from tuning.adapters import make_adapter
+from tuning.config import STRATEGIES, SearchConfig
+from tuning.hypermodel import AdapterHyperModel
 from tuning.oracles import make_oracle
-from tuning.space import SearchSpace
-from tuning.tasks import TASKS, TaskOptions, make_task
 
 PROJECT = "project"
-STRATEGIES = ("none", "mirrored", "multi_worker")
 
 
-@dataclasses.dataclass
-class SearchConfig:
-    """Everything that defines a search (what `search.json` records)."""
-
-    run_dir: str
-    task: str = "jsb"  # a name of tuning.tasks.TASKS, unless `app` is given
-    app: str = ""  # tune an app through its adapter instead (tuning.adapters)
-    oracle: str = "random"  # random | bayesian | hyperband
-    max_trials: int = 20  # joint search: trials in all
-    per_variant: int = 0  # > 0: this many trials for every cell (Greff's design)
-    epochs: int = 10  # per trial (Hyperband: the most epochs of one model)
-    early_stopping_patience: int = 0  # epochs without improvement; 0 disables
-    executions_per_trial: int = 1
-    seed: int = 1234
-    strategy: str = "none"  # tf.distribute strategy of every trial's model
-    max_consecutive_failed_trials: int = 20
-    hyperband_factor: int = 3
-    hyperband_iterations: int = 1
-    initial_points: int = 0  # Bayesian: random trials first (0: keras-tuner's default)
-    verbose: int = 0  # Keras' fit verbosity inside trials
-    space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
-    task_options: TaskOptions = dataclasses.field(default_factory=TaskOptions)
-    app_config: dict = dataclasses.field(default_factory=dict)  # overrides of the app config
-
-    #: Fields that may change between the invocations of one search.
-    MUTABLE = (
-        "run_dir",
-        "max_trials",
-        "per_variant",
-        "verbose",
-        "strategy",
-        "max_consecutive_failed_trials",
-    )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SearchConfig:
-        values = dict(values)
-        values["space"] = SearchSpace(**values.get("space", {}))
-        values["task_options"] = TaskOptions(**values.get("task_options", {}))
-        return cls(**values)
-
-    @property
-    def run_path(self) -> Path:
-        return Path(self.run_dir)
-
-    @property
-    def project_dir(self) -> Path:
-        return self.run_path / PROJECT
+def project_dir(config: SearchConfig) -> Path:
+    return Path(config.run_dir) / PROJECT
 
 
 def make_distribution_strategy(name: str) -> tf.distribute.Strategy | None:
     """The `tf.distribute` strategy of each trial's model (handed to the Tuner
-    constructor): `none`, `mirrored` (all local GPUs; the CPU when there is none) or
-    `multi_worker` (MultiWorkerMirroredStrategy configured by TF_CONFIG)."""
-    if name == "none":
+    constructor): `default` (none), `mirrored` (all local GPUs; the CPU when there is
+    none) or `multi_worker` (MultiWorkerMirroredStrategy configured by TF_CONFIG)."""
+    if name == "default":
         return None
     if name == "mirrored":
         gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
@@ -125,14 +75,12 @@ def make_distribution_strategy(name: str) -> tf.distribute.Strategy | None:
 
 
 class _RecordingTuner:
-    """Mixin of the tuners: seeds every trial (seed + trial number), adds the trial's wall
-    time (build, training, evaluation) to the metrics it reports, and writes
+    """Mixin of the tuners: seeds every trial (`trial_seed` + trial number), adds the
+    trial's wall time (build, training, evaluation) to the metrics it reports, and writes
     trial_*/worker.json (which tuner ran it, where, when)."""
 
-    def __init__(self, *args, trial_seed: int = 0, **kwargs):
-        self.trial_seed = trial_seed
-        self._current_seed = trial_seed
-        super().__init__(*args, **kwargs)
+    trial_seed = 0
+    _current_seed = 0
 
     def run_trial(self, trial, *args, **kwargs):
         number = int(trial.trial_id) if str(trial.trial_id).isdigit() else 0
@@ -157,11 +105,11 @@ class _RecordingTuner:
         return results
 
     def _build_hypermodel(self, hp):
-        seed_trial(self._current_seed, tensorflow=getattr(self.hypermodel, "clear_session", True))
+        seed_trial(self._current_seed, tensorflow=self.hypermodel.clear_session)
         return super()._build_hypermodel(hp)
 
     def _try_build(self, hp):
-        if getattr(self.hypermodel, "clear_session", True):
+        if self.hypermodel.clear_session:
             return super()._try_build(hp)  # keras.backend.clear_session(), then build
         # keras-tuner clears the Keras session before every build, which also drops the TF
         # resources of input pipelines made once for all trials (an app's in-graph
@@ -196,50 +144,33 @@ class AblationTuner(_RecordingTuner, kt.Tuner):
 
 
 class AblationHyperband(_RecordingTuner, kt.Hyperband):
-    """keras-tuner's `Hyperband` with trial seeds and wall times."""
+    """keras-tuner's `Hyperband` (continued trials train on from their parent's weights)
+    with trial seeds and wall times, over an oracle of `tuning.oracles`."""
+
+    def __init__(self, oracle: kt.Oracle, **kwargs):
+        # kt.Hyperband.__init__ only makes its own oracle: pass ours to kt.Tuner instead.
+        kt.Tuner.__init__(self, oracle=oracle, **kwargs)
 
 
-def make_hypermodel(config: SearchConfig):
-    if config.app:
-        from tuning.adapters import get_adapter  # imports the app: only when asked for
-
-        adapter = get_adapter(config.app, config.app_config, config.run_path / "app")
-        return AppHyperModel(
-            adapter, config.space, config.epochs, config.early_stopping_patience, config.verbose
-        )
-    if config.task not in TASKS:
-        raise ValueError(f"unknown task {config.task!r}; choose from {', '.join(TASKS)}")
-    task = make_task(config.task, config.task_options)
-    return TaskHyperModel(
-        task, config.space, config.epochs, config.early_stopping_patience, config.verbose
+def make_hypermodel(config: SearchConfig) -> AdapterHyperModel:
+    adapter = make_adapter(
+        config.task,
+        config.task_config,
+        Path(config.run_dir) / "task",
+        seed=config.seed,
+        verbose=config.verbose,
+        strategy=config.strategy,
+    )
+    return AdapterHyperModel(
+        adapter, config.space, config.epochs, config.early_stopping_patience, config.verbose
     )
 
 
-def make_tuner(config: SearchConfig, hypermodel=None) -> kt.Tuner:
+def make_tuner(config: SearchConfig, hypermodel: AdapterHyperModel | None = None) -> kt.Tuner:
     """The tuner of `config` over `config.run_dir/project` (reloaded if it exists)."""
     hypermodel = hypermodel or make_hypermodel(config)
     objective = hypermodel.objective
-    common = dict(
-        hypermodel=hypermodel,
-        directory=str(config.run_path),
-        project_name=PROJECT,
-        overwrite=False,
-        executions_per_trial=config.executions_per_trial,
-        distribution_strategy=make_distribution_strategy(config.strategy),
-        trial_seed=config.seed,
-    )
-    if config.oracle == "hyperband":
-        if config.per_variant:
-            make_oracle("hyperband", objective, 0, config.seed, 1, per_variant=config.per_variant)
-        return AblationHyperband(
-            objective=objective,
-            max_epochs=config.epochs,
-            factor=config.hyperband_factor,
-            hyperband_iterations=config.hyperband_iterations,
-            seed=config.seed,
-            max_consecutive_failed_trials=config.max_consecutive_failed_trials,
-            **common,
-        )
+    _reload_after_a_kill(project_dir(config))
     oracle = make_oracle(
         config.oracle,
         objective,
@@ -248,9 +179,32 @@ def make_tuner(config: SearchConfig, hypermodel=None) -> kt.Tuner:
         max_consecutive_failed_trials=config.max_consecutive_failed_trials,
         per_variant=config.per_variant,
         cells=config.space.cells,
+        max_epochs=config.epochs,
+        hyperband_factor=config.hyperband_factor,
+        hyperband_iterations=config.hyperband_iterations,
         initial_points=config.initial_points,
     )
-    return AblationTuner(oracle=oracle, **common)
+    tuner_class = AblationHyperband if config.oracle == "hyperband" else AblationTuner
+    tuner = tuner_class(
+        oracle=oracle,
+        hypermodel=hypermodel,
+        directory=str(config.run_dir),
+        project_name=PROJECT,
+        overwrite=False,
+        executions_per_trial=config.executions_per_trial,
+        distribution_strategy=make_distribution_strategy(config.strategy),
+    )
+    tuner.trial_seed = config.seed
+    return tuner
+
+
+def _reload_after_a_kill(project: Path) -> None:
+    """keras-tuner reloads a project only if the tuner's own file exists, which it first
+    writes after the first trial; a process killed before that (but after the oracle saved
+    a trial) would start afresh and overwrite that trial. Mark such a project reloadable."""
+    tuner_file = project / f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
+    if (project / "oracle.json").exists() and not tuner_file.exists():
+        tuner_file.write_text("{}")  # keras-tuner's BaseTuner state is empty
 
 
 #: Keys of search.json that describe rather than define the search.
@@ -260,7 +214,7 @@ RECORDED = ("created", "objective", "direction")
 def check_resume(config: SearchConfig, recorded: dict | None = None) -> None:
     """Writes search.json on the first run; later runs must match it (except MUTABLE);
     `recorded` values (the objective...) are stored alongside, not compared."""
-    path = config.run_path / "search.json"
+    path = Path(config.run_dir) / "search.json"
     current = config.to_dict()
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -282,9 +236,7 @@ def check_resume(config: SearchConfig, recorded: dict | None = None) -> None:
     }
     if path.exists():
         saved_now["created"] = json.loads(path.read_text(encoding="utf-8")).get("created")
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(saved_now, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(saved_now, indent=2, sort_keys=True) + "\n")
 
 
 def _normalise(value):
@@ -305,13 +257,13 @@ def machine_description() -> str:
 
 
 def _log_session(config: SearchConfig, line: dict) -> None:
-    with open(config.run_path / "sessions.jsonl", "a", encoding="utf-8") as handle:
+    with open(Path(config.run_dir) / "sessions.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
 
 
 def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
     """Runs (or resumes) the search of `config`; returns a summary of its trials."""
-    config.run_path.mkdir(parents=True, exist_ok=True)
+    Path(config.run_dir).mkdir(parents=True, exist_ok=True)
     role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     start = time.time()
     hypermodel = make_hypermodel(config)
@@ -352,6 +304,6 @@ def run_search(config: SearchConfig, command: str = "") -> dict[str, Any]:
         logging.warning(
             "%d trial(s) FAILED; their messages are in %s/trial_*/trial.json",
             failed,
-            config.project_dir,
+            project_dir(config),
         )
     return summary

@@ -219,15 +219,20 @@ def _converter(annotation: Any):
 
 
 def add_config_arguments(
-    parser: argparse.ArgumentParser, config_cls: type, scopes: Iterable[str] = SCOPES
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    scopes: Iterable[str] = SCOPES,
+    exclude: Iterable[str] = (),
 ) -> None:
-    """One flag per option in `scopes` (not given: the default or the run's value); with
-    the train scopes, `--config FILE` too."""
-    scopes = tuple(scopes)
+    """One flag per option in `scopes` but not in `exclude` (not given: the default or the
+    run's value); with the train scopes, `--config FILE` too."""
+    scopes, exclude = tuple(scopes), set(exclude)
     if "model" in scopes:
         parser.add_argument("--config", metavar="FILE",
                             help="JSON object of option values (the flags override it)")
     for field in fields_in(config_cls, scopes):
+        if field.name in exclude:
+            continue
         metadata = _metadata(config_cls, field.name)
         values = describe_values(metadata)
         default = _default(field)

@@ -29,6 +29,13 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generate with this SavedModel instead of the run's checkpoint")
 
 
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", help=r"texts to score (\n for a newline)")
+    parser.add_argument("--input-file", default="", help="a file of texts to score, one a line")
+    parser.add_argument("--export-dir", default="",
+                        help="score with this SavedModel instead of the run's checkpoint")
+
+
 TASKS = "apps.language_model.tasks"
 COMMANDS = {
     "train": Command(f"{TASKS}:train", "train a language model and score it on validation",
@@ -36,6 +43,10 @@ COMMANDS = {
     "evaluate": Command(
         f"{TASKS}:evaluate", "perplexity / bits per char of a whole split, state carried",
         evaluate_split_argument,
+    ),
+    "predict": Command(
+        f"{TASKS}:predict", "log-probability, tokens and perplexity of each given text",
+        _predict_arguments, requires_run=False,
     ),
     "sample": Command(
         f"{TASKS}:sample", "generate text from a prompt, streaming tokens", _sample_arguments,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import keras
@@ -29,6 +30,7 @@ from apps.language_model.generation import TextGenerator, print_stream
 from apps.language_model.model import build_model, compile_model, load_trained
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer, load_or_train
+from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +181,6 @@ def load_generator(
 def sample(ctx: RunContext) -> str:
     """Generates from a prompt, printing each token as it is drawn."""
     args = ctx.args
-    if args.num_tokens < 1:
-        raise ValueError(f"--num-tokens must be at least 1, got {args.num_tokens}")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
     prompt = args.prompt.replace("\\n", "\n")
     if args.export_dir:
         result = load_export(args.export_dir).signatures["generate_top_k"](
@@ -197,6 +195,38 @@ def sample(ctx: RunContext) -> str:
     generator = load_generator(ctx.run_dir, ctx.config)
     seed = args.sample_seed if args.sample_seed >= 0 else None
     return print_stream(generator, prompt, args.num_tokens, args.temperature, args.top_k, seed)
+
+
+def _predict_inputs(args) -> list[str]:
+    texts = [text.replace("\\n", "\n") for text in args.texts]
+    if args.input_file:
+        texts.extend(read_lines(args.input_file, allow_empty=True))
+    if not texts:
+        raise ValueError("predict: give texts as arguments or --input-file FILE (one a line)")
+    return texts
+
+
+def predict(ctx: RunContext) -> list[dict]:
+    """How likely the model finds each text: its log-probability (nats), tokens and
+    perplexity per token, from the run's checkpoint or an export's `score` signature."""
+    texts = _predict_inputs(ctx.args)
+    batch = tf.constant([text.encode("utf-8") for text in texts])
+    if ctx.args.export_dir:
+        scores = load_export(ctx.args.export_dir).signatures["score"](texts=batch)
+    elif ctx.run_dir is not None:
+        generator = load_generator(ctx.run_dir, ctx.config)  # named: `score` holds it weakly
+        scores = generator.score(batch)
+    else:
+        raise ValueError("predict: give --run-dir RUN_DIR (made by train) or --export-dir EXPORT")
+    rows = []
+    for text, nats, count in zip(texts, scores["nats"].numpy(), scores["num_tokens"].numpy()):
+        perplexity = math.exp(nats / count) if count > 0 else float("nan")
+        rows.append({"text": text, "nats": float(nats), "tokens": int(count),
+                     "perplexity": perplexity})
+        preview = text.replace("\n", " ")
+        preview = preview[:60] + ("..." if len(preview) > 60 else "")
+        print(f"{-nats:10.2f} nats  {count:>6} tokens  perplexity {perplexity:9.2f}  {preview}")
+    return rows
 
 
 def export(ctx: RunContext):

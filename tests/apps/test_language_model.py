@@ -443,6 +443,16 @@ def test_export_reloads_in_a_fresh_process_and_generates(trained_run):
     assert served["num_tokens"] == int(score["num_tokens"][0]) == len("to be, or not to be")
     assert served["nats"] == pytest.approx(float(score["nats"][0]), rel=1e-5)
 
+    # predict scores texts from the run and from the export alike.
+    texts = ["to be, or not to be", "", "zzzz qqq"]
+    from_run = main(["predict", "--run-dir", str(run_dir), *texts])
+    from_export = main(["predict", "--export-dir", str(path), *texts])
+    assert [row["tokens"] for row in from_run] == [len(text) for text in texts]
+    for run_row, export_row in zip(from_run, from_export):
+        assert export_row["nats"] == pytest.approx(run_row["nats"], rel=1e-5)
+    assert from_run[0]["perplexity"] == pytest.approx(math.exp(from_run[0]["nats"] / 19))
+    assert from_run[0]["perplexity"] < from_run[2]["perplexity"]  # the rhyme is likelier
+
 
 @pytest.mark.slow
 def test_sentencepiece_model_trains_stateless_with_tied_embeddings(tmp_path):

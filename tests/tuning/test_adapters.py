@@ -1,4 +1,5 @@
-"""App adapters: the apps' own configs and model builders under the tuner."""
+"""Adapters: the apps' own configs, data and model builders under the tuner, in one
+protocol with the built-in tasks."""
 
 from __future__ import annotations
 
@@ -9,39 +10,48 @@ import keras
 import pytest
 
 from tuning.__main__ import main
-from tuning.adapters import ADAPTERS, get_adapter
+from tuning.adapters import ADAPTERS, adapter_class, make_adapter
 from tuning.report import load_trials
 
 VALUES = {
     "cell": "cifg",
     "units": 48,
     "learning_rate": 0.005,
-    "optimizer": "rmsprop",
+    "optimizer": "sgd",
+    "momentum": 0.8,
     "clip_norm": 2.0,
     "dropout": 0.1,
+    "input_noise": 0.2,
 }
 
 
-def test_every_adapter_writes_trial_values_into_its_app_config(tmp_path):
-    assert sorted(ADAPTERS) == ["adding", "language_model", "sentiment", "tagging", "translation"]
-    for app in ADAPTERS:
-        adapter = get_adapter(app, {}, tmp_path / app)
-        config = adapter.configure(VALUES)
-        assert (
-            config.learning_rate == 0.005
-            and config.optimizer == "rmsprop"
-            and config.clip_norm == 2.0
-        )
-        if app == "translation":
-            assert (config.encoder_cell, config.decoder_cell) == ("cifg", "cifg")
-            assert (config.encoder_units, config.decoder_units) == (48, 96)
-        else:
-            assert (config.cell, config.units) == ("cifg", 48)
-        if hasattr(config, "dropout"):
-            assert config.dropout == 0.1
-        assert adapter.config.learning_rate != 0.005  # the base config is left alone
-    assert get_adapter("tagging", {"task": "pos"}, tmp_path / "pos").objective == "val_accuracy"
-    assert get_adapter("tagging", {"task": "ner"}, tmp_path / "ner").objective == "val_f1"
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_every_adapter_writes_trial_values_into_its_config(name, tmp_path):
+    cls = adapter_class(name)
+    overrides = {"data": "unused.json"} if name == "jsb" else {}
+    adapter = make_adapter(name, overrides, tmp_path / name)
+    config = adapter.configure(VALUES)
+    assert (config.learning_rate, config.optimizer, config.momentum, config.clip_norm) == (
+        0.005, "sgd", 0.8, 2.0)
+    if name == "translation":
+        assert (config.encoder_cell, config.decoder_cell) == ("cifg", "cifg")
+        assert (config.encoder_units, config.decoder_units) == (48, 96)
+    else:
+        assert (config.cell, config.units) == ("cifg", 48)
+    for value in ("dropout", "input_noise"):  # only where the task tunes it
+        if value in cls.hyperparameters:
+            assert getattr(config, value) == VALUES[value]
+        elif hasattr(config, value):
+            assert getattr(config, value) == getattr(adapter.config, value)
+    assert adapter.config.learning_rate != 0.005  # the base config is left alone
+    # the options the search lists are the task's own, never one the trials set
+    listed = set(cls.option_names())
+    assert not listed & {"cell", "units", "learning_rate", "optimizer", "epochs", "seed"}
+
+
+def test_tagging_objective_follows_its_task(tmp_path):
+    assert make_adapter("tagging", {"task": "pos"}, tmp_path / "pos").objective == "val_accuracy"
+    assert make_adapter("tagging", {"task": "ner"}, tmp_path / "ner").objective == "val_f1"
 
 
 def test_app_search_uses_the_apps_model_builder(tmp_path):
@@ -49,54 +59,34 @@ def test_app_search_uses_the_apps_model_builder(tmp_path):
     from apps.adding.model import build_model
 
     run_dir = tmp_path / "adding"
-    overrides = [
-        "--set",
-        "length=8",
-        "--set",
-        "train_examples=64",
-        "--set",
-        "test_examples=32",
-        "--set",
-        "batch_size=32",
-        "--set",
-        "steps_per_epoch=2",
-    ]
-    main(
-        [
-            "search",
-            "--app",
-            "adding",
-            "--run-dir",
-            str(run_dir),
-            "--epochs",
-            "1",
-            "--max-trials",
-            "2",
-            "--cells",
-            "lstm,rnn",
-            "--units",
-            "4,8",
-            *overrides,
-        ]
-    )
+    main(["search", "adding", "--run-dir", str(run_dir), "--epochs", "2", "--max-trials", "2",
+          "--cells", "lstm,rnn", "--units", "4,8", "--length", "8", "--train-examples", "64",
+          "--test-examples", "32", "--batch-size", "32", "--steps-per-epoch", "2",
+          "--learning-rate", "0.01", "--lr-schedule", "inverse_time",
+          "--lr-inverse-time-decay", "1.0"])
     records = load_trials(run_dir)
     assert [r.status for r in records] == ["COMPLETED", "COMPLETED"], [r.message for r in records]
     for record in records:
         config = AddingConfig(length=8, cell=record.values["cell"], units=record.values["units"])
         assert record.metrics["param_count"] == build_model(config).count_params()
-        assert (
-            "val_loss" in record.metrics and "dropout" not in record.values
-        )  # AddingConfig has none
+        assert "val_mse" in record.metrics and "dropout" not in record.values  # AddingConfig has none
+        # the app's --lr-schedule runs in trials: epoch e trains at 0.01 / (1 + e)
+        epoch = record.metrics["best_epoch"] - 1
+        assert record.metrics["learning_rate"] == pytest.approx(0.01 / (1 + epoch))
     saved = json.loads((run_dir / "search.json").read_text())
-    assert saved["app"] == "adding" and saved["app_config"]["length"] == 8
-    assert saved["objective"] == "val_loss" and saved["direction"] == "min"
+    assert saved["task"] == "adding" and saved["task_config"]["length"] == 8
+    assert saved["objective"] == "val_mse" and saved["direction"] == "min"
 
 
-def test_unknown_app_and_unknown_config_keys_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="available: adding"):
-        main(["search", "--app", "nope", "--run-dir", str(tmp_path / "a")])
+def test_unknown_and_search_owned_config_keys_are_refused(tmp_path):
+    config_file = tmp_path / "adding.json"
+    config_file.write_text(json.dumps({"colour": "red"}))
     with pytest.raises(ValueError, match="unknown config keys"):
-        main(["search", "--app", "adding", "--run-dir", str(tmp_path / "b"), "--set", "colour=red"])
+        main(["search", "adding", "--run-dir", str(tmp_path / "a"), "--config", str(config_file)])
+    config_file.write_text(json.dumps({"units": 8, "length": 8}))
+    with pytest.raises(ValueError, match="--units cannot be given to a search"):
+        main(["search", "adding", "--run-dir", str(tmp_path / "b"), "--config", str(config_file)])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 # --------------------------------------------------------------------------------------
@@ -160,8 +150,6 @@ def _language_model(folder):
         "tokenizer": "char",
         "bptt": 8,
         "batch_size": 4,
-        "eval_batch_size": 2,
-        "eval_bptt": 8,
         "num_layers": 1,
         "steps_per_epoch": 4,
     }
@@ -191,11 +179,16 @@ def _translation(folder):
         "embedding_size": 8,
         "attention_units": 8,
         "batch_size": 200,
-        "bleu_every_epochs": 0,
     }
 
 
+def _procedural(folder):
+    return {"length": 5, "train_examples": 16, "valid_examples": 8, "test_examples": 8}
+
+
 MAKERS = {
+    "copy": _procedural,
+    "sign_memory": _procedural,
     "sentiment": _sentiment,
     "tagging": _tagging,
     "language_model": _language_model,
@@ -204,15 +197,17 @@ MAKERS = {
 
 
 @pytest.mark.parametrize("app", sorted(MAKERS))
-def test_each_adapter_prepares_the_app_data_and_builds_its_model(app, tmp_path):
+def test_each_task_prepares_its_data_and_builds_its_model(app, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    adapter = get_adapter(app, MAKERS[app](data), tmp_path / "work")
-    model = adapter.build_model({**VALUES, "units": 6})
-    batch = next(iter(adapter.prepared.data.train))
-    outputs = model(batch[0], training=False)  # the app's model takes the app's batches
+    adapter = make_adapter(app, MAKERS[app](data), tmp_path / "work")
+    model = adapter.build_model({**VALUES, "units": 6, "optimizer": "rmsprop"})
+    batch = next(iter(adapter.prepared.train))
+    outputs = model(batch[0], training=False)  # the task's model takes the task's batches
     assert model.optimizer is not None and keras.tree.flatten(outputs)[0].shape[0] is not None
-    assert model.count_params() > 0 and any((tmp_path / "work" / "vocab").iterdir())
+    assert model.count_params() > 0
+    if app.startswith(("sentiment", "tagging", "language", "translation")):  # vocabularies
+        assert any((tmp_path / "work" / "vocab").iterdir())
 
 
 @pytest.mark.slow
@@ -222,16 +217,15 @@ def test_a_trial_of_an_app_completes(app, tmp_path):
     data.mkdir()
     overrides = MAKERS[app](data)
     config_file = tmp_path / "app.json"
-    config_file.write_text(json.dumps({**overrides, "verbose": 0}))
+    config_file.write_text(json.dumps(overrides))
     run_dir = tmp_path / "run"
     main(
         [
             "search",
-            "--app",
             app,
             "--run-dir",
             str(run_dir),
-            "--app-config",
+            "--config",
             str(config_file),
             "--epochs",
             "1",
@@ -243,5 +237,6 @@ def test_a_trial_of_an_app_completes(app, tmp_path):
     )
     (record,) = load_trials(run_dir)
     assert record.status == "COMPLETED", record.message
-    assert ADAPTERS[app].objective in record.metrics and record.metrics["param_count"] > 0
-    assert record.values["cell"] in ADAPTERS[app].default_space["cells"]
+    cls = adapter_class(app)
+    assert cls.objective in record.metrics and record.metrics["param_count"] > 0
+    assert record.values["cell"] in cls.default_space["cells"]

@@ -160,7 +160,7 @@ def test_report_of_a_search_directory(tmp_path):
                 "run_dir": str(run_dir),
                 "task": "jsb",
                 "space": {"cells": ["vanilla", "nfg", "cifg"]},
-                "task_options": {"data": "unused.json"},
+                "task_config": {"data": "unused.json"},
             }
         )
     )

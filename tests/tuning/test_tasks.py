@@ -1,4 +1,5 @@
-"""The JSB Chorales task (through pipelines.music) and the exactness of its metric."""
+"""The built-in tasks: JSB Chorales (through pipelines.music) and the exactness of its
+metric, the procedural tasks' chance levels."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from pipelines.errors import DataFormatError
 from tuning.__main__ import main
 from tuning.report import load_trials
-from tuning.tasks import JSBChoralesTask, TaskOptions, frame_nll
+from tuning.task_models import frame_nll, jsb_data, jsb_model
+from tuning.tasks import JSBConfig
 
 
 def _chorales(count: int, seed: int) -> list[list[list[int]]]:
@@ -37,9 +39,9 @@ def jsb_file(tmp_path):
 
 
 def test_nll_is_exact_per_time_step_across_padded_batches(jsb_file):
-    task = JSBChoralesTask(TaskOptions(data=str(jsb_file), batch_size=2))
-    model = task.build_model({"cell": "vanilla", "units": 6, "learning_rate": 1e-3})
-    result = model.evaluate(task.data.validation, verbose=0, return_dict=True)
+    config = JSBConfig(data=str(jsb_file), batch_size=2, cell="vanilla", units=6)
+    model = jsb_model(config)
+    result = model.evaluate(jsb_data(config).validation, verbose=0, return_dict=True)
     # reference: every chorale alone (no padding), all steps pooled
     from pipelines.music import read_jsb
 
@@ -59,10 +61,9 @@ def test_jsb_trial_completes_with_a_test_split(jsb_file, tmp_path):
     main(
         [
             "search",
+            "jsb",
             "--run-dir",
             str(run_dir),
-            "--task",
-            "jsb",
             "--data",
             str(jsb_file),
             "--batch-size",
@@ -87,8 +88,28 @@ def test_bad_jsb_files_are_named(tmp_path):
     no_valid = tmp_path / "train_only.json"
     no_valid.write_text(json.dumps({"train": _chorales(2, 0)}))
     with pytest.raises(ValueError, match="no 'valid' split"):
-        JSBChoralesTask(TaskOptions(data=str(no_valid))).load()
+        jsb_data(JSBConfig(data=str(no_valid)))
     bad_pitch = tmp_path / "bad.json"
     bad_pitch.write_text(json.dumps({"train": [[[200]]], "valid": [[[60]]]}))
     with pytest.raises(DataFormatError, match="pitch 200"):
-        JSBChoralesTask(TaskOptions(data=str(bad_pitch))).load()
+        jsb_data(JSBConfig(data=str(bad_pitch)))
+
+
+@pytest.mark.parametrize("task", ["copy", "sign_memory", "adding"])
+def test_chance_level_is_the_loss_of_the_best_predictor_blind_to_the_inputs(task, tmp_path):
+    # The input-blind predictor knows each step's (or the sum's) distribution over the
+    # validation set and nothing else; its loss is what the plots draw as chance.
+    from tuning.adapters import make_adapter
+
+    adapter = make_adapter(task, {"length": 12, "valid_examples": 4000}, tmp_path)
+    targets = np.concatenate([np.asarray(y) for _, y in adapter.prepared.validation])
+    if task == "adding":  # squared error of always answering the mean sum, 1.0
+        blind = np.mean((targets - 1.0) ** 2)
+    else:  # cross-entropy of each position's empirical distribution of targets
+        columns = targets.reshape(len(targets), -1).T
+        blind = np.mean([
+            -np.mean(np.log(np.unique(column, return_counts=True)[1][
+                np.searchsorted(np.unique(column), column)] / len(column)))
+            for column in columns
+        ])
+    assert blind == pytest.approx(adapter.chance_level(adapter.config), rel=0.03)

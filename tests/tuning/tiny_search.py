@@ -1,23 +1,25 @@
-"""The smallest search the tuning tests run: the adding task, tiny widths, one epoch."""
+"""The smallest search the tuning tests run: the adding app, tiny widths, one short epoch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-#: Task and training arguments of `python -m tuning search` for a search of seconds.
+#: The task and its options, then training arguments of `python -m tuning search` for a
+#: search of seconds.
 TINY = [
-    "--task",
     "adding",
     "--length",
     "8",
     "--train-examples",
     "64",
-    "--validation-examples",
+    "--valid-examples",
     "32",
     "--test-examples",
     "32",
     "--batch-size",
     "32",
+    "--steps-per-epoch",
+    "2",
     "--epochs",
     "1",
     "--units",
@@ -32,13 +34,15 @@ def search_arguments(
     task_arguments: list[str] = TINY,
 ) -> list[str]:
     """The `search` command line of `per_variant` trials per cell of `cells` into `run_dir`."""
+    task, *options = task_arguments
     return [
         "search",
+        task,
         "--run-dir",
         str(run_dir),
         "--per-variant",
         str(per_variant),
         "--cells",
         cells,
-        *task_arguments,
+        *options,
     ]

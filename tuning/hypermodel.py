@@ -1,5 +1,5 @@
-"""keras-tuner hypermodels: a task of `tuning.tasks` or an app (through its adapter) with
-the search space of `tuning.space`.
+"""The keras-tuner hypermodel: a task (through its adapter) with the search space of
+`tuning.space`.
 
 `fit` trains one trial and returns its metrics: the objective at the best validation
 epoch (the weights of that epoch are restored), every other logged value at that epoch,
@@ -17,13 +17,13 @@ from collections.abc import Sequence
 import keras
 import keras_tuner as kt
 
+from tuning.adapters import Adapter, Prepared
 from tuning.space import SearchSpace
-from tuning.tasks import Task, TaskData
 
 
 def fit_and_measure(
     model: keras.Model,
-    data: TaskData,
+    data: Prepared,
     objective: str,
     direction: str = "min",
     epochs: int = 10,
@@ -77,106 +77,50 @@ def fit_and_measure(
     return metrics
 
 
-class _MeasuredHyperModel(kt.HyperModel):
-    """What both hypermodels share: the space, the training length, and a `fit` that
-    trains and measures one trial by the hypermodel's `objective` (see `fit_and_measure`)."""
+class AdapterHyperModel(kt.HyperModel):
+    """A task (through its adapter, `tuning.adapters`) over `space`: `build` writes the
+    trial's values into the task's config and calls its model builder; `fit` trains and
+    measures the model (see `fit_and_measure`)."""
 
     def __init__(
         self,
-        name: str,
+        adapter: Adapter,
         space: SearchSpace,
         epochs: int = 10,
         early_stopping_patience: int = 0,
         verbose: int = 0,
     ):
-        super().__init__(name=name)
+        super().__init__(name=f"task_{adapter.name}")
+        self.adapter = adapter
         self.space = space
         self.epochs = epochs
         self.early_stopping_patience = early_stopping_patience
         self.verbose = verbose
-
-    @property
-    def objective(self) -> kt.Objective:
-        raise NotImplementedError
-
-    def _fit_and_measure(self, model, data: TaskData, epochs, initial_epoch, callbacks):
-        objective = self.objective
-        return fit_and_measure(
-            model,
-            data,
-            objective=objective.name,
-            direction=objective.direction,
-            epochs=epochs or self.epochs,
-            initial_epoch=initial_epoch,
-            early_stopping_patience=self.early_stopping_patience,
-            callbacks=callbacks,
-            verbose=self.verbose,
-        )
-
-
-class TaskHyperModel(_MeasuredHyperModel):
-    """A task of `tuning.tasks` over `space`: `build` returns the compiled model of the
-    sampled values; `fit` trains and measures it (see `fit_and_measure`)."""
-
-    def __init__(
-        self,
-        task: Task,
-        space: SearchSpace,
-        epochs: int = 10,
-        early_stopping_patience: int = 0,
-        verbose: int = 0,
-    ):
-        super().__init__(f"task_{task.name}", space, epochs, early_stopping_patience, verbose)
-        self.task = task
-
-    @property
-    def objective(self) -> kt.Objective:
-        return kt.Objective(self.task.objective, "min")
-
-    def prepare(self) -> None:
-        """Loads the data now (bad paths and formats fail before any trial starts)."""
-        _ = self.task.data
-
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        return self.task.build_model(self.space.declare(hp))
-
-    def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
-        return self._fit_and_measure(model, self.task.data, epochs, initial_epoch, callbacks)
-
-
-class AppHyperModel(_MeasuredHyperModel):
-    """An app tuned through its adapter (`tuning.adapters`): the trial's values replace
-    fields of the app's config and the app's own model builder makes the model."""
-
-    #: The app's datasets are made once and may hold TF resources (in-graph tokenizers)
-    #: that `keras.backend.clear_session()` and `tf.random.set_seed` would destroy: the
-    #: tuner keeps the session and seeds trials without TensorFlow's global seed.
-    clear_session = False
-
-    def __init__(
-        self,
-        adapter,
-        space: SearchSpace,
-        epochs: int = 10,
-        early_stopping_patience: int = 0,
-        verbose: int = 0,
-    ):
-        super().__init__(f"app_{adapter.app}", space, epochs, early_stopping_patience, verbose)
-        self.adapter = adapter
+        #: Whether the tuner may clear the Keras session (and TensorFlow's seed) between
+        #: trials: not when the prepared data hold TF resources (in-graph tokenizers).
+        self.clear_session = adapter.clear_session
 
     @property
     def objective(self) -> kt.Objective:
         return kt.Objective(self.adapter.objective, self.adapter.direction)
 
     def prepare(self) -> None:
-        """Prepares the app's data now (bad paths and formats fail before any trial)."""
+        """Prepares the task's data now (bad paths and formats fail before any trial)."""
         _ = self.adapter.prepared
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        values = self.space.declare(hp, self.adapter.hyperparameters)
-        return self.adapter.build_model(values)
+        return self.adapter.build_model(self.space.declare(hp, self.adapter.hyperparameters))
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
-        prepared = self.adapter.prepared
-        callbacks = [*prepared.make_callbacks(), *callbacks]
-        return self._fit_and_measure(model, prepared.data, epochs, initial_epoch, callbacks)
+        objective = self.objective
+        return fit_and_measure(
+            model,
+            self.adapter.prepared,
+            objective=objective.name,
+            direction=objective.direction,
+            epochs=epochs or self.epochs,
+            initial_epoch=initial_epoch,
+            early_stopping_patience=self.early_stopping_patience,
+            callbacks=[*self.adapter.callbacks(hp.values), *callbacks],
+            verbose=self.verbose,
+        )
