@@ -10,7 +10,8 @@ examples of the recipe's data, shuffled by its seed):
     suite   the recipe's model (`build_model` of the app) fed by the app's own pipeline
             (length buckets, token budgets)
     keras   its twin from Keras built-ins, trained the way a Keras tutorial would:
-            `keras.layers.GRU`/`LSTM` in `keras.layers.Bidirectional`, padded batches of
+            `keras.layers.GRU`/`LSTM` in `keras.layers.Bidirectional` (a tagger's character
+            LSTM applied word by word), padded batches of
             32 examples in shuffled order (`padded_batch`), a softmax where the app has a
             CRF (tagging), the decoder GRU followed by `keras.layers.AdditiveAttention` where
             the app feeds the attention back into the decoder cell (translation)
@@ -58,14 +59,25 @@ logger = logging.getLogger("benchmarks.app_speed")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.app_speed", description=__doc__.split("\n")[0])
     parser.add_argument("--apps", default=",".join(APPS), help="comma-separated apps")
-    parser.add_argument("--examples", type=int, default=0,
-                        help="examples of the epoch (0: per app, see EXAMPLES)")
+    parser.add_argument("--examples", type=_examples, default={},
+                        help="examples of the epoch: N for every app, or APP=N,... (default: EXAMPLES)")
     parser.add_argument("--chunks", type=int, default=6, help="round-robin chunks of each epoch")
     parser.add_argument("--startup-repeats", type=int, default=5, help="runs of each start-up command")
     parser.add_argument("--skip-startup", action="store_true", help="only the training speed")
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--conditions", default="", help="what else ran on the machine")
     return parser.parse_args(argv)
+
+
+def _examples(value: str) -> dict:
+    """"N" (every app) or "app=N,app=N" -> {app or "": N}."""
+    if "=" not in value:
+        return {"": int(value)}
+    pairs = [item.split("=", 1) for item in value.split(",")]
+    unknown = sorted(app for app, _ in pairs if app not in APPS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown apps {unknown}")
+    return {app: int(count) for app, count in pairs}
 
 
 # --------------------------------------------------------------------------- start-up
@@ -224,8 +236,27 @@ def tagging(config, examples: int, folder: Path) -> dict[str, Contender]:
     if config.casing_embedding_size > 0:
         inputs["case_ids"] = keras.Input((None,), dtype="int32", name="case_ids")
         pieces.append(keras.layers.Embedding(len(CASINGS) + 1, config.casing_embedding_size)(inputs["case_ids"]))
-    chars = keras.layers.Embedding(len(vocabularies.chars) + 2, config.char_embedding_size, mask_zero=True)(char_ids)
-    pieces.append(keras.layers.TimeDistributed(keras.layers.Bidirectional(keras.layers.LSTM(config.char_units)))(chars))
+    class PerWord(keras.layers.Layer):
+        """`inner` applied to the characters of each word: [B, T, C] -> [B, T, features]
+        (`keras.layers.TimeDistributed` cannot take the gradient when T and C are both
+        unknown, as in padded batches of any length)."""
+
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = inner
+
+        def call(self, char_ids):
+            shape = keras.ops.shape(char_ids)
+            features = self.inner(keras.ops.reshape(char_ids, (-1, shape[2])))
+            return keras.ops.reshape(features, (shape[0], shape[1], features.shape[-1]))
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:2], self.inner.output_shape[-1])
+
+    word_chars = keras.Input((None,), dtype="int32")
+    char_model = keras.Model(word_chars, keras.layers.Bidirectional(keras.layers.LSTM(config.char_units))(
+        keras.layers.Embedding(len(vocabularies.chars) + 2, config.char_embedding_size, mask_zero=True)(word_chars)))
+    pieces.append(PerWord(char_model)(char_ids))
     hidden = keras.layers.Dropout(config.dropout)(keras.layers.Concatenate()(pieces))
     for _ in range(config.num_layers):
         hidden = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(hidden)
@@ -434,12 +465,11 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from benchmarks import host, results_file
     from benchmarks.recipes import DATA_ROOT, recipe
 
     started = time.perf_counter()
     apps = args.apps.split(",")
-    flat = {}
+    flat, results = {}, {}
     if not args.skip_startup:  # first, before this process imports TensorFlow
         for app in apps:
             flat.update(startup_seconds(app, args.startup_repeats))
@@ -449,11 +479,15 @@ def main(argv=None) -> dict:
 
     load = [os.getloadavg()[0]]
     for app in apps:
-        examples = args.examples or EXAMPLES[app]
+        examples = args.examples.get(app) or args.examples.get("") or EXAMPLES[app]
         keras.utils.set_random_seed(1234)
         config = _config(app, examples)
-        with tempfile.TemporaryDirectory() as folder:
-            figures = race(BENCHES[app](config, examples, Path(folder)), args.chunks)
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                figures = race(BENCHES[app](config, examples, Path(folder)), args.chunks)
+        except Exception:  # one app's failure leaves the others measured (the log has why)
+            logger.exception("%s: failed", app)
+            continue
         load.append(os.getloadavg()[0])
         for model, record in figures.items():
             for key, value in record.items():
@@ -463,6 +497,15 @@ def main(argv=None) -> dict:
         flat[f"{app}_precision"] = config.mixed_precision
         flat[f"{app}_recipe"] = "python -m apps.{} train {}".format(
             app, " ".join(arg.replace(DATA_ROOT, "../shared/data") for arg in recipe(app)))
+        results = _write(args, argv, flat, load, started)  # after each app: a later failure keeps it
+    return results
+
+
+def _write(args, argv, flat: dict, load: list, started: float) -> dict:
+    """Merges `flat` and the run's machine, conditions, command, date and wall time into
+    the results file; returns its contents."""
+    from benchmarks import host, results_file
+
     results = results_file.read(Path(args.output))
     results.update(flat)
     results.update({

@@ -412,13 +412,11 @@ def main(argv=None) -> dict:
     import tensorflow as tf  # noqa: F401  (after the arguments: --help answers at once)
 
     from apps.common.run_dir import RunDir
-    from benchmarks import host, results_file
-    from benchmarks.rnn_speed import bf16_skip_note
 
     started = time.perf_counter()
     runs_root = Path(args.runs_root)
     load = [os.getloadavg()[0]]
-    flat = {}
+    flat, results = {}, {}
     every = subjects(args.num_tokens)
     for app in args.apps.split(","):
         if app not in every:
@@ -427,26 +425,40 @@ def main(argv=None) -> dict:
         minutes = args.train_minutes * (3 if app == "translation" else 1)
         train_run(app, run_dir, minutes)
         config = _config(app, RunDir(run_dir))
-        for subject in every[app]:
-            flat.update(measure(subject, RunDir(run_dir), config, args, runs_root / "exports"))
-            load.append(os.getloadavg()[0])
         flat[f"{app}_train_minutes"] = minutes
         flat[f"{app}_train_command"] = "python -m apps.{} train {}".format(
             app, " ".join(["--run-dir", f"runs/serving/{app}", *_shown_recipe(app, minutes)]))
+        flat[f"{app}_benchmark_command"] = _command(argv)
+        for subject in every[app]:
+            flat.update(measure(subject, RunDir(run_dir), config, args, runs_root / "exports"))
+            load.append(os.getloadavg()[0])
+            results = _write(args, argv, flat, load, started)  # after each subject: a later failure keeps it
+    return results
+
+
+def _write(args, argv, flat: dict, load: list, started: float) -> dict:
+    """Merges `flat` and the run's machine, conditions, command, date and wall time into
+    the results file; returns its contents."""
+    from benchmarks import host, results_file
+    from benchmarks.rnn_speed import bf16_skip_note
+
     results = results_file.read(Path(args.output))
     results.update(flat)
-    note = bf16_skip_note(host.cpu())
     results.update({
         "machine": host.machine(),
-        "bf16_skipped": note or "",
+        "bf16_skipped": bf16_skip_note(host.cpu()) or "",
         "conditions": args.conditions or f"load average {min(load):.1f}-{max(load):.1f}",
-        "command": "python -m benchmarks.serving " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": _command(argv),
         "date": datetime.date.today().isoformat(),
         "wall_s": round(time.perf_counter() - started, 1),
     })  # fmt: skip
     results_file.write(Path(args.output), results)
     logger.info("wrote %s", args.output)
     return results
+
+
+def _command(argv) -> str:
+    return "python -m benchmarks.serving " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def _shown_recipe(app: str, minutes: float) -> list[str]:
