@@ -29,12 +29,18 @@ def bucket_size(size) -> tf.Tensor:
     return tf.where(tf.logical_and(size > 0, index < len(BUCKET_SIZES)), bucket, size)
 
 
+def _padded_size(size) -> tf.Tensor:
+    """`bucket_size`, at least 1: XLA cannot slice a step or row out of an empty
+    dimension, so empty inputs run as one masked step or row (cut off afterwards)."""
+    return tf.maximum(bucket_size(size), 1)
+
+
 def pad_to_buckets(projected, mask, initial_states, initial_output):
     """`(projected [T', B', P], mask [T', B'], initial_states, initial_output)` padded to
-    bucket sizes T' >= T and B' >= B: new steps and rows are masked (a row of padding is
+    bucket sizes T' >= T and B' >= B (at least 1): new steps and rows are masked (a row of padding is
     fully masked) and zero. Slice the results back with `[:T, :B]`."""
     num_steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
-    padded_steps, padded_batch = bucket_size(num_steps), bucket_size(batch)
+    padded_steps, padded_batch = _padded_size(num_steps), _padded_size(batch)
     extra_steps, extra_rows = padded_steps - num_steps, padded_batch - batch
     if mask is None:
         mask = tf.ones([num_steps, batch], tf.bool)
@@ -52,7 +58,7 @@ def compiled_on_buckets(fn, sequences, mask):
     masked steps and rows do not change the results of the others (a CRF's decoding)."""
     sequences = tf.convert_to_tensor(sequences)
     batch, num_steps = tf.shape(sequences)[0], tf.shape(sequences)[1]
-    extra_rows, extra_steps = bucket_size(batch) - batch, bucket_size(num_steps) - num_steps
+    extra_rows, extra_steps = _padded_size(batch) - batch, _padded_size(num_steps) - num_steps
     padding = [[0, extra_rows], [0, extra_steps]]
     sequences = tf.pad(sequences, padding + [[0, 0]] * (sequences.shape.rank - 2))
     mask = tf.pad(tf.cast(mask, tf.bool), padding)

@@ -59,3 +59,35 @@ def test_the_xla_loop_sees_only_bucket_shapes(monkeypatch):
     for steps in (5, 6, 7, 9):
         layer(RNG.normal(size=(5, steps, 3)).astype("float32"))
     assert seen == [(6, 6), (6, 6), (8, 6), (12, 6)]
+
+
+def test_xla_loop_and_xla_decoding_on_empty_inputs_equal_the_plain_ones():
+    """No steps (a word of no characters) or no rows: XLA cannot slice an empty dimension,
+    so these run as one masked step or row and come back empty, as the plain call's."""
+    from layers import CRF
+
+    layer = Recurrent(build_cell("gru", 4), return_state=True)  # as a word's character RNN
+    layer.build((None, None, 3))
+    randomize_weights(layer.cell, seed=9)
+    xla = Recurrent.from_config({**layer.get_config(), "jit_compile": True})
+    xla.build((None, None, 3))
+    xla.cell.set_weights(layer.cell.get_weights())
+    crf = CRF.for_tags(["O", "B-X", "I-X"], "bio", boundary_initializer="random_normal")
+    crf.build((None, None, 3))
+    compiled_crf = CRF.from_config({**crf.get_config(), "jit_compile": True})
+    compiled_crf.build((None, None, 3))
+    compiled_crf.set_weights(crf.get_weights())
+    spec = [tf.TensorSpec([None, None, 3]), tf.TensorSpec([None, None], tf.bool)]  # shapes as a server sees them
+    for batch, steps in ((2, 0), (0, 4), (0, 0)):
+        x = RNG.normal(size=(batch, steps, 3)).astype("float32")
+        mask = np.ones((batch, steps), bool)
+        for got, expected in zip(tf.function(lambda x, m: xla(x, mask=m), input_signature=spec)(x, mask),
+                                 tf.function(lambda x, m: layer(x, mask=m), input_signature=spec)(x, mask)):
+            assert tuple(got.shape) == tuple(expected.shape)
+            np.testing.assert_allclose(got, expected, atol=1e-6)
+        if not steps:  # the plain Viterbi needs a step (the taggers send none)
+            continue
+        for got, expected in zip(tf.function(compiled_crf.decode, input_signature=spec)(x, mask),
+                                 tf.function(crf.decode, input_signature=spec)(x, mask)):
+            assert tuple(got.shape) == tuple(expected.shape)
+            np.testing.assert_allclose(got, expected, atol=1e-5)
