@@ -3,6 +3,7 @@ and the vector/matrix units that decide which precisions are fast on it."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -44,3 +45,12 @@ def machine_of_nested_host(host: dict) -> str:
     """The same line for the `host` record of an old nested results file (those files were
     all written on the CPU-only development machine)."""
     return f"{host['machine']}, {host['cpu_count']} CPU cores, no GPU, TensorFlow {host['tensorflow']}"
+
+
+def run_precision(run_dir: str | Path) -> str:
+    """The Keras dtype policy an app's run trained in here: its saved `--mixed-precision`,
+    with `auto` resolved for this machine (float32 without AMX / AVX512-BF16)."""
+    from apps.common.precision import resolve_precision
+
+    config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    return resolve_precision(config["mixed_precision"])

@@ -51,6 +51,10 @@ def text(value) -> str:
     return str(value)
 
 
+def _budget(value: float) -> str:
+    return f"{value:g} min"
+
+
 def _day(value) -> str:
     return str(value)[:10]  # an ISO date or timestamp -> YYYY-MM-DD
 
@@ -60,11 +64,13 @@ def _day(value) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Column:
-    """A figure column: `key` is the key after the run's prefix (`<run>_<key>`)."""
+    """A figure column: `key` is the key after the run's prefix (`<run>_<key>`); `missing`
+    is shown where the file has no such key (e.g. "not measured yet" for a test figure)."""
 
     header: str
     key: str
     format: Callable = fixed(2)
+    missing: str = "-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,20 +86,29 @@ class Row:
     #: Another run prefix whose command, date, time and conditions this row shares (the
     #: models of one benchmark command).
     shared: str = ""
+    #: The training budget of the run's command, shown where the file records no
+    #: `<run>_budget_minutes` (a setting of the recipe, not a measured figure).
+    budget_minutes: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class RunTable:
-    """Rows of runs with figure columns, then training time, date, conditions, command."""
+    """Rows of runs with figure columns, then training time, (budget,) date, (machine,)
+    conditions, command. With `budget`, a column of each run's training budget; with
+    `machine`, one of the machine it ran on (the run's or the file's `machine`), and the
+    conditions column then holds only what the run's `conditions` say."""
 
     readme: str
     columns: Sequence[Column]
     rows: Sequence[Row]
     first_header: str = "what"
+    budget: bool = False
+    machine: bool = False
 
     def render(self) -> str:
-        headers = [self.first_header, *(c.header for c in self.columns), "training time", "date",
-                   "conditions", "command"]
+        headers = [self.first_header, *(c.header for c in self.columns), "training time",
+                   *(["budget"] if self.budget else []), "date",
+                   *(["machine"] if self.machine else []), "conditions", "command"]
         lines = [_line(headers), _line(["---"] * len(headers))]
         for row in self.rows:
             results = _results(row.file)
@@ -106,11 +121,16 @@ class RunTable:
             cells = [row.what]
             for column in self.columns:
                 value = get(column.key)
-                cells.append(_shown(value, column.format))
+                cells.append(_shown(value, column.format, column.missing))
             cells.append(_shown(get(row.wall_key), minutes))
+            if self.budget:
+                cells.append(_shown(get("budget_minutes") or row.budget_minutes, _budget))
             cells.append(_shown(get("date") or results.get("date"), _day))
-            conditions = get("conditions") or get("machine") or results.get("machine")
-            cells.append(_shown(conditions, text))
+            # The file's machine only for a run the file records.
+            machine = get("machine") or (results.get("machine") if get("command") else None)
+            if self.machine:
+                cells.append(_shown(machine, text))
+            cells.append(_shown(get("conditions") or (None if self.machine else machine), text))
             cells.append(_command(get("command")))
             lines.append(_line(cells))
         return "\n".join(lines)
@@ -136,7 +156,7 @@ class KeyTable:
         for cells, substitutions in self.rows:
             values = [
                 _shown(results.get(column.key.format(**substitutions)),
-                       substitutions.get("format", column.format))
+                       substitutions.get("format", column.format), column.missing)
                 for column in self.columns
             ]
             lines.append(_line([*cells, *values]))
@@ -210,9 +230,9 @@ def _value(results: dict, run: str, key: str):
     return results.get(f"{run}_{key}") if run else results.get(key)
 
 
-def _shown(value, format: Callable) -> str:
+def _shown(value, format: Callable, missing: str = "-") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return missing
     return format(value)
 
 

@@ -132,6 +132,90 @@ PIPELINE_TARGETS = KeyTable(
     ],
 )
 
+def _rows(kind: str, prefix: str, what: str, must_hold: str, subjects) -> list:
+    """Rows of one kind of trial: `what` per subject (a format of `subject` and `about`),
+    `must_hold` said once, then "the same"."""
+    return [([kind, what.format(subject=subject, about=about), "the same" if index else must_hold],
+             {"prefix": f"{prefix}_{subject}"})
+            for index, (subject, about) in enumerate(subjects)]  # fmt: skip
+
+
+_RELIABILITY_ROWS = [
+    (["kill -9", "`adding` train: killed at a random time or at a random write into its run "
+      "directory, then rerun", "resumes after its last committed epoch; each epoch once in "
+      "history.csv; final weights bit-equal to an uninterrupted run"], {"prefix": "kill_adding"}),
+    *_rows("kill -9", "kill", "`{subject}` train: the same kills ({about})",
+           "resumes after its last committed epoch; each epoch once; ends at the last epoch",
+           [("sentiment", "one pass an epoch, dropout: equal weights not promised"),
+            ("tagging", "one pass an epoch, word dropout and dropout"),
+            ("translation", "one pass an epoch in shuffled buckets"),
+            ("language_model", "stateful streams")]),
+    (["kill -9", "`python -m tuning search` (3 trials): killed at a random time, then rerun",
+      "every trial COMPLETED once; trials completed before the kill kept, not rerun"],
+     {"prefix": "kill_tuner"}),
+    *_rows("kill -9", "vocabulary", "{about} tokenizer: killed at each write of its vocab/ files "
+           "in turn, then rerun", "the rerun trains with the uninterrupted run's files (no "
+           "partial file trusted)",
+           [(name, name.replace("_", " ")) for name in (
+               "sentiment_words", "sentiment_sentencepiece", "tagging", "translation_joint",
+               "translation_separate", "language_model_word", "language_model_sentencepiece")]),
+    *_rows("bad input", "fuzz", "{about}: generated malformed files",
+           "accepted, or exit 2 with one final line `error: FILE[:LINE]: ...`, no traceback, "
+           "the run directory unchanged (a new one not made)",
+           [("conll", "CoNLL (`tagging evaluate`, `train`)"), ("conllu", "CoNLL-U (`tagging evaluate`)"),
+            ("parallel", "parallel text (`translation evaluate`, `train`)"),
+            ("jsonl", "classification JSONL (`sentiment evaluate`)"),
+            ("csv", "classification CSV (`sentiment evaluate`)"),
+            ("tsv", "classification TSV (`sentiment evaluate`)"),
+            ("aclimdb", "aclImdb review folders (`sentiment evaluate --data-dir`)"),
+            ("plain_text", "plain text (`language_model evaluate`, `train`)"),
+            ("coco_captions", "COCO caption JSON (the reader: no app reads it yet)"),
+            ("jsb", "JSB chorales JSON (the reader)")]),
+    *_rows("bad input", "options", "`{subject}`: random option values in and out of their "
+           "ranges, any command", "inside: accepted; outside: exit 2, one line naming the "
+           "option, the run directory unchanged",
+           [(app, "") for app in ("adding", "sentiment", "tagging", "translation", "language_model")]),
+    *_rows("serving", "serving", "export `{subject}`{about}", "each element's outputs equal to "
+           "its outputs alone; plain `tf.saved_model.load` gives the same outputs",
+           [(name, ": empty, 100,000-character, invalid UTF-8, emoji and mixed batches; 0, 1 and "
+             "1,024 elements; 8 threads at once; a process without the suite" if not index else "")
+            for index, name in enumerate((
+                "sentiment_words", "sentiment_sentencepiece", "sentiment_ensemble",
+                "tagging", "tagging_ensemble", "translation_joint", "translation_separate",
+                "translation_ensemble", "language_model_word", "language_model_char"))]),
+    (["serving", "export `adding`: float sequences (ordinary, zeros, +-1e30); 0, 1 and 1,024 "
+      "elements; 8 threads; a process without the suite", "the same"], {"prefix": "serving_adding"}),
+    (["serving", "every run directory above, exports included", "no pickle file"],
+     {"prefix": "no_pickle_all"}),
+    (["serving", "every `.keras` checkpoint above", "loads with `safe_mode=True`"],
+     {"prefix": "safe_mode_all"}),
+    (["multi-worker", "`adding` train, MultiWorkerMirroredStrategy, two workers on 127.0.0.1: "
+      "both killed after a random epoch, restarted",
+      "each epoch once; weights bit-equal to an uninterrupted two-worker run; valid MSE within "
+      "2 % of one worker's"], {"prefix": "multi_worker_adding"}),
+]
+RELIABILITY = KeyTable(
+    readme="README.md",
+    file="reliability",
+    headers=["kind", "what was tried", "what must hold"],
+    columns=[Column("trials", "{prefix}_trials", integer), Column("held", "{prefix}_held", integer)],
+    rows=_RELIABILITY_ROWS,
+)
+RELIABILITY_RUN = KeyTable(
+    readme="README.md",
+    file="reliability",
+    headers=["campaign"],
+    columns=[Column("value", "{key}", text)],
+    rows=[
+        (["command"], {"key": "command", "format": lambda value: f"`{value}`"}),
+        (["date"], {"key": "date"}),
+        (["wall time"], {"key": "wall_time_s", "format": minutes}),
+        (["machine"], {"key": "machine"}),
+        (["conditions"], {"key": "conditions"}),
+    ],
+)
+
+
 def _significant(value: float) -> str:
     """3 significant digits (MSEs from 1e-4 to the chance level)."""
     return f"{value:.3g}"
@@ -238,6 +322,273 @@ APP_SPEED = KeyTable(
 )
 APP_SPEED_RUN = _run_facts("app_speed")
 
+
+# --------------------------------------------------------------------------- apps/translation
+
+_NOT_MEASURED = "not measured yet"
+
+
+def _translation(run: str, what: str, budget: float, **keys: str) -> Row:
+    return Row("translation", run, what, keys=keys, wall_key="train_wall_s", budget_minutes=budget)
+
+
+#: The final run records its validation figures as `dev_*` (benchmarks.heldout).
+_FINAL_DEV_KEYS = {f"valid_{figure}": f"dev_{figure}" for figure in (
+    "bleu_beam1", "bleu_beam5", "sentences_per_s_beam1", "sentences_per_s_beam5")}
+TRANSLATION = RunTable(
+    readme="apps/translation/README.md",
+    first_header="model (Multi30k en-de, lowercased)",
+    columns=[
+        Column("val BLEU greedy", "valid_bleu_beam1"),
+        Column("val BLEU beam 5", "valid_bleu_beam5"),
+        Column("test2016 BLEU greedy", "test_bleu_beam1", missing=_NOT_MEASURED),
+        Column("test2016 BLEU beam 5", "test_bleu_beam5", missing=_NOT_MEASURED),
+        Column("sentences/s greedy", "valid_sentences_per_s_beam1", fixed(1)),
+        Column("sentences/s beam 5", "valid_sentences_per_s_beam5", fixed(1)),
+        Column('"epochs" of 125 steps', "epochs_trained", integer),
+    ],
+    rows=[
+        _translation("final", "**Final recipe**: the drop04_88 flags with `--mixed-precision auto`, "
+                     "trained, then scored on val and test2016 by `python -m benchmarks.translation "
+                     "final`", 88, **_FINAL_DEV_KEYS),
+        _translation("drop04_88", "**drop04_88**: BiGRU-256 encoder, GRU-512 decoder with deep "
+                     "output, Bahdanau attention, weight averaging 0.998, dropout 0.4 (the recipe "
+                     "command below)", 88),
+        _translation("ema88", "ema88: the same with dropout 0.3", 88),
+        _translation("ensemble", "log-linear ensemble of 2 models without weight averaging "
+                     "(seeds 1234, 1235; 44 min each)", 90),
+        _translation("ensemble_member_1", "its member 1 (seed 1234)", 44),
+        _translation("ensemble_member_2", "its member 2 (seed 1235)", 44),
+        _translation("main", "one model without weight averaging (`multi30k_gru`)", 88),
+    ],
+    budget=True,
+    machine=True,
+)
+TRANSLATION_SCHEDULED_SAMPLING = RunTable(
+    readme="apps/translation/README.md",
+    first_header="training (the multi30k_gru model, 30 minutes, one core each)",
+    columns=[
+        Column("val BLEU greedy", "valid_bleu_beam1"),
+        Column("val BLEU beam 5", "valid_bleu_beam5"),
+        Column("sentences/s greedy (one core)", "valid_sentences_per_s_beam1", fixed(1)),
+        Column("sentences/s beam 5 (one core)", "valid_sentences_per_s_beam5", fixed(1)),
+        Column('"epochs" of 125 steps', "epochs_trained", integer),
+    ],
+    rows=[
+        _translation("teacher_forcing", "teacher forcing", 30),
+        _translation("scheduled_sampling", "scheduled sampling, `--scheduled-sampling-type "
+                     "inverse_sigmoid --scheduled-sampling-k 200`", 30),
+    ],
+    budget=True,
+    machine=True,
+)
+
+
+# --------------------------------------------------------------------------- apps/tagging
+
+
+def _points(value: float) -> str:
+    """A fraction as points, 91.05 (F1 scores)."""
+    return f"{100 * value:.2f}"
+
+
+def _members(values: Sequence[float]) -> str:
+    return ", ".join(f"{100 * value:.2f}" for value in values)
+
+
+def _tagging(run: str, what: str, budget: float | None = None, **keys: str) -> Row:
+    return Row("tagging", run, what, keys=keys, budget_minutes=budget)
+
+
+#: The final recipes record their dev figures as `dev_*` (benchmarks.heldout).
+def _final_dev_keys(*figures: str) -> dict:
+    return {figure: f"dev_{figure}" for figure in figures}
+
+
+TAGGING_NER = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="model (CoNLL-2003 NER, BIOES, no pretrained embeddings)",
+    columns=[
+        Column("dev F1", "f1", _points),
+        Column("dev F1, unseen mentions", "unseen_f1", _points),
+        Column("test F1", "test_f1", _points, missing=_NOT_MEASURED),
+        Column("test F1, unseen mentions", "test_unseen_f1", _points, missing=_NOT_MEASURED),
+        Column("dev F1 of the members", "member_f1", _members),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _tagging("ner_final", "**Final recipe**: 3 x (BiLSTM-100 / BiGRU-100 + char BiLSTM-25 + "
+                 "CRF, casing feature, weight averaging), 19.5 min each, log-linear pool, Viterbi "
+                 "(`python -m benchmarks.tagging_final ner`)", 60,
+                 **_final_dev_keys("f1", "unseen_f1", "member_f1")),
+        _tagging("ner_conll2003_dev", "BiLSTM-100 + char BiLSTM-25 + CRF", 55),
+    ],
+    budget=True,
+    machine=True,
+)
+#: benchmarks/tagging_levers.py's levers, each alone on the BiLSTM-100 + char BiLSTM-25 +
+#: CRF recipe.
+_LEVERS = {
+    "baseline": "the recipe (casing feature, lower-cased words, word dropout 0.05)",
+    "no_casing": "without the casing feature, words keep their case",
+    "char_units_50": "character BiLSTM of 50 units instead of 25",
+    "word_dropout_20": "word dropout 0.2",
+    "rare_word_dropout": "rare-word dropout 1.0 (singletons read by characters half the time)",
+    "char_lm": "contextual string features: character LMs of 128 units, 5 epochs",
+    "weight_averaging": "weight averaging 0.999",
+}
+TAGGING_LEVERS = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="lever (CoNLL-2003 NER, 20 epochs each)",
+    columns=[
+        Column("dev F1", "f1", _points, missing=_NOT_MEASURED),
+        Column("dev F1, unseen mentions", "unseen_f1", _points, missing=_NOT_MEASURED),
+        Column("unseen mentions", "unseen_gold_entities", integer),
+        Column("epochs", "epochs_trained", integer),
+    ],
+    rows=[_tagging(f"ner_lever_{name}", what) for name, what in _LEVERS.items()],
+    machine=True,
+)
+TAGGING_NER_COMPARE = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="variant (CoNLL-2003 NER, 8 minutes each, Adam 1e-3 without decay)",
+    columns=[
+        Column("dev F1 (best epoch)", "dev_f1", _points),
+        Column("epochs", "epochs", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        Row("tagging", f"ner_compare_{run}", what, wall_key="wall_time_s", shared="ner_compare",
+            budget_minutes=8)
+        for run, what in (
+            ("lstm_crf", "BiLSTM + CRF"),
+            ("lstm_softmax", "BiLSTM + softmax"),
+            ("gru_crf", "BiGRU + CRF"),
+            ("cifg_crf", "Bi-CIFG-LSTM (Greff et al.) + CRF"),
+        )
+    ],
+    budget=True,
+    machine=True,
+)
+TAGGING_POS = RunTable(
+    readme="apps/tagging/README.md",
+    first_header="model (UD English EWT UPOS, no pretrained embeddings)",
+    columns=[
+        Column("dev accuracy", "accuracy", percent),
+        Column("dev accuracy, unseen words", "unseen_accuracy", percent),
+        Column("test accuracy", "test_accuracy", percent, missing=_NOT_MEASURED),
+        Column("test accuracy, unseen words", "test_unseen_accuracy", percent,
+               missing=_NOT_MEASURED),
+        Column("dev accuracy of the members", "member_accuracy", _members),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _tagging("pos_final", "**Final recipe**: the ensemble below, trained again and scored "
+                 "on dev and test (`python -m benchmarks.tagging_final pos`)", 60,
+                 **_final_dev_keys("accuracy", "unseen_accuracy", "member_accuracy")),
+        _tagging("pos_dev_ensemble_fast_posterior", "**Ensemble of 3**: 2x BiLSTM-200 / BiGRU-200 "
+                 "/ BiLSTM-200 + char BiLSTM-50 + CRF, word dropout 0.2, weight averaging 0.999, "
+                 "19.5 min each; log-linear pool decoded by its marginals (`--decoding "
+                 "posterior`)", 60),
+        _tagging("pos_dev_ensemble_fast", "the same members, the pool decoded by Viterbi", 60),
+        _tagging("pos_dev_ensemble_replicate_posterior", "a replicate, every seed shifted by "
+                 "100, posterior decoding", 60),
+        _tagging("pos_dev_ensemble_replicate", "the replicate, Viterbi decoding", 60),
+        _tagging("pos_dev_ensemble_mixed", "ensemble of 4, character BiLSTM and CNN in turn, "
+                 "14.5 min each", 60),
+        _tagging("pos_dev_ema", "one 2x BiLSTM-200 + char BiLSTM-50 + CRF, word dropout 0.2, "
+                 "weight averaging 0.999 (trained before padding was masked)", 60),
+        _tagging("pos_dev_ema_rdrop", "the same + variational recurrent dropout 0.25 (before "
+                 "padding was masked)", 60),
+        _tagging("pos_dev", "the same without weight averaging (before padding was masked)", 30),
+        _tagging("pos_dev_1x100", "BiLSTM-100 + char BiLSTM-25 + CRF (before padding was "
+                 "masked)", 28),
+    ],
+    budget=True,
+    machine=True,
+)
+
+
+# --------------------------------------------------------------------------- apps/language_model
+
+
+def _lm(run: str, what: str, budget: float | None = None, **keys: str) -> Row:
+    return Row("language_model", run, what, keys=keys, wall_key="train_seconds",
+               budget_minutes=budget)
+
+
+#: A character model's tokens are characters: its bits per token are bits per character.
+_CHAR_KEYS = {"valid_bits_per_char": "valid_bits_per_token"}
+LANGUAGE_MODEL = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="model (whole validation split, state carried, one stream)",
+    columns=[
+        Column("valid perplexity", "valid_perplexity", fixed(2)),
+        Column("valid nats/token", "valid_nats_per_token", fixed(3)),
+        Column("valid bits/char", "valid_bits_per_char", fixed(3)),
+        Column("n-gram valid perplexity", "ngram_valid_perplexity", fixed(2)),
+        Column("test perplexity", "test_perplexity", fixed(2), missing=_NOT_MEASURED),
+        Column("epochs of 200 windows", "epochs_trained", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _lm("shakespeare_lstm", "**Tiny Shakespeare**, characters: 2x LSTM-512, embedding 64, "
+            "locked dropout 0.25, 32 streams x 128 (7-gram Kneser-Ney beside it)", 60,
+            **_CHAR_KEYS),
+        _lm("final", "**PTB final recipe**: ptb_lstm_light_dropout's flags with `--mixed-"
+            "precision auto`, the output bias started at the log unigram frequencies; trained, "
+            "then scored on valid and test by `python -m benchmarks.language_model final`", 60,
+            valid_perplexity="dev_perplexity", valid_nats_per_token="dev_nats_per_token",
+            valid_bits_per_char="dev_bits_per_char",
+            ngram_valid_perplexity="dev_ngram_perplexity"),
+        _lm("ptb_lstm_light_dropout", "**PTB**, words: 2x LSTM-400, tied embeddings (no output "
+            "bias), locked dropout 0.25, input dropout 0.1, 64 streams x 35, bfloat16 "
+            "(5-gram Kneser-Ney beside it)", 60),
+        _lm("ptb_lstm", "the same with locked dropout 0.4, input dropout 0.2, the rate halved "
+            "after every epoch without improvement", 60),
+    ],
+    budget=True,
+    machine=True,
+)
+LANGUAGE_MODEL_COMPARE = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="model (Tiny Shakespeare, 1 layer of 256, 32 streams x 100, 10 minutes)",
+    columns=[
+        Column("valid nats/char", "valid_nats_per_token", fixed(3)),
+        Column("7-gram valid nats/char", "ngram_valid_nats_per_token", fixed(3)),
+        Column("epochs of 100 windows", "epochs_trained", integer),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[
+        _lm("compare_lstm_stateful", "LSTM, stateful truncated BPTT", 10),
+        _lm("compare_lstm_stateless", "LSTM, independent windows (stateless)", 10),
+        _lm("compare_cifg_stateful", "CIFG (Greff et al.), stateful", 10),
+        _lm("compare_gru_stateful", "GRU, stateful", 10),
+    ],
+    budget=True,
+    machine=True,
+)
+_DIAGNOSIS_VARIANTS = (
+    "app_tied_no_bias", "app_tied_bias", "app_untied", "keras_untied", "keras_tied_no_bias",
+    "keras_tied_bias", "app_tied_bias_unigram", "keras_untied_unigram",
+    "app_tied_bias_unigram_lr_1e-3", "app_tied_bias_lr_1e-3", "app_tied_bias_stateless",
+    "app_tied_bias_reset_every_window", "app_tied_bias_no_mid_validation",
+)
+LANGUAGE_MODEL_DIAGNOSIS = RunTable(
+    readme="apps/language_model/README.md",
+    first_header="variant (`benchmarks.lm_diagnosis`)",
+    columns=[
+        Column("what it is", "description", text),
+        Column("valid ppl, step 100", "val_perplexity_step100", fixed(1)),
+        Column("valid ppl, step 200", "val_perplexity_step200", fixed(1)),
+        Column("train ppl, step 200", "train_perplexity_step200", fixed(1)),
+        Column("parameters", "parameters", integer),
+    ],
+    rows=[Row("language_model", f"diagnosis_{variant}", f"`{variant}`", wall_key="wall_seconds")
+          for variant in _DIAGNOSIS_VARIANTS],
+)
+
+
 #: README table name -> table.
 TABLES = {
     "targets": TARGETS,
@@ -245,10 +596,21 @@ TABLES = {
     "demo": DEMO,
     "pipeline-results": PIPELINE,
     "pipeline-targets": PIPELINE_TARGETS,
+    "reliability": RELIABILITY,
+    "reliability-run": RELIABILITY_RUN,
     "tuning-jsb": ABLATION_JSB,
     "tuning-demo": ABLATION_DEMO,
     "serving": SERVING,
     "serving-run": SERVING_RUN,
     "app-speed": APP_SPEED,
     "app-speed-run": APP_SPEED_RUN,
+    "translation-results": TRANSLATION,
+    "translation-scheduled-sampling": TRANSLATION_SCHEDULED_SAMPLING,
+    "tagging-ner": TAGGING_NER,
+    "tagging-levers": TAGGING_LEVERS,
+    "tagging-ner-compare": TAGGING_NER_COMPARE,
+    "tagging-pos": TAGGING_POS,
+    "language-model-results": LANGUAGE_MODEL,
+    "language-model-compare": LANGUAGE_MODEL_COMPARE,
+    "language-model-diagnosis": LANGUAGE_MODEL_DIAGNOSIS,
 }

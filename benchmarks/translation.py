@@ -1,8 +1,10 @@
 """Quality and decoding-speed figures of apps/translation, written to
-benchmarks/results/translation.json (and copied by hand into apps/translation/README.md).
+benchmarks/results/translation.json (apps/translation/README.md renders its tables from
+it: `python -m benchmarks.summary --write`, rows declared in `benchmarks/tables.py`).
 
     python -m benchmarks.translation --run main=runs/translation/multi30k_gru \
         [--run teacher_forcing=RUN --run scheduled_sampling=RUN] [--evaluate]
+    python -m benchmarks.translation final [--conditions TEXT]    # val and test2016
 
 For every named run directory (made by `python -m apps.translation train`), the figures
 of its metrics.json (validation BLEU with greedy search and beam 5, sacrebleu signature,
@@ -13,6 +15,12 @@ process), so that speeds are measured in one session and comparable as ratios.
 The figures of the runs named are replaced; those of other names already in the file are
 kept, each with its own `<name>_command`, `<name>_date` and `<name>_conditions` (what
 shared the machine, from `--conditions`).
+
+`final` trains the recipe fixed on the validation split (`FINAL_RECIPE`, the README's
+`drop04_88`, in float32 on CPUs without AMX / AVX512-BF16) within `FINAL_BUDGET_MINUTES`
+of training, scores its best checkpoint on val and on test2016 with the app's own
+`evaluate` (sacrebleu, lowercased, 13a; greedy and beam 5), and records both side by
+side through `benchmarks.heldout.record` under `FINAL_NAME`, counting the test scoring.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import results_file
+from benchmarks import heldout, results_file
+from benchmarks.host import machine, run_precision
 
 RESULTS = Path(__file__).resolve().parent / "results" / "translation.json"
 FIGURES = (
@@ -106,9 +115,118 @@ def merge(previous: dict, names: list[str], update: dict) -> dict:
     return {**kept, **update}
 
 
+DATA_ROOT = os.environ.get("RNN_SUITE_DATA", "/work/shared/data")
+FINAL_NAME = "final"
+FINAL_BUDGET_MINUTES = 88.0
+#: drop04_88's flags with `--mixed-precision auto` for its mixed_bfloat16: float32 on CPUs
+#: without AMX / AVX512-BF16, where bfloat16 is slower.
+FINAL_RECIPE = (
+    "--lowercase true --vocab-size 6000 --vocabulary separate --mixed-precision auto "
+    "--steps-per-epoch 125 "
+    "--batch-size 2048 --learning-rate 2e-3 --epochs 200 --seed 1234 --ema-momentum 0.998 "
+    "--lr-decay-patience 2 --dropout 0.4 --beam-width 5"
+)
+_FINAL_FIGURES = ("bleu_beam", "sentences_per_s_beam")  # greedy and the recipe's beam
+
+
+def _split_figures(metrics: dict, split: str) -> dict:
+    prefix = f"{split}_"
+    return {
+        key[len(prefix) :]: value
+        for key, value in metrics.items()
+        if key.startswith(prefix) and key[len(prefix) :].startswith(_FINAL_FIGURES)
+    }
+
+
+def multi30k_flags(data_root: str) -> list[str]:
+    folder = f"{data_root}/multi30k"
+    return [
+        "--train-source", f"{folder}/train.en.gz", "--train-target", f"{folder}/train.de.gz",
+        "--valid-source", f"{folder}/val.en.gz", "--valid-target", f"{folder}/val.de.gz",
+    ]  # fmt: skip
+
+
+def multi30k_test_flags(data_root: str) -> list[str]:
+    folder = f"{data_root}/multi30k"
+    return [
+        "--test-source", f"{folder}/test_2016_flickr.en.gz",
+        "--test-target", f"{folder}/test_2016_flickr.de.gz",
+    ]  # fmt: skip
+
+
+def final(
+    data: list[str],
+    test: list[str],
+    run_dir: Path,
+    conditions: str,
+    command: str,
+    recipe: str = FINAL_RECIPE,
+    budget_minutes: float = FINAL_BUDGET_MINUTES,
+    output: Path = RESULTS,
+) -> dict:
+    """Trains `recipe` within `budget_minutes`, scores val and test with its best
+    checkpoint and records both (one more test evaluation in `output`)."""
+    from apps.translation.__main__ import main as app
+
+    train_argv = ["train", "--run-dir", str(run_dir), *data, *shlex.split(recipe)]
+    train_argv += ["--max-train-minutes", f"{budget_minutes:g}"]
+    trained = app(train_argv)
+    test_argv = ["evaluate", "--run-dir", str(run_dir), "--split", "test", *test]
+    scored = app(test_argv)
+    return heldout.record(
+        output,
+        FINAL_NAME,
+        dev=_split_figures(trained, "valid"),
+        test=_split_figures(scored, "test"),
+        command=command,
+        budget_minutes=budget_minutes,
+        conditions=conditions,
+        machine=machine(),
+        extra={
+            "dev_split": "multi30k val (1,014 sentences)",
+            "test_split": "multi30k test2016 flickr (1,000 sentences)",
+            "bleu_signature": scored["bleu_signature"],
+            "precision": run_precision(run_dir),
+            "epochs_trained": trained["epochs_trained"],
+            "train_wall_time_s": trained["train_wall_time_s"],
+            "best_val_bleu_greedy": trained.get("best_val_bleu_greedy"),
+            "parameters": trained["parameters"],
+            "train_command": "python -m apps.translation " + shlex.join(train_argv),
+            "test_command": "python -m apps.translation " + shlex.join(test_argv),
+            "run_dir": str(run_dir),
+        },
+    )
+
+
+def final_main(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.translation final",
+        description="train the fixed recipe, score val and test2016 together, record both",
+    )
+    parser.add_argument("--data-root", default=DATA_ROOT)
+    parser.add_argument("--run-dir", default="runs/translation/final")
+    parser.add_argument("--conditions", default="", help="what shared the machine")
+    args = parser.parse_args(argv)
+    results = final(
+        multi30k_flags(args.data_root),
+        multi30k_test_flags(args.data_root),
+        Path(args.run_dir),
+        args.conditions,
+        "python -m benchmarks.translation final " + shlex.join(argv),
+    )
+    print(
+        json.dumps({k: v for k, v in results.items() if k.startswith(f"{FINAL_NAME}_")}, indent=2)
+    )
+    return results
+
+
 def main(argv: list[str] | None = None, command: str | None = None) -> dict:
-    """Collects and writes the figures; `command` (default: this module's command line)
-    is recorded as the runs' `<name>_command`."""
+    """`final ...` runs `final_main`; otherwise collects and writes the figures of the
+    named runs; `command` (default: this module's command line) is recorded as the runs'
+    `<name>_command`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["final"]:
+        return final_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks.translation", description=__doc__)
     parser.add_argument(
         "--run", action="append", type=_named_run, required=True, help="NAME=RUN_DIR"
@@ -119,9 +237,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> dict:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     figures = collect(args.run, args.evaluate)
-    command = command or "python -m benchmarks.translation " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command or "python -m benchmarks.translation " + shlex.join(argv)
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     wall = round(time.perf_counter() - started, 1)
     for name, _ in args.run:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
+import zlib
 from collections.abc import Iterator
 
 import tensorflow as tf
@@ -22,14 +24,42 @@ def check_exists(path: str) -> None:
 def read_bytes(path: str) -> bytes:
     """Reads a whole file; gzip-compressed files (by magic number) are decompressed."""
     check_exists(path)
-    with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
+    if tf.io.gfile.isdir(path):
+        raise DataFormatError(path, None, "a folder, not a file")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = f.read()
+    except tf.errors.OpError as error:
+        raise OSError(f"{path}: cannot be read ({error.message})") from error
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise DataFormatError(path, None, f"corrupt gzip data ({error})") from error
     return data
+
+
+def parse_json(path: str, text: str, line_number: int | None = None):
+    """`json.loads(text)` of the file `path` (or of its line `line_number`), with a
+    DataFormatError naming the file and line for invalid or too deeply nested JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = line_number if line_number is not None else error.lineno
+        raise DataFormatError(path, where, f"invalid JSON ({error.msg})") from error
+    except RecursionError as error:
+        raise DataFormatError(path, line_number, "JSON nested too deeply") from error
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Writes `data` to a temporary file beside `path`, then renames it over `path`: a
+    process killed while writing leaves the old file or none, never a part of one that a
+    rerun would trust."""
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.tmp{os.getpid()}")
+    with tf.io.gfile.GFile(temporary, "wb") as f:
+        f.write(data)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def decode_line(path: str, line_number: int, raw: bytes) -> str:
@@ -59,8 +89,11 @@ def iter_lines(path: str) -> Iterator[tuple[int, str]]:
 
 
 def read_text_file(path: str) -> str:
-    """The whole file as text; invalid UTF-8 is reported with its line number."""
+    """The whole file as text (without a byte-order mark); invalid UTF-8 is reported with
+    its line number."""
     data = read_bytes(path)
+    if data.startswith(b"\xef\xbb\xbf"):  # byte-order mark
+        data = data[3:]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from pipelines._io import read_text_file
+from pipelines._io import parse_json, read_text_file
 from pipelines.errors import DataFormatError
 
 
@@ -18,14 +17,14 @@ def read_coco_caption_records(json_path: str, image_dir: str) -> list[dict]:
     Every image listed under ``images`` must exist in ``image_dir`` and every annotation
     must refer to a listed image; images without any caption are dropped.
     """
-    text = read_text_file(json_path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(json_path, error.lineno, f"invalid JSON ({error.msg})") from error
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+    data = parse_json(json_path, read_text_file(json_path))
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
         raise DataFormatError(
-            json_path, None, 'expected a COCO captions object with "images" and "annotations"'
+            json_path, None, 'expected a COCO captions object with lists "images" and "annotations"'
         )
     if not tf.io.gfile.isdir(image_dir):
         raise FileNotFoundError(f"{image_dir}: image folder not found (for {json_path})")
@@ -33,6 +32,10 @@ def read_coco_caption_records(json_path: str, image_dir: str) -> list[dict]:
     for position, image in enumerate(data["images"]):
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise DataFormatError(json_path, None, f'images[{position}] lacks "id" or "file_name"')
+        if not isinstance(image["id"], (int, str)) or not isinstance(image["file_name"], str):
+            raise DataFormatError(
+                json_path, None, f'images[{position}]: "id" must be a number or a string and '
+                '"file_name" a string')
         image_path = os.path.join(image_dir, image["file_name"])
         if not tf.io.gfile.exists(image_path):
             raise DataFormatError(
@@ -50,7 +53,7 @@ def read_coco_caption_records(json_path: str, image_dir: str) -> list[dict]:
             raise DataFormatError(
                 json_path, None, f'annotations[{position}] lacks "image_id" or "caption"'
             )
-        if annotation["image_id"] not in images:
+        if not isinstance(annotation["image_id"], (int, str)) or annotation["image_id"] not in images:
             raise DataFormatError(
                 json_path,
                 None,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import tensorflow as tf
 
-from pipelines._io import read_text_file
+from pipelines._io import parse_json, read_text_file
 from pipelines.errors import DataFormatError
 
 LOWEST_PITCH = 21  # A0, the lowest piano key
@@ -22,11 +20,7 @@ def read_jsb(path: str) -> dict[str, list[np.ndarray]]:
     Returns:
         ``{split: [piano roll float32 [T, 88]]}``, column ``p - 21`` set for pitch ``p``.
     """
-    text = read_text_file(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(path, error.lineno, f"invalid JSON ({error.msg})") from error
+    data = parse_json(path, read_text_file(path))
     if not isinstance(data, dict) or not data:
         raise DataFormatError(path, None, 'expected an object of splits, e.g. {"train": [...]}')
     splits: dict[str, list[np.ndarray]] = {}

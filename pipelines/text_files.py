@@ -9,7 +9,6 @@ file, the line and what is wrong. The column-file, caption and music readers liv
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -17,7 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipelines._io import iter_lines, read_bytes, read_text_file, strip_compression_suffix
+from pipelines._io import (
+    iter_lines,
+    parse_json,
+    read_bytes,
+    read_text_file,
+    strip_compression_suffix,
+)
 from pipelines.captions import load_image, read_coco_captions  # noqa: F401  (re-export)
 from pipelines.conll import read_conll, read_conllu  # noqa: F401  (re-export)
 from pipelines.errors import DataFormatError
@@ -146,10 +151,7 @@ def read_classification_examples(
         for line_number, line in iter_lines(path):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataFormatError(path, line_number, f"invalid JSON ({error.msg})") from error
+            record = parse_json(path, line, line_number)
             if not isinstance(record, dict):
                 raise DataFormatError(path, line_number, "expected a JSON object per line")
             for field in (text_field, label_field):
@@ -168,7 +170,7 @@ def read_classification_examples(
         reader = csv.reader(lines, delimiter=delimiter)
         text_column, label_column, width = 1, 0, 2
         first = True
-        for row in reader:
+        for row in _csv_rows(path, reader):
             line_number = reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -216,6 +218,24 @@ def read_classification_examples(
                 path, line_number, f"{shown} out of range: {num_classes} classes, ids 0 to {num_classes - 1}"
             )
     return texts, raw_labels, names
+
+
+def _csv_rows(path: str, reader):
+    """The rows of a `csv.reader`, its errors (a field over the size limit, a line end
+    inside an unquoted field) as DataFormatErrors naming the line."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # texts may be long: a review, a whole document
+    try:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise DataFormatError(path, reader.line_num, f"not valid CSV ({error})") from error
+            yield row
+    finally:
+        csv.field_size_limit(limit)
 
 
 def read_classification_file(

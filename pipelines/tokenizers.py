@@ -25,6 +25,8 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from pipelines._io import write_atomically
+
 logger = logging.getLogger(__name__)
 
 SENTENCEPIECE_FILE = "sentencepiece.model"
@@ -101,11 +103,11 @@ def train_sentencepiece(
 def save_sentencepiece(
     model_proto: bytes, run_dir: str, file_name: str = SENTENCEPIECE_FILE
 ) -> str:
-    """Writes the model into the run directory; returns its path."""
+    """Writes the model into the run directory (atomically: complete or not at all);
+    returns its path."""
     tf.io.gfile.makedirs(run_dir)
     path = os.path.join(run_dir, file_name)
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(model_proto)
+    write_atomically(path, model_proto)
     return path
 
 
@@ -367,11 +369,11 @@ def _unescape(line: str) -> str:
 
 
 def save_vocabulary(vocabulary: Sequence[str], run_dir: str, file_name: str = "vocab.txt") -> str:
-    """Writes one token per line (UTF-8; newline and backslash escaped); returns the path."""
+    """Writes one token per line (UTF-8; newline and backslash escaped), atomically;
+    returns the path."""
     tf.io.gfile.makedirs(run_dir)
     path = os.path.join(run_dir, file_name)
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write("".join(_escape(token) + "\n" for token in vocabulary))
+    write_atomically(path, "".join(_escape(token) + "\n" for token in vocabulary).encode("utf-8"))
     return path
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from apps.adding.config import AddingConfig
 from apps.adding.data import heldout_dataset, train_dataset
 from apps.adding.model import build_model
-from apps.common.checkpoints import load_checkpoint
+from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import load_export
 from apps.common.plots import plot_curves
@@ -45,7 +45,7 @@ def _fit(ctx: RunContext, cell_name: str) -> TrainingResult:
         heldout_dataset(config, "valid"),
         extra_callbacks=[StopBelow("val_mse", config.stop_mse)] if config.stop_mse > 0 else (),
     )
-    result.model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(result.model, ctx.run_dir.checkpoint_dir / "final.keras")
     return result
 
 
@@ -96,8 +96,9 @@ def predict(ctx: RunContext) -> np.ndarray:
 
 def export(ctx: RunContext):
     model = load_checkpoint(ctx.run_dir, compile=True)
-    path = ctx.run_dir.next_export_dir()
-    model.export(str(path), format="tf_saved_model", verbose=False)
+    path = ctx.run_dir.write_export(
+        lambda folder: model.export(str(folder), format="tf_saved_model", verbose=False)
+    )
     print(f"exported SavedModel: {path}")
     return path
 

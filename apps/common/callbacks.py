@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
 import keras
 
-from apps.common.config import TrainConfig
+from apps.common.config import TrainConfig, write_atomically
 from apps.common.run_dir import RunDir
 
 HISTORY_FILE = "history.csv"
@@ -46,12 +52,12 @@ def standard_callbacks(
     The progress bar is Keras's own (`fit(verbose=1)`)."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir.root / HISTORY_FILE), append=True),
+        keras.callbacks.CSVLogger(str(run_dir.root / HISTORY_FILE), append=True),  # see resume_history
         keras.callbacks.TensorBoard(log_dir=str(run_dir.log_dir)),
     ]
     if save_best:
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(
+            AtomicModelCheckpoint(
                 str(run_dir.best_model_path),
                 monitor=config.monitor,
                 mode=monitor_mode(config),
@@ -70,7 +76,87 @@ def standard_callbacks(
             )
         )
     callbacks.extend(before_backup or [])
-    callbacks.append(
-        keras.callbacks.BackupAndRestore(str(run_dir.backup_dir), delete_checkpoint=False)
-    )
+    callbacks.append(AtomicBackupAndRestore(str(run_dir.backup_dir), delete_checkpoint=False))
     return callbacks
+
+
+# --------------------------------------------------------------------------- kill-safe state
+
+BACKUP_RECORD = "training_metadata.json"  # BackupAndRestore's name for it
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose state survives a kill at any instant.
+
+    Keras writes the weights, then the epoch record, each in place: a process killed
+    between the two resumes with the next epoch's weights and repeats that epoch, and one
+    killed while writing leaves a file that cannot be read. Here the weights of each
+    backup go to a new file, renamed into place once complete, and the record, written
+    atomically after it, names that file: the record is the commit. A kill before it
+    leaves the previous record and the weights it names; older weights files are removed
+    after it. Runs backed up by Keras's callback (latest.weights.h5) resume as before."""
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+        temporary = folder / f".tmp{os.getpid()}.weights.h5"
+        self.model.save_weights(str(temporary), overwrite=True)
+        os.replace(temporary, folder / name)
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        write_atomically(folder / BACKUP_RECORD, json.dumps(record))
+        for stale in folder.glob("*.weights.h5*"):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+    def _load_model(self):
+        if not self.model.built:
+            super()._load_model()  # Keras's error for an unbuilt model
+        record_path = Path(self.backup_dir) / BACKUP_RECORD
+        if not record_path.exists():
+            return  # a new run (weights files without a record were never committed)
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        weights = Path(self.backup_dir) / record.get("weights", "latest.weights.h5")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = record["epoch"]
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` (of a file path without format fields) that
+    writes each checkpoint to a temporary file and renames it over the last one: a kill
+    while saving leaves the previous checkpoint whole."""
+
+    def _save_model(self, epoch, batch, logs):
+        final = self.filepath
+        folder, name = os.path.split(final)
+        self.filepath = os.path.join(folder, f".tmp{os.getpid()}-{name}")
+        try:
+            super()._save_model(epoch, batch, logs)
+        finally:
+            temporary, self.filepath = self.filepath, final
+        if os.path.exists(temporary):
+            os.replace(temporary, final)
+
+
+def resume_history(run_dir: RunDir, completed: int) -> None:
+    """Keeps the first `completed` epochs of the run's CSV history (and its header).
+
+    The history row of an epoch is written before its backup: a process killed between
+    the two (or while writing the row) left a row of an epoch that the resumed process
+    trains again. Dropping such rows before training keeps each epoch once."""
+    path = run_dir.root / HISTORY_FILE
+    if not path.exists():
+        return
+    if completed == 0:
+        path.unlink()
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header, width = rows[0], len(rows[0])
+    kept = [row for row in rows[1:] if len(row) == width and row[0].isdigit() and int(row[0]) < completed]
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([header, *kept])  # the dialect of keras.callbacks.CSVLogger
+    if buffer.getvalue() != text:
+        write_atomically(path, buffer.getvalue())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import keras
 
 import layers
@@ -20,3 +23,16 @@ def load_checkpoint(run_dir: RunDir, compile: bool = False) -> keras.Model:
         if path.exists():
             return keras.saving.load_model(path, compile=compile, safe_mode=True)
     raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+
+
+def save_checkpoint(model: keras.Model, path: str | Path) -> Path:
+    """`model.save(path)` through a temporary file renamed over `path`: a process killed
+    while saving leaves the previous checkpoint whole, never a part of one."""
+    path = Path(path)
+    temporary = path.with_name(f".tmp{os.getpid()}-{path.name}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

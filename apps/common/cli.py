@@ -35,7 +35,7 @@ from apps.common.config import (
     resolve_config,
     save_config,
 )
-from apps.common.run_dir import RunDir, check_app
+from apps.common.run_dir import RunDir, Snapshot, check_app
 
 
 @dataclasses.dataclass
@@ -48,9 +48,18 @@ class RunContext:
     args: argparse.Namespace
 
     def strategy(self):
+        """The config's tf.distribute strategy, made once (MultiWorkerMirroredStrategy
+        exists once a process: `run_app` makes it before anything else uses TensorFlow)."""
         from apps.common.strategy import make_strategy
 
-        return make_strategy(self.config.strategy)
+        made = _STRATEGIES.get(self.config.strategy)
+        if made is None:
+            made = _STRATEGIES[self.config.strategy] = make_strategy(self.config.strategy)
+        return made
+
+
+#: The strategies made in this process, by name.
+_STRATEGIES: dict = {}
 
 
 @dataclasses.dataclass
@@ -194,27 +203,43 @@ def run_app(
     command, ctx = prepare(app, config_cls, commands, argv, description)
     config, args = ctx.config, ctx.args
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if command.creates_run and config.strategy == "multi_worker":
+        # Its collective ops must be configured before TensorFlow's runtime starts.
+        ctx.strategy()
     handler = command.resolved_handler()  # imports TensorFlow, through the app's tasks
     run_dir_arg = getattr(args, "run_dir", "")
     if not command.creates_run and not command.requires_run and not run_dir_arg:
         run_dir = None  # e.g. predicting with an export alone: no run directory is made
-    else:
-        run_dir = RunDir.create(app, run_dir_arg)
-        config.run_dir = str(run_dir.root)
-    if command.creates_run:
-        save_config(config, run_dir.config_path)
-    import keras
+    snapshot = Snapshot(run_dir_arg) if run_dir_arg else None
+    try:
+        if command.creates_run or command.requires_run or run_dir_arg:
+            run_dir = RunDir.create(app, run_dir_arg)
+            snapshot = snapshot or Snapshot(run_dir.root, existed=False)
+            config.run_dir = str(run_dir.root)
+        if command.creates_run:
+            save_config(config, run_dir.config_path)
+        import keras
 
-    keras.utils.set_random_seed(config.seed)
-    logging.info("%s %s: run directory %s", app, args.command, run_dir.root if run_dir else "none")
-    return handler(dataclasses.replace(ctx, run_dir=run_dir))
+        keras.utils.set_random_seed(config.seed)
+        logging.info("%s %s: run directory %s", app, args.command, run_dir.root if run_dir else "none")
+        return handler(dataclasses.replace(ctx, run_dir=run_dir))
+    except USER_ERRORS:
+        # Bad data (or another user error) found by the command: the run directory is put
+        # back as it was, unless training committed an epoch before the error.
+        if snapshot is not None:
+            snapshot.restore()
+        raise
+
+
+#: What `main_guard` reports as one line: errors of the user's input or environment.
+USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 
 
 def main_guard(run: Callable[[], Any]) -> None:
     """Runs `run`, turning expected user errors into one clear line and exit status 2."""
     try:
         run()
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+    except USER_ERRORS as error:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
         print(f"error: {error}", file=sys.stderr)

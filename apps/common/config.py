@@ -197,9 +197,14 @@ def _parse_bool(text: str) -> bool:
 
 
 def _parse_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if math.isnan(value):
         raise argparse.ArgumentTypeError("NaN is not a value")
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -284,6 +289,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not UTF-8 text ({error.reason})") from error
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from error
+    except RecursionError as error:
+        raise ValueError(f"{path}: not valid JSON (nested too deeply)") from error
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config file holds one JSON object of option values")
     return values
@@ -325,7 +332,7 @@ def _accepted(value: Any, metadata: dict) -> bool:
     choices = metadata.get("choices")
     if choices and value not in choices:
         return False
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return False
     bounds = metadata.get("bounds", {})
     checks = {
@@ -359,10 +366,18 @@ def save_config(config: TrainConfig, path: Path) -> None:
     write_atomically(Path(path), json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n")
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: str | Path, content: str | bytes) -> None:
+    """Writes `content` (text as UTF-8) to a temporary file beside `path`, then renames it
+    over `path`: a reader, or a process that resumes after a kill, sees the old file or
+    the new one, never a part of one."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_config(config_cls: type[ConfigT], path: Path) -> ConfigT:

@@ -13,9 +13,11 @@ from apps.common.run_dir import RunDir
 
 
 def export_module(module: tf.Module, run_dir: RunDir, signatures: dict) -> Path:
-    """Saves `module` with `signatures` as export/<next version>/ and returns the path."""
-    path = run_dir.next_export_dir()
-    tf.saved_model.save(module, str(path), signatures=signatures)
+    """Saves `module` with `signatures` as export/<next version>/ (complete or not at all)
+    and returns the path."""
+    path = run_dir.write_export(
+        lambda folder: tf.saved_model.save(module, str(folder), signatures=signatures)
+    )
     logging.info("exported SavedModel: %s (signatures: %s)", path, sorted(signatures))
     return path
 

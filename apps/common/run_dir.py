@@ -18,8 +18,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from apps.common.config import write_atomically
 
 RUN_FILE = "run.json"
 
@@ -58,7 +62,7 @@ class RunDir:
         check_app(run_dir, app)
         run = cls(run_dir)
         if run.app is None and not run.config_path.exists():  # a new run, not an old one
-            (run.root / RUN_FILE).write_text(json.dumps({"app": app}) + "\n", encoding="utf-8")
+            write_atomically(run.root / RUN_FILE, json.dumps({"app": app}) + "\n")
         return run
 
     @property
@@ -116,6 +120,21 @@ class RunDir:
         versions = [int(p.name) for p in self.export_root.iterdir() if p.name.isdigit()]
         return self.export_root / str(max(versions, default=0) + 1)
 
+    def write_export(self, save: Callable[[Path], Any]) -> Path:
+        """Calls `save(folder)` to write a SavedModel into a temporary folder of export/,
+        then renames it to the next version folder: TF Serving and `latest_export_dir`
+        never see a partial export (a killed export leaves only a temporary folder, which
+        the next export removes). Returns the version folder."""
+        for partial in self.export_root.glob(".partial-*"):
+            if not _process_alive(partial.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(partial, ignore_errors=True)
+        temporary = self.export_root / f".partial-{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        save(temporary)
+        path = self.next_export_dir()
+        os.rename(temporary, path)
+        return path
+
     def latest_export_dir(self) -> Path:
         versions = [int(p.name) for p in self.export_root.iterdir() if p.name.isdigit()]
         if not versions:
@@ -134,9 +153,7 @@ class RunDir:
         content."""
         merged = self.read_metrics()
         merged.update({key: _plain(value) for key, value in metrics.items()})
-        temporary = self.metrics_path.with_name(f".{self.metrics_path.name}.tmp")
-        temporary.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, self.metrics_path)
+        write_atomically(self.metrics_path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
         return merged
 
     def checkpoint_id(self) -> str:
@@ -178,6 +195,59 @@ class RunDir:
             if record.get("split") == split
         ]
         return max(records, key=lambda record: record["date"]) if records else None
+
+
+class Snapshot:
+    """What a run directory held before a command, to put it back when the command fails
+    before its training committed an epoch: files and folders it made are removed, and
+    run.json, config.json and metrics.json get their contents back (a folder it made is
+    removed whole)."""
+
+    RESTORED = ("run.json", "config.json", "metrics.json")
+
+    def __init__(self, root: str | Path, existed: bool | None = None):
+        self.root = Path(root)
+        self.existed = self.root.exists() if existed is None else existed
+        self.paths = set(self.root.rglob("*")) if self.existed else set()
+        self.contents = {name: (self.root / name).read_bytes() for name in self.RESTORED
+                         if self.existed and (self.root / name).is_file()}  # fmt: skip
+        self.record = self._training_record()
+
+    def _training_record(self) -> bytes | None:
+        path = self.root / "backup" / "training_metadata.json"
+        return path.read_bytes() if path.exists() else None
+
+    def restore(self) -> bool:
+        """Puts the folder back; False (and nothing changed) when an epoch was committed
+        since the snapshot."""
+        if not self.root.exists():
+            return True
+        if self._training_record() != self.record:
+            return False
+        if not self.existed:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return True
+        made = sorted(set(self.root.rglob("*")) - self.paths, key=lambda path: len(path.parts), reverse=True)
+        for path in made:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for name, content in self.contents.items():
+            path = self.root / name
+            if not path.is_file() or path.read_bytes() != content:
+                write_atomically(path, content)
+        return True
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _plain(value: Any) -> Any:

@@ -33,8 +33,27 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as error:
             raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from error
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3's `fit` gives it
+    (TensorFlow 2.21, Keras 3.15): a whole `(inputs, targets)` batch in one call (to
+    build the model; MirroredStrategy maps such a structure, the collective strategy
+    refused it: "Attempt to convert a value (PerReplica...)"), and scalar metrics with
+    `axis=0` (refused: "Invalid reduction dimension 0 for input with 0 dimensions"; the
+    mean over the replicas is meant, what MirroredStrategy's Keras path computes)."""
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super()
+
+        def one(item):
+            local = self.experimental_local_results(item)[0]
+            scalar = axis is not None and getattr(local, "shape", None) is not None and local.shape.rank == 0
+            return parent.reduce(reduce_op, item, None if scalar else axis)
+
+        return tf.nest.map_structure(one, value)
 
 
 def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import keras
 
+from apps.common.config import write_atomically
+
 CLOCK_FILE = "clock.json"  # in the run's backup folder, beside BackupAndRestore's state
 
 logger = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ class TrainingClock(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         wall, cpu = self.totals()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}) + "\n", encoding="utf-8")
+        write_atomically(self.path, json.dumps({"wall_s": wall, "cpu_s": cpu}) + "\n")
 
 
 def earlier_totals(path: Path) -> dict:

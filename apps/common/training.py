@@ -13,7 +13,13 @@ import keras
 import tensorflow as tf
 
 from apps.common.averaging import WeightAverage
-from apps.common.callbacks import HISTORY_FILE, monitor_mode, standard_callbacks
+from apps.common.callbacks import (
+    BACKUP_RECORD,
+    HISTORY_FILE,
+    monitor_mode,
+    resume_history,
+    standard_callbacks,
+)
 from apps.common.cli import RunContext
 from apps.common.optimizer import schedule_callbacks
 from apps.common.plots import plot_curves, read_history
@@ -49,7 +55,7 @@ class TrainingResult:
 
 def completed_epochs(run_dir) -> int:
     """Epochs a resumed run's earlier processes completed (BackupAndRestore's record)."""
-    path = run_dir.backup_dir / "training_metadata.json"
+    path = run_dir.backup_dir / BACKUP_RECORD
     if not path.exists():
         return 0
     try:
@@ -104,6 +110,8 @@ def train_model(
         model = build_compiled_model()
     average = WeightAverage() if config.ema_momentum > 0 else None
     clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
+    completed = completed_epochs(ctx.run_dir)
+    resume_history(ctx.run_dir, completed)  # before the checkpoint reads its best epoch
     callbacks = standard_callbacks(
         config,
         ctx.run_dir,
@@ -113,7 +121,6 @@ def train_model(
     if average:
         metric_callbacks = [average.apply, *metric_callbacks]
     schedule = schedule_callbacks(config, monitor_mode(config))
-    completed = completed_epochs(ctx.run_dir)
     if completed and config.steps_per_epoch:
         # The batches the earlier processes trained on: a resumed run goes on with the
         # batches an uninterrupted run would see next, not from the start of the stream.

@@ -3,7 +3,11 @@
     e_t = E[x_t]                                  embedding (dropout: token / variational)
     h_t^(l) = cell^(l)(h_t^(l-1), s_{t-1}^(l))    stacked `layers.Recurrent`, any cell
     logits_t = h_t^(L) V + b                      or, tied (Press & Wolf 2017; Inan et al.
-                                                  2017): (h_t^(L) P) E^T
+                                                  2017): (h_t^(L) P) E^T + b
+
+The tied output keeps its own bias b (as Press & Wolf and AWD-LSTM do): without it the
+model can express word frequencies only through a direction of the shared embedding,
+and learns far more slowly (`benchmarks/lm_diagnosis.py`).
 
 The same weights serve three graphs: the training model (stateful with a fixed batch for
 truncated BPTT, or stateless), the evaluation model (stateful over `eval_batch_size`
@@ -13,12 +17,41 @@ streams) and a one-token step function for sampling (`TokenStepper`).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import layers
 from apps.common.optimizer import make_optimizer
 from apps.common.precision import resolve_precision
 from apps.language_model.config import LanguageModelConfig
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class OutputBias(keras.layers.Layer):
+    """Adds a trainable bias `b [vocab_size]` to logits `[..., vocab_size]`: the bias of a
+    tied output layer, `keras.layers.ReversibleEmbedding(..., reverse=True)` having none.
+
+    Args:
+        bias_initializer: Initializer of `b` (zeros).
+    """
+
+    def __init__(self, bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(
+            shape=(input_shape[-1],), initializer=self.bias_initializer, name="bias"
+        )
+
+    def call(self, logits):
+        return logits + keras.ops.cast(self.bias, logits.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
 
 
 def build_model(
@@ -86,7 +119,7 @@ def _build(config: LanguageModelConfig, vocab_size: int, batch_size, stateful: b
     if config.tie_embeddings:
         if config.units != embedding_dim:
             x = keras.layers.Dense(embedding_dim, name="projection")(x)
-        logits = embedding(x, reverse=True)
+        logits = OutputBias(name="output_bias")(embedding(x, reverse=True))
     else:
         logits = keras.layers.Dense(vocab_size, name="softmax")(x)
     if logits.dtype != "float32":
@@ -117,6 +150,30 @@ def reset_states(model: keras.Model) -> None:
     for layer in recurrent_layers(model):
         if layer.stateful:
             layer.reset_state()
+
+
+def output_bias(model: keras.Model) -> keras.Variable:
+    """The bias b of the output layer (`softmax`'s, or the tied output's `output_bias`)."""
+    names = {layer.name for layer in model.layers}
+    layer = model.get_layer("output_bias" if "output_bias" in names else "softmax")
+    return layer.weights[-1]
+
+
+def unigram_log_probabilities(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """log p(token) of the add-one unigram model of `ids`: `[vocab_size]` float32."""
+    counts = np.bincount(np.asarray(ids), minlength=vocab_size).astype("float64") + 1.0
+    return np.log(counts / counts.sum()).astype("float32")
+
+
+def set_unigram_bias(model: keras.Model, ids: np.ndarray) -> keras.Model:
+    """Starts the output bias at the training split's log unigram frequencies, so that
+    the untrained model already predicts word frequencies (a model with near-zero
+    logits otherwise starts at perplexity = vocabulary size). Adam moves each weight by
+    about the learning rate per step, so a bias started at zero needs thousands of steps
+    to reach log-frequencies of -3 to -13 (`benchmarks/lm_diagnosis.py`)."""
+    bias = output_bias(model)
+    bias.assign(unigram_log_probabilities(ids, bias.shape[0]))
+    return model
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> keras.Model:
@@ -160,6 +217,7 @@ class TokenStepper:
         names = {layer.name for layer in model.layers}
         self.projection = model.get_layer("projection") if "projection" in names else None
         self.softmax = model.get_layer("softmax") if "softmax" in names else None
+        self.output_bias = model.get_layer("output_bias") if "output_bias" in names else None
 
     def initial_state(self, batch_size) -> tuple:
         return tuple(
@@ -181,7 +239,7 @@ class TokenStepper:
         if self.softmax is not None:
             logits = self.softmax(x)
         else:
-            logits = self.embedding(x, reverse=True)
+            logits = self.output_bias(self.embedding(x, reverse=True))
         return tf.cast(logits, tf.float32), tuple(new_state)
 
     def prefill(self, token_ids, state, length=None):

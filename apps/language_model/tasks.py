@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 import layers
-from apps.common.checkpoints import load_checkpoint
+from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
@@ -27,7 +27,12 @@ from apps.language_model.data import (
 )
 from apps.language_model.evaluation import evaluate_ids
 from apps.language_model.generation import TextGenerator, print_stream
-from apps.language_model.model import build_model, compile_model, load_trained
+from apps.language_model.model import (
+    build_model,
+    compile_model,
+    load_trained,
+    set_unigram_bias,
+)
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer, load_or_train
 from pipelines.text_files import read_lines
@@ -122,6 +127,7 @@ def train(ctx: RunContext) -> dict:
 
     def build() -> keras.Model:
         model = build_model(config, vocab_size, config.batch_size if stateful else None, stateful)
+        set_unigram_bias(model, splits.ids["train"])
         return compile_model(model, config)
 
     metric_callbacks: list = [StreamStates(windows_per_pass)] if stateful else []
@@ -129,7 +135,7 @@ def train(ctx: RunContext) -> dict:
     result = train_model(fit_ctx, build, train_data, validation_data,
                          metric_callbacks=metric_callbacks)
     model, history = result
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     best = load_checkpoint(ctx.run_dir)
     results = evaluate_splits(best, config, tokenizer, splits, ("valid",))
     print(format_results(results, tokenizer))

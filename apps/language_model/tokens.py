@@ -25,6 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from apps.common.config import write_atomically
 from pipelines import tokenizers as shared
 
 UNK = "<unk>"
@@ -128,11 +129,11 @@ class TextTokenizer(tf.Module):
         folder = str(folder)
         os.makedirs(folder, exist_ok=True)
         config = {"kind": self.kind, "lowercase": self.lowercase, "vocab_size": self.vocab_size}
-        with open(os.path.join(folder, _CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2)
         shared.save_vocabulary(self.tokens, folder, _TOKENS_FILE)
         if self.sentencepiece_model is not None:
             shared.save_sentencepiece(self.sentencepiece_model, folder)
+        # Last, atomically: `load_or_train` trusts a folder holding this file.
+        write_atomically(os.path.join(folder, _CONFIG_FILE), json.dumps(config, indent=2))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> TextTokenizer:

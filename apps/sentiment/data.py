@@ -17,6 +17,7 @@ from pipelines.text_files import read_classification_examples, read_classificati
 logger = logging.getLogger(__name__)
 
 WORDS_FILE = "words.txt"
+CLASS_FOLDERS = ("neg", "pos")  # aclImdb's, in label order
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 STANDARDIZE = "lower"  # lower-case, HTML line breaks removed; the same in training and serving
 
@@ -63,7 +64,9 @@ def load_split(config: SentimentConfig, split: str) -> tuple[np.ndarray, np.ndar
         kind, path = "tfds", ""
     if kind != "tfds":
         if kind == "folder":
-            texts, labels = _dataset_to_arrays(read_classification_folder(path, split=split))
+            # Named: a folder missing pos/ must not make neg/ label 1 (nor pos/ label 0).
+            folder = read_classification_folder(path, split=split, class_names=CLASS_FOLDERS)
+            texts, labels = _dataset_to_arrays(folder)
         else:
             text_list, label_list, names = read_classification_examples(path, num_classes=2)
             if names is not None:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.common.checkpoints import load_checkpoint
+from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.ensemble import member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
@@ -67,7 +67,7 @@ def train(ctx: RunContext) -> dict:
         return transfer(model, language_model) if language_model is not None else model
 
     result = train_model(ctx, build, train_data, val_data)
-    result.model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(result.model, ctx.run_dir.checkpoint_dir / "final.keras")
     metrics = {
         "train_examples": len(train_texts),
         "validation_examples": len(val_texts),

@@ -78,6 +78,9 @@ class TaggingConfig(TrainConfig):
                                   scope="model", at_least=1)
     word_dropout: float = option(0.05, "share of training words replaced by the unknown word",
                                  at_least=0, below=1)
+    rare_word_dropout: float = option(0.0, "ALPHA: a training word seen c times is also replaced "
+                                      "with probability ALPHA / (ALPHA + c) (Kiperwasser & "
+                                      "Goldberg 2016); 0: off", at_least=0)
 
     # Model: embeddings + character features -> stacked bidirectional recurrent layers ->
     # softmax or linear-chain CRF.
@@ -91,6 +94,18 @@ class TaggingConfig(TrainConfig):
     char_units: int = option(25, "character encoder units per direction (lstm) or filters "
                              "(cnn)", scope="model", at_least=1)
     char_kernel_size: int = option(3, "cnn: character window", scope="model", at_least=1)
+    # Contextual string features (Akbik et al. 2018): forward and backward character LMs
+    # trained on the training sentences before the tagger; their states at word boundaries
+    # are word features.
+    char_lm_units: int = option(0, "units of the forward and backward character language "
+                                "models whose states are word features (contextual string "
+                                "features); 0: off", scope="model", at_least=0)
+    char_lm_embedding_size: int = option(32, "character embedding width of the language models",
+                                         scope="model", at_least=1)
+    char_lm_epochs: int = option(5, "training epochs of each character language model",
+                                 at_least=1)
+    char_lm_minutes: float = option(0.0, "wall-time cap of both language models' training "
+                                    "together; 0: none", at_least=0)
     cell: str = option("lstm", "the recurrent cell (main and character layers)", scope="model",
                        choices=CELL_NAMES)
     units: int = option(100, "units per direction of each recurrent layer", scope="model",

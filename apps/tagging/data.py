@@ -302,17 +302,23 @@ class Featurizer(tf.Module):
 
     Word ids look up the normalised word (id 0 padding, 1 unknown); character ids look up
     the first `max_word_length` characters of the word as written (case kept); casing ids
-    (with `casing_embedding_size` > 0) give the word's shape (`CASINGS`).
+    (with `casing_embedding_size` > 0) give the word's shape (`CASINGS`). With `context`
+    (the frozen character language models of `char_lm`), "context" holds each word's
+    contextual string features [T, D]: `batch` computes them in the graph; `make_dataset`
+    computes them once per sentence (`context_features`) and caches them.
     """
 
-    def __init__(self, vocabularies: Vocabularies, config: TaggingConfig):
+    def __init__(self, vocabularies: Vocabularies, config: TaggingConfig, context=None):
         super().__init__(name="featurizer")
+        self.context = context  # char_lm.ContextualStrings, or None
         self.lowercase = config.lowercase
         self.normalize_digits = config.normalize_digits
         self.max_word_length = config.max_word_length
         self.casing = config.casing_embedding_size > 0
         self.word_table = _table(vocabularies.words)
+        self.vocabulary_size = len(vocabularies.words) + 2  # word ids are in [0, vocabulary_size)
         self.char_table = _table(vocabularies.chars)
+        self.char_vocabulary_size = len(vocabularies.chars) + 2  # character ids are in [0, this)
 
     @staticmethod
     def sanitize(tokens):
@@ -348,19 +354,40 @@ class Featurizer(tf.Module):
         if self.casing:
             cases = tf.ragged.map_flat_values(lambda t: casing_ids(self.sanitize(t)), tokens)
             features["case_ids"] = cases.to_tensor(0)
+        if self.context is not None:
+            features["context"] = self.context(self.char_ids(tokens))
+        return features
+
+    def context_features(self, tokens: list[list[str]], batch_size: int = 128) -> list[np.ndarray]:
+        """Each sentence's contextual string features [T, D] (batches of similar length)."""
+        order = np.argsort([len(sentence) for sentence in tokens], kind="stable")
+        compute = tf.function(
+            lambda ragged: self.context(self.char_ids(ragged)),
+            input_signature=[tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1)],
+        )
+        features: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(tokens)
+        for start in range(0, len(tokens), batch_size):
+            index = order[start : start + batch_size]
+            ragged = tf.ragged.constant([tokens[i] for i in index], dtype=tf.string, ragged_rank=1)
+            for i, row in zip(index, compute(ragged).numpy()):
+                features[i] = row[: len(tokens[i])]
         return features
 
 
 # ----------------------------------------------------------------------------- datasets
 
 
-def _sentences_dataset(tokens: list[list[str]], ids: list[np.ndarray] | None) -> tf.data.Dataset:
+def _sentences_dataset(
+    tokens: list[list[str]], ids: list[np.ndarray] | None, context: list[np.ndarray] | None = None
+) -> tf.data.Dataset:
     lengths = np.array([len(s) for s in tokens], dtype=np.int64)
     flat = tf.constant([token for sentence in tokens for token in sentence], tf.string)
     columns = {"tokens": tf.RaggedTensor.from_row_lengths(flat, lengths)}
     if ids is not None:
         flat_ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
         columns["tags"] = tf.RaggedTensor.from_row_lengths(flat_ids, lengths)
+    if context is not None:
+        columns["context"] = tf.RaggedTensor.from_row_lengths(np.concatenate(context), lengths)
     return tf.data.Dataset.from_tensor_slices(columns)
 
 
@@ -371,7 +398,8 @@ def make_dataset(
     config: TaggingConfig,
     training: bool,
 ) -> tf.data.Dataset:
-    """Batches of ({"word_ids", "char_ids"}, tag ids) (features only when `ids` is None).
+    """Batches of ({"word_ids", "char_ids", "case_ids", "context"}, tag ids) (the last two
+    with the casing feature and the character LMs; features only when `ids` is None).
 
     Training batches are bucketed by length and shuffled, with word dropout; evaluation
     batches keep the sentences in order.
@@ -381,11 +409,14 @@ def make_dataset(
 
     def featurize(example):
         features = featurizer.sentence(example["tokens"])
+        if "context" in example:
+            features["context"] = example["context"]
         if "tags" in example:
             return features, example["tags"]
         return features
 
-    dataset = _sentences_dataset(tokens, ids).map(featurize, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    context = featurizer.context_features(tokens) if featurizer.context is not None else None
+    dataset = _sentences_dataset(tokens, ids, context).map(featurize, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if not training:
         return batching.finalize(dataset.padded_batch(config.eval_batch_size))
     dataset = batching.bucket_by_length(
@@ -403,16 +434,37 @@ def make_dataset(
     # (which also fills the cache).
     num_batches = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-    if config.word_dropout > 0:
-        dataset = dataset.map(lambda x, y: (word_dropout(x, config.word_dropout), y))
+    if config.word_dropout > 0 or config.rare_word_dropout > 0:
+        probabilities = tf.constant(word_dropout_probabilities(tokens, featurizer, config))
+        dataset = dataset.map(lambda x, y: (word_dropout(x, probabilities), y))
     if config.steps_per_epoch > 0:
         dataset = dataset.repeat()
     return batching.finalize(dataset)
 
 
-def word_dropout(features: dict[str, tf.Tensor], rate: float) -> dict[str, tf.Tensor]:
-    """Replaces each real word id by the unknown-word id with probability `rate`, so the
-    model learns to use the characters of unknown words (Lample et al. 2016)."""
+def word_dropout_probabilities(tokens: list[list[str]], featurizer: Featurizer, config: TaggingConfig) -> np.ndarray:
+    """Per word id, the probability that training replaces the word by the unknown word.
+
+    Every word: `word_dropout`. With `rare_word_dropout` alpha > 0, a word the training
+    sentences `tokens` hold c times (as the word lookup sees it) is also replaced with
+    probability alpha / (alpha + c) (Kiperwasser & Goldberg 2016; alpha = 1 replaces
+    singletons half the time, as Lample et al. 2016 do), the two independently. Padding
+    and the unknown word keep probability 0.
+    """
+    flat = tf.constant([token for sentence in tokens for token in sentence], tf.string)
+    ids = featurizer.word_ids(flat).numpy()
+    counts = np.bincount(ids, minlength=featurizer.vocabulary_size)[: featurizer.vocabulary_size]
+    keep = np.full(counts.shape, 1.0 - config.word_dropout)
+    if config.rare_word_dropout > 0:
+        keep *= 1.0 - config.rare_word_dropout / (config.rare_word_dropout + np.maximum(counts, 1))
+    probabilities = 1.0 - keep
+    probabilities[: UNKNOWN_ID + 1] = 0.0
+    return probabilities.astype(np.float32)
+
+
+def word_dropout(features: dict[str, tf.Tensor], probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Replaces each word id w by the unknown-word id with probability `probabilities[w]`,
+    so the model learns to use the characters of unknown words (Lample et al. 2016)."""
     word_ids = features["word_ids"]
-    drop = tf.logical_and(tf.random.uniform(tf.shape(word_ids)) < rate, word_ids > UNKNOWN_ID)
+    drop = tf.random.uniform(tf.shape(word_ids)) < tf.gather(probabilities, word_ids)
     return {**features, "word_ids": tf.where(drop, tf.ones_like(word_ids) * UNKNOWN_ID, word_ids)}

@@ -156,8 +156,9 @@ class WordMask(keras.layers.Layer):
 
 
 def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Model:
-    """{"word_ids" [B, T], "char_ids" [B, T, C], "case_ids" [B, T] (with casing)} ->
-    unary potentials [B, T, num_tags], masked where word_ids == 0."""
+    """{"word_ids" [B, T], "char_ids" [B, T, C], "case_ids" [B, T] (with casing), "context"
+    [B, T, 2 * char_lm_units] (with character LMs)} -> unary potentials [B, T, num_tags],
+    masked where word_ids == 0."""
     word_ids = keras.Input((None,), dtype="int32", name="word_ids")
     char_ids = keras.Input((None, None), dtype="int32", name="char_ids")
     inputs = {"char_ids": char_ids, "word_ids": word_ids}
@@ -172,6 +173,9 @@ def build_backbone(config: TaggingConfig, vocabularies: Vocabularies) -> keras.M
                 inputs["case_ids"]
             )
         )
+    if config.char_lm_units > 0:
+        inputs["context"] = keras.Input((None, 2 * config.char_lm_units), dtype="float32", name="context")
+        pieces.append(inputs["context"])
     if config.char_encoder != "none":
         characters = CharacterEncoder(
             len(vocabularies.chars) + 2,
@@ -212,6 +216,8 @@ def build_model(config: TaggingConfig, vocabularies: Vocabularies) -> keras.Mode
         dummy = {"char_ids": ops.ones((1, 1, 1), "int32"), "word_ids": ops.ones((1, 1), "int32")}
         if config.casing_embedding_size > 0:
             dummy["case_ids"] = ops.ones((1, 1), "int32")
+        if config.char_lm_units > 0:
+            dummy["context"] = ops.zeros((1, 1, 2 * config.char_lm_units), "float32")
         model(dict(sorted(dummy.items())))
         model.compile(optimizer=make_optimizer(config))
     else:

@@ -11,18 +11,34 @@ import tensorflow as tf
 
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import Featurizer, Split, Vocabularies, make_dataset, training_tags
-from apps.tagging.metrics import entity_scores, token_accuracy
+from apps.tagging.metrics import (
+    TrainingText,
+    entity_scores,
+    format_entity_report,
+    token_accuracy,
+    unseen_entity_scores,
+    unseen_token_accuracy,
+)
 from apps.tagging.model import predict_tag_ids
 
 logger = logging.getLogger(__name__)
 
 
 class Scorer:
-    """Tags a split with a model and scores it against the split's original tags."""
+    """Tags a split with a model and scores it against the split's original tags (also on
+    what `training` never shows, when given)."""
 
-    def __init__(self, split: Split, featurizer: Featurizer, vocabularies: Vocabularies, config: TaggingConfig):
+    def __init__(
+        self,
+        split: Split,
+        featurizer: Featurizer,
+        vocabularies: Vocabularies,
+        config: TaggingConfig,
+        training: TrainingText | None = None,
+    ):
         self.split = split
         self.config = config
+        self.training = training
         self.tags = vocabularies.tags
         self.dataset = make_dataset(split.tokens, None, featurizer, config, training=False)
         self._predict = None
@@ -44,17 +60,36 @@ class Scorer:
 
     def score(self, model: keras.Model) -> dict:
         """{"f1", "precision", "recall", "accuracy", ...} on the original tags."""
-        return score_tags(self.split, self.predict(model), self.config)
+        return score_tags(self.split, self.predict(model), self.config, self.training)
 
 
-def score_tags(split: Split, predicted: list[list[str]], config: TaggingConfig) -> dict:
+def score_tags(
+    split: Split, predicted: list[list[str]], config: TaggingConfig, training: TrainingText | None = None
+) -> dict:
     """Scores predicted tags (training scheme) against the split's original tags: entity
-    P/R/F1 on the original spans (entity tasks) and token accuracy."""
-    if split.scheme is None:
-        return {"accuracy": token_accuracy(split.tags, predicted)}
-    scores = entity_scores(split.tags, split.scheme, predicted, config.tag_scheme)
-    scores["accuracy"] = token_accuracy(training_tags(split, config), predicted)
+    P/R/F1 on the original spans (entity tasks) and token accuracy; with `training`, the
+    same restricted to unseen mentions and words (`unseen_*`, `metrics.TrainingText`)."""
+    gold = training_tags(split, config)
+    scores = {"accuracy": token_accuracy(gold, predicted)}
+    if split.scheme is not None:
+        scores = {**entity_scores(split.tags, split.scheme, predicted, config.tag_scheme), **scores}
+    if training is not None:
+        scores.update(unseen_token_accuracy(split.tokens, gold, predicted, training))
+        if split.scheme is not None:
+            scores.update(
+                unseen_entity_scores(split.tokens, split.tags, split.scheme, predicted, config.tag_scheme, training)
+            )
     return scores
+
+
+def print_scores(scores: dict, split_name: str, config: TaggingConfig) -> None:
+    """The entity table (entity tasks), then token accuracy, overall and on unseen words."""
+    if config.entities:
+        print(format_entity_report(scores))
+    line = f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%"
+    if "unseen_accuracy" in scores:
+        line += f" ({100 * scores['unseen_accuracy']:.2f}% on the {scores['unseen_tokens']} tokens unseen in training)"
+    print(line)
 
 
 class ScoreCallback(keras.callbacks.Callback):
@@ -68,7 +103,7 @@ class ScoreCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         scores = self.scorer.score(self.model)
         if logs is not None:
-            for key in ("f1", "precision", "recall", "accuracy"):
+            for key in ("f1", "precision", "recall", "accuracy", "unseen_f1", "unseen_accuracy"):
                 if key in scores:
                     logs[f"val_{key}"] = scores[key]
         summary = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items() if isinstance(v, float))

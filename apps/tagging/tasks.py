@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.common.checkpoints import save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
@@ -25,6 +26,7 @@ from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
 from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import train_model
+from apps.tagging.char_lm import load_contextual_strings, train_language_models
 from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
 from apps.tagging.data import (
     Featurizer,
@@ -39,13 +41,15 @@ from apps.tagging.data import (
 )
 from apps.tagging.ensemble import EnsembleTaggerModule, tag_sentences
 from apps.tagging.export import TaggerModule
-from apps.tagging.metrics import format_entity_report
+from apps.tagging.metrics import TrainingText
 from apps.tagging.model import build_model, load_model
-from apps.tagging.scoring import ScoreCallback, Scorer, score_tags
+from apps.tagging.scoring import ScoreCallback, Scorer, print_scores, score_tags
 from pipelines.tag_schemes import convert_tags, normalize_scheme
 from pipelines.text_files import read_lines
 
 logger = logging.getLogger(__name__)
+
+CHAR_LM_DIR = "char_lm"  # in the run directory: the character language models
 
 
 # ----------------------------------------------------------------------------- commands
@@ -59,6 +63,14 @@ def _vocabularies(ctx: RunContext, train: Split) -> Vocabularies:
         vocabularies = build_vocabularies(train, ctx.config)
         vocabularies.save(ctx.run_dir.vocab_dir)
         return vocabularies
+
+
+def _featurizer(run_dir: RunDir, vocabularies: Vocabularies, config: TaggingConfig) -> Featurizer:
+    """The run's featurizer, with its character language models when it has them."""
+    if config.char_lm_units <= 0:
+        return Featurizer(vocabularies, config)
+    separator = Featurizer(vocabularies, config).char_vocabulary_size
+    return Featurizer(vocabularies, config, load_contextual_strings(run_dir.root / CHAR_LM_DIR, separator))
 
 
 def _load_trained(run_dir: RunDir) -> keras.Model:
@@ -81,14 +93,19 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
     splits = load_splits(config)
     train, dev = splits["train"], splits["dev"]
     vocabularies = _vocabularies(ctx, train)
-    featurizer = Featurizer(vocabularies, config)
+    language_models = {}
+    if config.char_lm_units > 0:  # trained first (or reused), then frozen
+        language_models = train_language_models(
+            train.tokens, dev.tokens, Featurizer(vocabularies, config), config, ctx.run_dir.root / CHAR_LM_DIR
+        )
+    featurizer = _featurizer(ctx.run_dir, vocabularies, config)
     train_data = make_dataset(
         train.tokens, tag_ids(training_tags(train, config), vocabularies.tags, "train"), featurizer, config, True
     )
     dev_data = make_dataset(
         dev.tokens, tag_ids(training_tags(dev, config), vocabularies.tags, "dev"), featurizer, config, False
     )
-    scorer = Scorer(dev, featurizer, vocabularies, config)
+    scorer = Scorer(dev, featurizer, vocabularies, config, TrainingText(train.tokens))
     result = train_model(
         ctx,
         lambda: build_model(config, vocabularies),
@@ -97,7 +114,7 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         metric_callbacks=[ScoreCallback(scorer)],
     )
     model = result.model
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     if ctx.run_dir.best_model_path.exists():
         model = _load_trained(ctx.run_dir)
     scores = scorer.score(model)
@@ -106,16 +123,18 @@ def fit(ctx: RunContext) -> tuple[keras.Model, dict, dict]:
         "train_tokens": train.num_tokens,
         "dev_sentences": len(dev),
         **{key: value for key, value in result.metrics().items() if key != "train_loss"},
+        **language_models,
     }
+    # The character LMs' training counts as training time.
+    for key in ("train_wall_time_s", "train_cpu_time_s"):
+        run_info[key] = round(run_info[key] + language_models.get(key.replace("train", "char_lm", 1), 0.0), 1)
     return model, scores, run_info
 
 
 def train(ctx: RunContext) -> dict:
     refuse_ensemble(ctx.run_dir, "train")
     _, scores, run_info = fit(ctx)
-    if ctx.config.entities:
-        print(format_entity_report(scores))
-    print(f"dev token accuracy: {100 * scores['accuracy']:.2f}%")
+    print_scores(scores, "dev", ctx.config)
     return ctx.run_dir.write_metrics(
         {**_summary(scores, "dev"), "dev_per_type": scores.get("per_type", {}), **run_info}
     )
@@ -137,7 +156,7 @@ def command_line(config: TaggingConfig, command: str = "train") -> str:
 def _member_module(run_dir: RunDir, config: TaggingConfig, options: ServingOptions | None = None) -> TaggerModule:
     vocabularies = Vocabularies.load(run_dir.vocab_dir)
     return TaggerModule(
-        Featurizer(vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding, options
+        _featurizer(run_dir, vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding, options
     )
 
 
@@ -173,21 +192,21 @@ def evaluate(ctx: RunContext) -> dict:
     config: TaggingConfig = ctx.config
     split_name = "dev" if ctx.args.split == "valid" else ctx.args.split
     split = load_split(config, split_name)
+    training = _training_text(config)
     if members_of(ctx.run_dir) is not None:
-        return _evaluate_ensemble(ctx, split)
+        return _evaluate_ensemble(ctx, split, training)
     vocabularies = Vocabularies.load(ctx.run_dir.vocab_dir)
     model = _load_trained(ctx.run_dir)
-    scorer = Scorer(split, Featurizer(vocabularies, config), vocabularies, config)
+    scorer = Scorer(split, _featurizer(ctx.run_dir, vocabularies, config), vocabularies, config, training)
     start = time.monotonic()
     scores = scorer.score(model)
-    if config.entities:
-        print(format_entity_report(scores))
-    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    print_scores(scores, split_name, config)
     metrics = {**_summary(scores, split_name), f"{split_name}_per_type": scores.get("per_type", {})}
     if ctx.args.results_file:
         trained = ctx.run_dir.read_metrics()
         keys = ("train_wall_time_s", "train_cpu_time_s", "epochs_trained", "parameters", "train_sentences")
         extra = {k: trained.get(k, trained.get(f"dev_{k}")) for k in keys if k in trained or f"dev_{k}" in trained}
+        extra.update({k: v for k, v in trained.items() if k.startswith("char_lm_")})
         write_results(
             ctx.args.results_file,
             ctx.args.results_prefix or f"{config.task}_{split_name}",
@@ -202,7 +221,17 @@ def evaluate(ctx: RunContext) -> dict:
     return ctx.run_dir.write_evaluation(ctx.args.split, _data_name(config, split_name), metrics)
 
 
-def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
+def _training_text(config: TaggingConfig) -> TrainingText | None:
+    """What the scores on unseen mentions and words compare against: the training split,
+    when its file is still there (evaluate does not need it otherwise)."""
+    if config.train_file and not Path(config.train_file).exists():
+        logger.warning("%s: not found; the scores on mentions and words unseen in training are skipped",
+                       config.train_file)
+        return None
+    return TrainingText(load_splits(config)["train"].tokens)
+
+
+def _evaluate_ensemble(ctx: RunContext, split: Split, training: TrainingText | None) -> dict:
     """Scores an ensemble and each of its members on the split (members tag with their
     own data settings; the split is read with the ensemble's)."""
     config: TaggingConfig = ctx.config
@@ -210,20 +239,22 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
     start = time.monotonic()
     module = make_module(ctx.run_dir, config)
     sentences = [list(sentence) for sentence in split.tokens]
-    scores = score_tags(split, tag_sentences(module, sentences, config.eval_batch_size), config)
+    scores = score_tags(split, tag_sentences(module, sentences, config.eval_batch_size), config, training)
     metric = "f1" if config.entities else "accuracy"
-    member_scores = [
-        score_tags(split, tag_sentences(member, sentences, config.eval_batch_size), config)[metric]
+    member_results = [
+        score_tags(split, tag_sentences(member, sentences, config.eval_batch_size), config, training)
         for member in module.members
     ]
-    if config.entities:
-        print(format_entity_report(scores))
-    print(f"{split_name} token accuracy: {100 * scores['accuracy']:.2f}%")
+    member_scores = [result[metric] for result in member_results]
+    member_unseen = [result.get(f"unseen_{metric}", float("nan")) for result in member_results]
+    print_scores(scores, split_name, config)
     print(f"members' {split_name} {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_scores))
+    print(f"members' unseen {metric}: " + ", ".join(f"{100 * value:.2f}" for value in member_unseen))
     metrics = {
         **_summary(scores, split_name),
         f"{split_name}_per_type": scores.get("per_type", {}),
         f"member_{split_name}_{metric}": member_scores,
+        f"member_{split_name}_unseen_{metric}": member_unseen,
     }
     if ctx.args.results_file:
         members = members_of(ctx.run_dir)
@@ -236,6 +267,7 @@ def _evaluate_ensemble(ctx: RunContext, split: Split) -> dict:
                 **{f"f1_{name}": values["f1"] for name, values in scores.get("per_type", {}).items()},
                 **{k: trained[k] for k in SUMMED_METRICS if k in trained},
                 f"member_{metric}": member_scores,
+                f"member_unseen_{metric}": member_unseen,
                 "members": len(members),
                 "member_commands": [command_line(member_config(m, TaggingConfig)) for m in members],
                 "eval_wall_time_s": round(time.monotonic() - start, 1),

@@ -154,7 +154,9 @@ def build_vocabularies(
             sentences,
             vocab_size=config.vocab_size,
             model_type=config.sentencepiece_model_type,
-            input_sentence_size=min(len(sentences), config.sentencepiece_input_sentences),
+            # 0: every sentence (SentencePiece refuses a sample of 1-100 sentences).
+            input_sentence_size=(0 if len(sentences) <= config.sentencepiece_input_sentences
+                                 else config.sentencepiece_input_sentences),
             seed=config.seed,
             hard_vocab_limit=False,  # tiny corpora get a smaller vocabulary, not an error
         )

@@ -12,7 +12,7 @@ import keras
 import sacrebleu
 
 from apps.common import ensemble
-from apps.common.checkpoints import load_checkpoint
+from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
@@ -163,7 +163,7 @@ def train(ctx: RunContext) -> dict:
         ctx, build_compiled_model, train_data, valid_data, metric_callbacks=metric_callbacks
     )
     model, history = result
-    model.save(ctx.run_dir.checkpoint_dir / "final.keras")
+    save_checkpoint(model, ctx.run_dir.checkpoint_dir / "final.keras")
     metrics = {
         "train_examples": len(train_sources),
         "source_vocab_size": vocabularies.source_size,

@@ -161,3 +161,42 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "error: --beam-width must be >= 1; got 0\n"
     assert not (tmp_path / "r").exists()
+
+
+# ----------------------------------------------------------------------------- found by the fault campaign
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400"])
+def test_an_infinite_value_is_not_a_number(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _prepare("adding", ["train", "--run-dir", str(tmp_path / "run"), "--clip-norm", value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error:") and error.count("\n") == 1 and "--clip-norm" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_file_nested_too_deeply_is_one_line(tmp_path):
+    config = tmp_path / "deep.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="deep.json: not valid JSON"):
+        _prepare("adding", ["train", "--run-dir", str(tmp_path / "run"), "--config", str(config)])
+
+
+@pytest.mark.slow
+def test_bad_data_found_by_a_command_leaves_the_run_directory_as_it_was(tmp_path):
+    """The data is read after the options are accepted: a new run directory is removed, an
+    existing one gets its config back, and files the command made are removed."""
+    from apps.sentiment.__main__ import main
+
+    missing = str(tmp_path / "no_such_folder")
+    flags = ["--data-dir", missing, "--epochs", "1", "--verbose", "0"]
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        main(["train", "--run-dir", str(tmp_path / "new"), *flags])
+    assert not (tmp_path / "new").exists()
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        main(["train", "--run-dir", str(run), *flags])
+    assert sorted(path.name for path in run.iterdir()) == ["keep.txt"]

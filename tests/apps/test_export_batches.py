@@ -16,11 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,38 +28,25 @@ import tensorflow as tf
 
 from apps.common.export import load_export
 from apps.translation.config import VOCABULARY_TYPES
+from benchmarks.reliability.exports import (
+    FRESH_PROCESS_SCRIPT,
+    SENTENCES,
+    STRINGS,
+    Call,
+    assert_same,
+    codec,
+    fresh_environment,
+    fresh_process_plan,
+    lm_calls,
+    run_call,
+    tagging_calls,
+    tensor,
+    text_calls,
+)
 from tests.apps import test_language_model as lm_tests
 from tests.apps import test_sentiment as sentiment_tests
 from tests.apps import test_tagging as tagging_tests
 from tests.apps import test_translation as translation_tests
-
-LONG = ("Paris lives " * 10_000)[:100_000]  # a 100,000-character string
-STRINGS = [
-    b"",
-    LONG.encode(),
-    b"caf\xc3 \xff\xfe invalid \x80 UTF-8",
-    "Zürich 😀 👍🏽 Très".encode(),
-    b"the big dog sees the cat",
-    b"Alice met Bob in Paris .",
-]
-SENTENCES = [  # tagging inputs: token lists (an empty sentence, an empty token, ...)
-    [],
-    [b""],
-    [LONG.encode()],
-    [b"caf\xc3", b"\xff\xfe", b"\x80"],
-    ["Zürich".encode(), "😀".encode(), b"", b"Paris"],
-    [b"Alice", b"met", b"Bob", b"in", b"Paris", b"."],
-]
-
-
-@dataclasses.dataclass
-class Call:
-    """One signature call: its inputs (numpy arrays) and how to cut its outputs into the
-    elements of the batch."""
-
-    signature: str
-    inputs: dict[str, np.ndarray]
-    split: Callable[[dict[str, np.ndarray]], list[dict]]
 
 
 @dataclasses.dataclass
@@ -74,81 +59,6 @@ class Case:
     export: Path
     elements: list
     calls: Callable[[list], list[Call]]
-
-
-def _rows(outputs: dict[str, np.ndarray]) -> list[dict]:
-    """Per-element outputs of a signature whose outputs all have the batch first."""
-    count = len(next(iter(outputs.values())))
-    return [{key: value[index] for key, value in outputs.items()} for index in range(count)]
-
-
-def _strings(values) -> np.ndarray:
-    return np.array(list(values), dtype=object).reshape([-1])
-
-
-def text_calls(signature: str, argument: str, **scalars) -> Callable[[list], list[Call]]:
-    def calls(texts: list[bytes]) -> list[Call]:
-        inputs = {argument: _strings(texts), **{k: np.array(v) for k, v in scalars.items()}}
-        return [Call(signature, inputs, _rows)]
-
-    return calls
-
-
-def tagging_calls(sentences: list[list[bytes]]) -> list[Call]:
-    width = max([len(s) for s in sentences], default=0)
-    rows = [s + [b""] * (width - len(s)) for s in sentences]
-    padded = np.array(rows, dtype=object).reshape([len(sentences), width])
-
-    def dense(outputs):
-        assert outputs["tags"].shape == padded.shape and outputs["tag_ids"].shape == padded.shape
-        rows = []
-        for tags, ids, length in zip(outputs["tags"], outputs["tag_ids"], outputs["lengths"]):
-            assert all(tag == b"" for tag in tags[length:]) and not ids[length:].any()
-            rows.append({"tags": tags[:length], "tag_ids": ids[:length], "lengths": length})
-        return rows
-
-    lengths = np.array([len(s) for s in sentences], np.int64)
-
-    def flat(outputs):
-        values = outputs["tag_values"]
-        assert len(values) == lengths.sum()
-        return [{"tags": row} for row in np.split(values, np.cumsum(lengths)[:-1])] if len(lengths) else []
-
-    values = _strings(token for sentence in sentences for token in sentence)
-    return [
-        Call("serving_default", {"tokens": padded}, dense),
-        Call("tag_flat", {"token_values": values, "row_lengths": lengths}, flat),
-    ]
-
-
-def lm_calls(texts: list[bytes]) -> list[Call]:
-    """Greedy generation (deterministic) and scoring; `generate_top_k` shares their code
-    and is checked in the language-model test below."""
-    prompts = _strings(texts)
-    return [
-        Call("generate", {"prompts": prompts, "num_tokens": np.int32(4), "temperature": np.float32(0)}, _rows),
-        Call("score", {"texts": prompts}, _rows),
-    ]
-
-
-def _tensor(value: np.ndarray) -> tf.Tensor:
-    return tf.constant(value, tf.string) if value.dtype == object else tf.constant(value)
-
-
-def run_call(served, call: Call) -> dict[str, np.ndarray]:
-    inputs = {key: _tensor(value) for key, value in call.inputs.items()}
-    return {key: value.numpy() for key, value in served.signatures[call.signature](**inputs).items()}
-
-
-def assert_same(got: dict, expected: dict, where: str) -> None:
-    assert sorted(got) == sorted(expected), where
-    for key, value in expected.items():
-        value, other = np.asarray(value), np.asarray(got[key])
-        assert value.shape == other.shape, f"{where} {key}: shape {other.shape} != {value.shape}"
-        if value.dtype.kind in "fc":
-            np.testing.assert_allclose(other, value, rtol=1e-5, atol=1e-5, err_msg=f"{where} {key}")
-        else:
-            assert other.tolist() == value.tolist(), f"{where} {key}"
 
 
 # ----------------------------------------------------------------------------- tiny runs
@@ -334,76 +244,25 @@ def test_every_export_serves_what_its_run_serves_in_memory(cases, loaded):
     for case in cases.values():
         signatures, _module = in_memory_signatures(case.app, case.run)
         for call in case.calls(case.elements):
-            values = [_tensor(value) for value in call.inputs.values()]  # in signature order
+            values = [tensor(value) for value in call.inputs.values()]  # in signature order
             expected = {key: value.numpy() for key, value in signatures[call.signature](*values).items()}
             assert_same(run_call(loaded[case.name], call), expected, f"{case.name} {call.signature}")
-
-
-#: Arrays to and from JSON (strings as base64: they may be any bytes), here and in the
-#: fresh process.
-CODEC = textwrap.dedent(
-    """
-    import base64
-    import numpy as np
-
-    def encode(value):
-        value = np.asarray(value)
-        flat = value.reshape([-1]).tolist()
-        if value.dtype == object:
-            flat = [base64.b64encode(item).decode("ascii") for item in flat]
-        return {"dtype": str(value.dtype), "shape": list(value.shape), "value": flat}
-
-    def decode(item):
-        if item["dtype"] == "object":
-            flat = [base64.b64decode(text) for text in item["value"]]
-            return np.array(flat, dtype=object).reshape(item["shape"])
-        return np.array(item["value"], dtype=item["dtype"]).reshape(item["shape"])
-    """
-)
-_codec: dict = {}
-exec(CODEC, _codec)
 
 
 @pytest.mark.slow
 def test_a_fresh_process_without_the_suite_loads_every_export(cases, loaded, tmp_path):
     """Plain `tf.saved_model.load` (tensorflow_text imported for the SentencePiece ops),
     its working directory outside the repository and no suite source on its path."""
-    plan = [
-        {"export": str(case.export), "signature": call.signature,
-         "inputs": {key: _codec["encode"](value) for key, value in call.inputs.items()}}
-        for case in cases.values()
-        for call in case.calls(case.elements)
-    ]  # fmt: skip
+    plan = [step for case in cases.values()
+            for step in fresh_process_plan(str(case.export), case.calls(case.elements))]  # fmt: skip
     (tmp_path / "plan.json").write_text(json.dumps(plan))
-    script = CODEC + textwrap.dedent(
-        """
-        import importlib.util, json
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
-
-        assert importlib.util.find_spec("apps") is None, "the suite's source is importable"
-        loaded, results = {}, []
-        for step in json.load(open("plan.json")):
-            if step["export"] not in loaded:
-                loaded[step["export"]] = tf.saved_model.load(step["export"])
-            inputs = {}
-            for key, item in step["inputs"].items():
-                value = decode(item)
-                inputs[key] = tf.constant(value, tf.string if value.dtype == object else None)
-            outputs = loaded[step["export"]].signatures[step["signature"]](**inputs)
-            results.append({key: encode(value.numpy()) for key, value in outputs.items()})
-        json.dump(results, open("results.json", "w"))
-        """
-    )
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS_SCRIPT], cwd=tmp_path,
+                            env=fresh_environment(), capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     fresh = iter(json.loads((tmp_path / "results.json").read_text()))
     for case in cases.values():
         for call in case.calls(case.elements):
-            got = {key: _codec["decode"](item) for key, item in next(fresh).items()}
+            got = {key: codec["decode"](item) for key, item in next(fresh).items()}
             assert_same(got, run_call(loaded[case.name], call), f"{case.name} {call.signature} in a fresh process")
 
 
@@ -418,7 +277,7 @@ def test_load_export_keeps_the_loaded_model_alive_for_its_functions(cases, loade
         call = case.calls(case.elements[-1:])[0]
         signature = load_export(case.export).signatures[call.signature]
         gc.collect()
-        inputs = {key: _tensor(value) for key, value in call.inputs.items()}
+        inputs = {key: tensor(value) for key, value in call.inputs.items()}
         outputs = {key: value.numpy() for key, value in signature(**inputs).items()}
         assert_same(outputs, run_call(loaded[name], call), f"{name} via a temporary")
     tags = load_export(cases["tagging"].export).tag(tf.ragged.constant([["Alice", "met", "Bob"], []]))

@@ -247,3 +247,38 @@ def test_resumed_run_keeps_its_best_checkpoint(tmp_path):
         c for c in standard_callbacks(config, run_dir) if isinstance(c, keras.callbacks.ModelCheckpoint)
     ]
     assert checkpoint.best == 0.90
+
+
+def test_an_export_that_fails_midway_leaves_no_version_folder(tmp_path):
+    """Exports are written under a temporary name and renamed when complete: TF Serving and
+    `latest_export_dir` never see a partial SavedModel."""
+    run_dir = RunDir(tmp_path / "run")
+
+    def fails(folder: Path):
+        folder.mkdir()
+        (folder / "saved_model.pb").write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_dir.write_export(fails)
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        run_dir.latest_export_dir()
+    path = run_dir.write_export(lambda folder: (folder.mkdir(), (folder / "saved_model.pb").write_bytes(b"whole")))
+    assert path == run_dir.export_root / "1" == run_dir.latest_export_dir()
+    assert [p.name for p in run_dir.export_root.iterdir()] == ["1"]  # the partial one removed
+
+
+def test_resume_keeps_the_history_of_committed_epochs_only(tmp_path):
+    """Rows of epochs after the backup's record (written before a kill, never committed)
+    and a torn last row are dropped; a run with no committed epoch starts a new history."""
+    from apps.common.callbacks import resume_history
+
+    run_dir = RunDir(tmp_path / "run")
+    path = run_dir.root / "history.csv"
+    path.write_bytes(b"epoch,loss\r\n0,0.5\r\n1,0.4\r\n2,0.3\r\n3,0.")  # keras.callbacks.CSVLogger's
+    resume_history(run_dir, 2)
+    assert path.read_bytes() == b"epoch,loss\r\n0,0.5\r\n1,0.4\r\n"
+    resume_history(run_dir, 2)  # nothing to drop: unchanged
+    assert read_history(path) == {"loss": [0.5, 0.4]}
+    resume_history(run_dir, 0)
+    assert not path.exists()

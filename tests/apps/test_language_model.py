@@ -29,12 +29,13 @@ from apps.language_model.model import (
     copy_weights,
     recurrent_layers,
     reset_states,
+    unigram_log_probabilities,
 )
 from apps.language_model.ngram import NGramModel
 from apps.language_model.tokens import TextTokenizer
 from layers.decoding import greedy_decode
 from pipelines.errors import DataFormatError, DataUnavailableError
-from pipelines.streams import stream_windows
+from pipelines.streams import stream_arrays, stream_windows
 
 REPO = Path(__file__).resolve().parents[2]
 RHYME = "to be, or not to be, that is the question.\nwhether tis nobler in the mind to suffer\n"
@@ -153,6 +154,8 @@ def test_stateless_and_tied_models_share_weights_with_stateful_copies():
     names = {layer.name for layer in stateless.layers}
     assert {"projection", "norm_stabilizer_0", "dropout_1", "input_dropout"} <= names
     assert "softmax" not in names  # tied: the embedding's transpose is the output layer
+    bias = np.random.default_rng(10).normal(size=11).astype("float32")
+    stateless.get_layer("output_bias").set_weights([bias])
     stateful = copy_weights(stateless, build_model(config, 11, batch_size=2, stateful=True))
     ids = np.random.default_rng(4).integers(0, 11, size=(2, 6))
     np.testing.assert_allclose(stateless(ids).numpy(), stateful(ids).numpy(), atol=1e-5)
@@ -162,6 +165,39 @@ def test_stateless_and_tied_models_share_weights_with_stateful_copies():
     for t in range(6):
         logits, state = stepper(tf.constant(ids[:, t]), state)
         np.testing.assert_allclose(logits.numpy(), stateless(ids).numpy()[:, t], atol=1e-5)
+
+
+def test_tied_output_adds_its_own_bias_to_the_transposed_embedding(tmp_path):
+    # logits = (h P) E^T + b, as Press & Wolf and AWD-LSTM tie: the bias is not tied.
+    config = tiny_config(tie_embeddings=True, embedding_size=8)
+    model = build_model(config, 11)
+    rng = np.random.default_rng(8)
+    embedding = rng.normal(size=(11, 8)).astype("float32")
+    bias = rng.normal(size=11).astype("float32")
+    model.get_layer("embedding").set_weights([embedding])
+    model.get_layer("output_bias").set_weights([bias])
+    ids = rng.integers(0, 11, size=(2, 6))
+    projected = keras.Model(model.inputs, model.get_layer("projection").output)(ids).numpy()
+    np.testing.assert_allclose(model(ids).numpy(), projected @ embedding.T + bias, atol=1e-5)
+    # The bias alone sets the distribution of a model whose embedding is zero: with log
+    # unigram frequencies, the perplexity is the unigram model's.
+    counts = np.array([50, 20, 10, 5, 5, 3, 2, 2, 1, 1, 1], "float64")
+    model.get_layer("embedding").set_weights([np.zeros_like(embedding)])
+    model.get_layer("output_bias").set_weights([_log_frequencies(counts)])
+    split = rng.choice(11, size=300, p=counts / counts.sum())
+    unigram = -np.log(counts / counts.sum())[split[1:]].mean()
+    scores = evaluate_ids(model, config, 11, split, batch_size=1)
+    assert scores["nats_per_token"] == pytest.approx(unigram, rel=1e-5)
+    # The bias is a weight of the checkpoint.
+    model.save(tmp_path / "tied.keras")
+    loaded = keras.saving.load_model(tmp_path / "tied.keras", compile=False)
+    np.testing.assert_array_equal(
+        loaded.get_layer("output_bias").get_weights()[0], _log_frequencies(counts)
+    )
+
+
+def _log_frequencies(counts: np.ndarray) -> np.ndarray:
+    return np.log(counts / counts.sum()).astype("float32")
 
 
 # --------------------------------------------------------------------------- n-grams
@@ -292,6 +328,41 @@ def test_tfds_path_with_mock_data(monkeypatch, tmp_path):
 def test_offline_tfds_fails_fast_naming_local_files(offline_tfds, tmp_path):
     with pytest.raises(DataUnavailableError, match="--text-file input.txt"):
         load_texts(LanguageModelConfig(tfds_data_dir=str(tmp_path / "empty")))
+
+
+def test_training_starts_from_the_unigram_distribution(tmp_path):
+    # The output bias starts at the training split's log unigram frequencies: before any
+    # update the loss is the unigram cross-entropy, not log(vocabulary). One step: its
+    # reported loss is computed before the step's update.
+    rng = np.random.default_rng(9)
+    words = [f"w{i}" for i in range(30)]
+    frequencies = 1.0 / np.arange(1, 31)
+    text = "".join(
+        " ".join(rng.choice(words, 10, p=frequencies / frequencies.sum())) + "\n"
+        for _ in range(100)
+    )
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(text)
+    flags = ["--tokenizer", "word", "--units", "16", "--num-layers", "1", "--bptt", "10"]
+    flags += ["--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1"]
+    flags += ["--learning-rate", "1e-3", "--tie-embeddings", "true", "--ngram-order", "0"]
+    run_dir = tmp_path / "run"
+    metrics = main(
+        ["train", "--train-file", str(text_file), "--valid-file", str(text_file)]
+        + ["--run-dir", str(run_dir), "--verbose", "0", *flags]
+    )
+    ids = TextTokenizer.load(run_dir / "vocab").encode(text)
+    log_probs = unigram_log_probabilities(ids, metrics["vocab_size"])
+    np.testing.assert_allclose(
+        np.exp(log_probs),
+        (np.bincount(ids, minlength=metrics["vocab_size"]) + 1)
+        / (len(ids) + metrics["vocab_size"]),
+        rtol=1e-5,
+    )
+    targets = stream_arrays(ids, 4, 10)[1][0]  # the first training window
+    unigram = -log_probs[targets].mean()
+    assert metrics["history"]["loss"][0] == pytest.approx(unigram, abs=0.02)
+    assert unigram < math.log(metrics["vocab_size"]) - 0.3
 
 
 # --------------------------------------------------------------------------- end to end

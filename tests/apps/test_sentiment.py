@@ -357,3 +357,12 @@ def _lines(folder: Path, texts: list[bytes]) -> Path:
     path = folder / "reviews.txt"
     path.write_bytes(b"\n".join(texts) + b"\n")
     return path
+
+
+def test_a_review_folder_without_one_class_is_an_error_not_relabelled(tmp_path):
+    """Labels follow the folder names (neg 0, pos 1), not the folders present: a test
+    folder holding only pos/ must not score its reviews as negatives."""
+    (tmp_path / "test" / "pos").mkdir(parents=True)
+    (tmp_path / "test" / "pos" / "0_9.txt").write_text("a fine film")
+    with pytest.raises(FileNotFoundError, match=r"test/neg: class folder missing"):
+        load_split(SentimentConfig(data_dir=str(tmp_path)), "test")

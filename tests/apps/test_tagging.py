@@ -129,6 +129,8 @@ def test_bilstm_crf_trains_loss_falls_and_scores_entities(ner_run):
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert "val_f1" in history and len(history["val_f1"]) == 6
     assert metrics["dev_f1"] > 0.5  # far above chance on this easy language
+    assert {"dev_unseen_f1", "dev_unseen_gold_entities", "dev_unseen_accuracy"} <= set(metrics)
+    assert "val_unseen_f1" in history
     assert set(metrics["dev_per_type"]) <= {"PER", "LOC", "ORG"}
     tags = (run_dir.vocab_dir / "tags.txt").read_text().split()
     assert tags == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-ORG", "I-ORG", "E-ORG", "S-ORG",
@@ -159,6 +161,7 @@ def test_evaluate_predict_and_export_in_a_fresh_process(ner_run, capsys, tmp_pat
     assert evaluated["dev_f1"] == pytest.approx(metrics["dev_f1"])
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["ner_dev_f1"] == pytest.approx(metrics["dev_f1"]) and "ner_dev_command" in results
+    assert results["ner_dev_unseen_f1"] == pytest.approx(metrics["dev_unseen_f1"])
 
     capsys.readouterr()
     tags = main(["predict", "--run-dir", str(run_dir.root), "--text", "Alice Smith met Bob in New York.",

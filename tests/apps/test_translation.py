@@ -403,3 +403,10 @@ def test_offline_tfds_fails_fast_naming_local_files(offline_tfds, tmp_path):
     )  # fmt: skip
     with pytest.raises(DataUnavailableError, match="--train-source/--train-target"):
         read_split_examples(config, "train")
+
+
+def test_a_training_set_of_at_most_100_sentences_gets_a_vocabulary(tmp_path):
+    """SentencePiece refuses a sample of 1-100 input sentences: a small set is given whole."""
+    sources, targets = toy_pairs(40, seed=3)
+    vocabularies = build_vocabularies(TranslationConfig(vocab_size=30), sources, targets, tmp_path)
+    assert vocabularies.source_size > 4

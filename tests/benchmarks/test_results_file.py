@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+
+import numpy as np
+import pytest
 
 from benchmarks import language_model, results_file, translation
 
@@ -90,3 +94,60 @@ def test_host_cpu_reads_model_and_kernel_flags():
     info = host.cpu("model name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n")
     assert info == {"model": "AMD EPYC 9B14", "flags": ["avx2", "fma", "avx512f", "avx512_bf16"]}
     assert host.cpu("flags: sse sse2\n")["flags"] == []
+
+
+@pytest.mark.slow
+def test_translation_final_scores_dev_and_test_together_and_counts_the_test(tmp_path):
+    from tests.apps.test_translation import TINY, data_flags, write_pairs
+
+    test_source, test_target = write_pairs(tmp_path, "test", 40, seed=2)
+    output = tmp_path / "translation.json"
+    results = translation.final(
+        data_flags(tmp_path),
+        ["--test-source", str(test_source), "--test-target", str(test_target)],
+        tmp_path / "run",
+        conditions="tests",
+        command="the command",
+        recipe=shlex.join([*TINY, "--epochs", "2"]),
+        budget_minutes=5,
+        output=output,
+    )
+    assert results == json.loads(output.read_text())
+    assert results["test_evaluations"] == 1
+    for split in ("dev", "test"):
+        assert 0 <= results[f"final_{split}_bleu_beam1"] <= 100
+        assert 0 <= results[f"final_{split}_bleu_beam3"] <= 100
+    assert results["final_budget_minutes"] == 5 and results["final_conditions"] == "tests"
+    assert (tmp_path / "run" / "translations" / "test.beam3.txt").exists()
+
+
+@pytest.mark.slow
+def test_language_model_final_scores_valid_and_test_together_and_counts_the_test(tmp_path):
+    import gzip
+
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "N"]
+
+    def text(lines: int) -> str:
+        return "".join(" " + " ".join(rng.choice(words, 8)) + " \n" for _ in range(lines))
+
+    (tmp_path / "ptb").mkdir()
+    with gzip.open(tmp_path / "ptb" / "ptb.train.txt.gz", "wt") as train:
+        train.write(text(200))
+    (tmp_path / "ptb" / "ptb.valid.txt").write_text(text(30))
+    (tmp_path / "ptb" / "ptb.test.txt").write_text(text(30))
+    output = tmp_path / "language_model.json"
+    recipe = (
+        "--num-layers 1 --units 8 --tie-embeddings true --batch-size 4 --bptt 5 --epochs 2 "
+        "--steps-per-epoch 5"
+    )
+    results = language_model.final(
+        str(tmp_path), tmp_path / "run", "tests", "the command", recipe, 5, output
+    )
+    assert results == json.loads(output.read_text())
+    assert results["test_evaluations"] == 1
+    for split in ("dev", "test"):
+        assert 1 < results[f"final_{split}_perplexity"] < 12  # 10 words, <eos> and <unk>
+        assert results[f"final_{split}_ngram_perplexity"] > 1
+    assert results["final_test_num_targets"] == 30 * 9 - 1  # every token but the first
+    assert results["final_command"] == "the command" and results["final_budget_minutes"] == 5

@@ -44,3 +44,32 @@ def test_a_changed_figure_makes_its_table_stale(tmp_path, monkeypatch):
     assert "91.00 %" in summary.stale({"toy": table})[tmp_path / "README.md"]
     with pytest.raises(ValueError, match="no <!-- table:NAME --> block"):
         summary.stale({"toy": table, "other": table})
+
+
+def test_budget_machine_and_missing_figures(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "toy.json").write_text(json.dumps({
+        "a_bleu": 30.0, "a_command": "python -m x", "a_date": "2026-12-07", "a_train_wall_s": 60.0,
+        "a_conditions": "idle", "b_bleu": 31.0, "b_test_bleu": 29.0, "b_budget_minutes": 45.0,
+        "b_command": "python -m y", "b_machine": "AMX box", "machine": "file machine",
+    }))
+    monkeypatch.setattr(summary, "RESULTS", results)
+    summary._CACHE.clear()
+    table = summary.RunTable(
+        "README.md",
+        [summary.Column("val", "bleu"), summary.Column("test", "test_bleu", missing="not measured yet")],
+        [summary.Row("toy", "a", "A", wall_key="train_wall_s", budget_minutes=88),
+         summary.Row("toy", "b", "B", budget_minutes=88),
+         summary.Row("toy", "c", "C (not run)", budget_minutes=60)],
+        budget=True, machine=True,
+    )
+    lines = table.render().splitlines()
+    assert lines[0] == ("| what | val | test | training time | budget | date | machine | conditions | "
+                        "command |")
+    # the file's machine for a recorded run; the run's own budget over the declared one
+    assert lines[2] == ("| A | 30.00 | not measured yet | 1.0 min | 88 min | 2026-12-07 | file machine | "
+                        "idle | `python -m x` |")
+    assert lines[3] == "| B | 31.00 | 29.00 | - | 45 min | - | AMX box | - | `python -m y` |"
+    assert lines[4] == "| C (not run) | - | not measured yet | - | 60 min | - | - | - | - |"
+    summary._CACHE.clear()

@@ -109,3 +109,35 @@ def test_jsb_errors(tmp_path, content, pattern):
     path.write_text(json.dumps(content))
     with pytest.raises(DataFormatError, match=pattern):
         music.read_jsb(str(path))
+
+
+# ----------------------------------------------------------------------------- found by the fault campaign
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda data: data.update(images=5), 'lists "images" and "annotations"'),
+        (lambda data: data["images"][0].update(file_name=7), r'images\[0\]: "id" must be'),
+        (lambda data: data["images"][0].update(id=[1, 2]), r'images\[0\]: "id" must be'),
+        (lambda data: data["annotations"][0].update(image_id=[1]), r"annotations\[0\] refers to image id"),
+    ],
+)
+def test_coco_values_of_the_wrong_type_are_one_clear_error(coco, edit, pattern):
+    path, images, data = coco
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataFormatError, match=pattern):
+        captions.read_coco_caption_records(str(path), str(images))
+
+
+@pytest.mark.parametrize("reader", ["captions", "jsb"])
+def test_json_nested_too_deeply_or_a_bom_is_handled(tmp_path, reader):
+    path = tmp_path / "data.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    read = (lambda p: captions.read_coco_caption_records(p, str(tmp_path))) if reader == "captions" else music.read_jsb
+    with pytest.raises(DataFormatError, match="data.json: JSON nested too deeply"):
+        read(str(path))
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"train": [[[60]]]}).encode())
+    if reader == "jsb":
+        assert music.read_jsb(str(path))["train"][0].shape == (1, 88)

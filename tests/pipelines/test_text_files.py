@@ -172,3 +172,42 @@ def test_dataset_dtypes(tmp_path):
     spec = text_files.read_classification_file(path).element_spec
     assert spec["label"].dtype.name == "int64" and spec["text"].dtype.name == "string"
     assert np.dtype(spec["label"].dtype.as_numpy_dtype) == np.int64
+
+
+# ----------------------------------------------------------------------------- found by the fault campaign
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        # a field over csv's default size limit (131,072 characters) is a text, not an error
+        ("long.csv", "label,text\n1," + "y" * 200_000 + "\n0,bad\n", None),
+        # a line end inside an unquoted field (old Mac line ends): one line, refused
+        ("cr.csv", "label,text\r1,good\r0,bad\r", r"cr.csv:1: not valid CSV"),
+        # JSON nested too deeply for Python's parser
+        ("deep.jsonl", '{"label": 1, "text": "a"}\n' + "[" * 100_000 + "]" * 100_000 + "\n",
+         r"deep.jsonl:2: JSON nested too deeply"),
+        # gzip data that zlib refuses
+        ("bad.jsonl", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(200, 256)) * 4,
+         r"bad.jsonl: corrupt gzip data"),
+    ],
+)
+def test_malformed_classification_files_are_one_clear_error(tmp_path, name, content, pattern):
+    path = _write(tmp_path / name, content)
+    if pattern is None:
+        texts, labels, _ = text_files.read_classification_examples(path)
+        assert len(texts[0]) == 200_000 and labels == [1, 0]
+    else:
+        with pytest.raises(DataFormatError, match=pattern):
+            text_files.read_classification_examples(path)
+
+
+def test_a_folder_given_as_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "train.txt").mkdir()
+    with pytest.raises(DataFormatError, match=r"train.txt: a folder, not a file"):
+        text_files.read_text(str(tmp_path / "train.txt"))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = _write(tmp_path / "bom.txt", b"\xef\xbb\xbfto be\n")
+    assert text_files.read_text(path) == "to be\n"

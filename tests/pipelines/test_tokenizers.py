@@ -172,3 +172,24 @@ def test_scalar_inputs_pad_to_sequence_length(bpe_model):
     assert ids.shape == (12,) and int(ids[-1]) == tokenizers.PAD_ID
     words = tokenizers.WordTokenizer(["dogs", "ran"], sequence_length=4)(tf.constant("dogs ran far"))
     assert words.numpy().tolist() == [2, 3, 1, 0]
+
+
+@pytest.mark.parametrize("kind", ["vocabulary", "sentencepiece"])
+def test_a_save_killed_while_writing_leaves_no_file(tmp_path, kind, bpe_model):
+    """Vocabularies are written to a temporary file and renamed: a process killed (SIGKILL)
+    in the middle of the write leaves no file that a resumed run would trust."""
+    from benchmarks.reliability.common import run
+
+    script = tmp_path / "save.py"
+    (tmp_path / "model.bin").write_bytes(bpe_model)
+    script.write_text(
+        "import sys\nfrom pipelines import tokenizers\n"
+        "if sys.argv[2] == 'vocabulary':\n"
+        "    tokenizers.save_vocabulary(['a', 'b'] * 5000, sys.argv[1])\n"
+        "else:\n"
+        "    tokenizers.save_sentencepiece(open(sys.argv[3], 'rb').read(), sys.argv[1])\n"
+    )
+    folder = tmp_path / "vocab"
+    killed = run(str(script), [str(folder), kind, str(tmp_path / "model.bin")], inject=([folder], 1, None))
+    assert killed.killed, killed.stderr[-2000:]
+    assert [path.name for path in folder.iterdir() if not path.name.startswith(".")] == []
