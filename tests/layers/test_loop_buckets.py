@@ -61,6 +61,7 @@ def test_the_xla_loop_sees_only_bucket_shapes(monkeypatch):
     assert seen == [(6, 6), (6, 6), (8, 6), (12, 6)]
 
 
+@pytest.mark.slow
 def test_xla_loop_and_xla_decoding_on_empty_inputs_equal_the_plain_ones():
     """No steps (a word of no characters) or no rows: XLA cannot slice an empty dimension,
     so these run as one masked step or row and come back empty, as the plain call's."""
