@@ -32,6 +32,15 @@ or AVX512-BF16): elsewhere TensorFlow emulates bf16 products, so the figures wou
 nothing about the lever, and the results say why they are missing (`bf16_skipped`).
 The accuracy impact of mixed_bfloat16 is measured on the adding-problem app
 (`bf16_accuracy`: same seed and number of steps in float32 and mixed_bfloat16).
+
+The results file holds flat keys (`flatten`): `<section>_<method>_<figure>`, e.g.
+`train_recurrent_ratio` (median wall ratio to `keras.layers.LSTM`), `_ratio_min`,
+`_ratio_max`, `_cpu_ratio`, `_ms`, `_fraction_of_matmul_peak`; sections `train`,
+`inference_b64`, `inference_b1`, `inference_short`, `threads1`, `threads2`,
+`cell_<name>`; `bf16_accuracy_<cell>_<policy>_test_mse`. A new run replaces this
+machine's figures and keeps those of earlier machines (`amx_...`, the AVX-512/AMX machine
+the suite was first measured on); `layers/README.md` shows both
+(`python -m benchmarks.summary --write`).
 """
 
 from __future__ import annotations
@@ -75,8 +84,10 @@ def _parse_args(argv=None):
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "rnn_speed.json"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
-        "--merge", action="store_true", help="replace only the sections run in the existing JSON"
+        "--merge", action="store_true", help="keep this machine's figures of the sections not run"
     )
+    parser.add_argument("--conditions", default="",
+                        help="what else ran on the machine (default: the load averages)")
     return parser.parse_args(argv)
 
 
@@ -91,7 +102,7 @@ if ARGS is not None and ARGS.threads:
 
 import keras  # noqa: E402
 
-from benchmarks import host  # noqa: E402
+from benchmarks import host, results_file  # noqa: E402
 from layers import CELL_NAMES, Recurrent, build_cell  # noqa: E402
 
 # ---------------------------------------------------------------------------- machine
@@ -515,7 +526,7 @@ def section_threads(rounds: int):
             str(output),
         ]
         subprocess.run(command, cwd=REPO, check=True)
-        results[f"{threads} threads"] = json.loads(output.read_text())["lstm"]
+        results[f"{threads} threads"] = json.loads(output.read_text())
         output.unlink()
     return results
 
@@ -542,37 +553,76 @@ def print_table(title, records, extra=None):
         print(row)
 
 
-def headline(result: dict) -> dict:
-    """The flat, named figures of the issue's targets (medians of per-round ratios to
-    `keras.layers.LSTM`; `cpu_` = the same in process CPU time), from whatever sections
-    `result` holds."""
+#: method name -> the slug of its flat keys (`<section>_<slug>_<figure>`).
+METHOD_SLUGS = {
+    "keras.layers.LSTM": "keras",
+    "keras.layers.GRU": "keras_gru",
+    "keras.layers.RNN(LSTMCell)": "keras_rnn",
+    "keras.layers.RNN(cell)": "keras_rnn",
+    "Recurrent, hoist + autodiff": "autodiff",
+    "Recurrent": "recurrent",
+    "Recurrent(cell)": "recurrent",
+    "Recurrent, mixed_bfloat16": "bf16",
+    "Recurrent(cell), mixed_bfloat16": "bf16",
+    "Recurrent, stacked records": "stacked_records",
+    "Recurrent, XLA train step": "xla",
+    "keras.layers.LSTM, XLA train step": "keras_xla",
+    "keras.layers.LSTM, mixed_bfloat16": "keras_bf16",
+    "Recurrent(jit_compile=True)": "xla",
+    "Recurrent(jit_compile=True), mixed_bfloat16": "xla_bf16",
+    "keras.layers.LSTM, XLA": "keras_xla",
+    "Recurrent, unrolled": "unrolled",
+    "keras.layers.LSTM(unroll=True)": "keras_unroll",
+}
+#: nested section of `main`'s result -> the prefix of its flat keys.
+SECTION_PREFIXES = {"batch 64": "inference_b64", "batch 1": "inference_b1", "short": "inference_short"}
+
+
+def _method_figures(prefix: str, records: dict) -> dict:
+    """Flat figures of the methods of one round-robin section (the peak products only as
+    the section's peak rate)."""
     flat = {}
+    for name, record in records.items():
+        if name.startswith("peak"):
+            continue
+        key = f"{prefix}_{METHOD_SLUGS[name]}"
+        for figure in ("ratio", "cpu_ratio"):
+            flat[f"{key}_{figure}"] = record[figure]["median"]
+            flat[f"{key}_{figure}_min"] = record[figure]["min"]
+            flat[f"{key}_{figure}_max"] = record[figure]["max"]
+        flat[f"{key}_ms"] = round(record["seconds_median"] * 1e3, 2)
+        flat[f"{key}_gflops_per_s"] = round(record["gflops_per_s"], 1)
+        for figure in ("fraction_of_matmul_peak", "speedup_over_keras_rnn", "cpu_speedup_over_keras_rnn"):
+            if figure in record:
+                flat[f"{key}_{figure}"] = record[figure]
+        for figure in ("flop_rate_ratio_to_keras_lstm", "cpu_flop_rate_ratio_to_keras_lstm"):
+            if figure in record:
+                flat[f"{key}_{figure}"] = record[figure]["median"]
+    return flat
 
-    def put(prefix: str, record: dict) -> None:
-        flat[f"{prefix}_ratio_vs_keras"] = record["ratio"]["median"]
-        flat[f"{prefix}_cpu_ratio_vs_keras"] = record["cpu_ratio"]["median"]
 
-    lstm = result.get("lstm", {}).get("methods", {})
-    for name, prefix in (("Recurrent", "train"), ("Recurrent, mixed_bfloat16", "train_bf16")):
-        if name in lstm:
-            put(prefix, lstm[name])
-            flat[f"{prefix}_fraction_of_matmul_peak"] = lstm[name].get("fraction_of_matmul_peak")
-    if "keras.layers.LSTM" in lstm:
-        flat["keras_train_fraction_of_matmul_peak"] = lstm["keras.layers.LSTM"].get("fraction_of_matmul_peak")
-    inference = result.get("inference", {})
-    for section, label in (("batch 64", "inference_b64"), ("batch 1", "inference_b1")):
-        methods = inference.get(section, {}).get("methods", {})
-        for name, suffix in (
-            ("Recurrent", ""),
-            ("Recurrent(jit_compile=True)", "_xla"),
-            ("Recurrent, mixed_bfloat16", "_bf16"),
-        ):
-            if name in methods:
-                put(label + suffix, methods[name])
+def flatten(result: dict) -> dict:
+    """The flat keys of the results file from `main`'s nested result: per section and
+    method (`METHOD_SLUGS`) the median, min and max of the per-round wall and CPU ratios to
+    `keras.layers.LSTM`, ms a call and GFLOP/s; per cell `cell_<name>_<method>_...`."""
+    flat = {}
+    if "lstm" in result:
+        flat["train_matmul_peak_gflops_per_s"] = result["lstm"]["matmul_peak_gflops_per_s"]
+        flat.update(_method_figures("train", result["lstm"]["methods"]))
+    for section, records in result.get("inference", {}).items():
+        flat.update(_method_figures(SECTION_PREFIXES[section], records["methods"]))
     for cell, records in result.get("cells", {}).items():
-        fast = records["Recurrent(cell)"]
-        flat[f"cell_{cell}_ratio_vs_keras_rnn"] = fast["speedup_over_keras_rnn"]
-        flat[f"cell_{cell}_flop_rate_vs_keras_lstm"] = fast["flop_rate_ratio_to_keras_lstm"]["median"]
+        flat.update(_method_figures(f"cell_{cell}", records))
+    for threads, section in result.get("threads", {}).items():
+        prefix = f"threads{threads.split()[0]}"
+        if "methods" in section:  # a nested section (files written before flat keys)
+            section = flatten({"lstm": section})
+        flat.update({key.replace("train_", f"{prefix}_", 1): value
+                     for key, value in section.items() if key.startswith("train_")})  # fmt: skip
+    for name, record in result.get("bf16_accuracy", {}).items():
+        cell, policy = name.split()
+        flat[f"bf16_accuracy_{cell}_{policy}_test_mse"] = record["test_mse"]
+        flat[f"bf16_accuracy_{cell}_{policy}_steps"] = record["steps"]
     return flat
 
 
@@ -645,8 +695,9 @@ def main(args) -> dict:
             )
     if "threads" in sections:
         result["threads"] = section_threads(rounds)
-        for name, section in result["threads"].items():
-            print_table(f"W1 training, {name}", section["methods"])
+        for name, section in result["threads"].items():  # each child printed its table
+            print(f"\nW1 training, {name}: keras.layers.LSTM {section['train_keras_ms']:.1f} ms, "
+                  f"Recurrent {section['train_recurrent_ratio']:.2f}x (cpu {section['train_recurrent_cpu_ratio']:.2f}x)")
     if "bf16_accuracy" in sections:
         result["bf16_accuracy"] = section_bf16_accuracy()
         print("\nmixed_bfloat16 accuracy: adding problem (T=50, 64 units), same seed and steps")
@@ -656,23 +707,43 @@ def main(args) -> dict:
             print(f"| {name} | {record['test_mse']} | {record['seconds']} |")
     result["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
-    result["command"] = "python -m benchmarks.rnn_speed " + " ".join(sys.argv[1:])
-    result["date"] = datetime.date.today().isoformat()
     if not args.no_write:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if args.merge and output.exists():
-            merged = json.loads(output.read_text())
-            runs = merged.setdefault("merged_runs", [])
-            runs.append({"sections": sections, "machine": result["machine"], "rounds": rounds})
-            merged.update({k: v for k, v in result.items() if k in sections})
-            merged.pop("bf16_skipped", None)
-            merged.update({k: v for k, v in result.items() if k == "bf16_skipped"})
-            result = merged
-        result.update(headline(result))
-        output.write_text(json.dumps(result, indent=1) + "\n")
-        logger.info("wrote %s (%.0f s)", output, result["wall_seconds"])
+        write_results(Path(args.output), result, sections, args)
     return result
+
+
+#: Prefixes of earlier machines' runs kept in the results file by a new run.
+EARLIER_RUNS = ("amx_",)
+
+
+def write_results(output: Path, result: dict, sections: list[str], args) -> None:
+    """Writes the flat figures of `result` with the run's machine, command, date and
+    conditions. Figures of earlier machines (`EARLIER_RUNS` prefixes) stay; with
+    `--merge`, so do this machine's figures of the sections not run."""
+    existing = results_file.read(output)
+    kept = {key: value for key, value in existing.items()
+            if args.merge or key.startswith(EARLIER_RUNS)}  # fmt: skip
+    machine = result["machine"]
+    load = machine["load_average_start"] + machine["load_average_end"]
+    flat = {
+        **kept,
+        "machine": host.machine(),
+        "cpu_model": machine["cpu_model"],
+        "cpu_flags": machine["cpu_flags"],
+        "threads": machine["threads"],
+        "rounds": result["rounds"],
+        "sections": sections if not args.merge else sorted(set(sections) | set(existing.get("sections", []))),
+        "conditions": args.conditions or f"load average {min(load):.1f}-{max(load):.1f} (start and end)",
+        "wall_seconds": result["wall_seconds"],
+        "command": "python -m benchmarks.rnn_speed " + " ".join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+        **flatten(result),
+    }
+    flat.pop("bf16_skipped", None)
+    if "bf16_skipped" in result:
+        flat["bf16_skipped"] = result["bf16_skipped"]
+    results_file.write(output, flat)
+    logger.info("wrote %s (%.0f s)", output, result["wall_seconds"])
 
 
 if __name__ == "__main__":

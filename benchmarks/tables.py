@@ -302,6 +302,78 @@ ABLATION_DEMO = _ablation(
     "ablation_adding_demo", ["vanilla", "nfg", "noaf", "cifg", "gru", "rnn"], _significant
 )
 
+def _met(threshold: float) -> Callable[[float], str]:
+    return lambda ratio: "**met**" if ratio >= threshold else "not met"
+
+
+def _code(value) -> str:
+    return f"`{value}`"
+
+
+def _run_facts(file: str, extra: Sequence[tuple[str, str]] = ()) -> KeyTable:
+    """Command, date, wall time, machine and conditions of a results file."""
+    facts = [("command", "command", _code), *extra, ("date", "date", text), ("wall time", "wall_s", minutes),
+             ("machine", "machine", text), ("conditions", "conditions", text)]
+    return KeyTable(readme="README.md", file=file, headers=["run"], columns=[Column("", "{key}", text)],
+                    rows=[([name], {"key": key, "format": format}) for name, key, format in facts])
+
+
+_SUBJECTS = {
+    "sentiment": "sentiment", "tagging": "tagging", "translation greedy": "translation_greedy",
+    "translation beam 5": "translation_beam5", "language model generate (32 tokens)": "language_model_generate",
+    "language model score": "language_model_score",
+}  # fmt: skip
+SERVING = KeyTable(
+    readme="README.md",
+    file="serving",
+    headers=["export"],
+    columns=[
+        Column("b1 p50 ms", "{s}_b1_p50_ms", fixed(1)),
+        Column("plain b1 p50 ms", "{s}_plain_b1_p50_ms", fixed(1)),
+        Column("b1 p99 ms", "{s}_b1_p99_ms", fixed(1)),
+        Column("plain b1 p99 ms", "{s}_plain_b1_p99_ms", fixed(1)),
+        Column("b1 speed-up", "{s}_b1_ratio_vs_plain", _times),
+        Column("b1 >= 3x", "{s}_b1_ratio_vs_plain", _met(3.0)),
+        Column("b64 req/s", "{s}_b64_per_s", fixed(1)),
+        Column("plain b64 req/s", "{s}_plain_b64_per_s", fixed(1)),
+        Column("b64 speed-up", "{s}_b64_ratio_vs_plain", _times),
+        Column("b64 >= 1.5x", "{s}_b64_ratio_vs_plain", _met(1.5)),
+        Column("same outputs b1 / b64", "{s}_b1_identical_fraction", percent),
+        Column("", "{s}_b64_identical_fraction", percent),
+        Column("max float diff", "{s}_b64_max_abs_diff", lambda value: f"{value:.1g}"),
+        Column("first pass s (compiles)", "{s}_b1_first_pass_s", fixed(1)),
+        Column("plain first pass s", "{s}_plain_b1_first_pass_s", fixed(1)),
+    ],
+    rows=[([name], {"s": subject}) for name, subject in _SUBJECTS.items()],
+)
+SERVING_RUN = _run_facts("serving", [(f"{app} run trained by", f"{app}_train_command", _code)
+                                     for app in ("sentiment", "tagging", "translation", "language_model")]
+                         + [("bf16", "bf16_skipped", text)])  # fmt: skip
+
+_APPS = ("sentiment", "tagging", "translation", "language_model")
+APP_SPEED = KeyTable(
+    readme="README.md",
+    file="app_speed",
+    headers=["app"],
+    columns=[
+        Column("suite tokens/s", "{app}_suite_tokens_per_s", integer),
+        Column("Keras twin tokens/s", "{app}_keras_tokens_per_s", integer),
+        Column("ratio", "{app}_train_ratio_vs_keras", _times),
+        Column(">= 1.3x", "{app}_train_ratio_vs_keras", _met(1.3)),
+        Column("quality after the epoch", "{app}_suite_quality_name", text),
+        Column("suite", "{app}_suite_quality", fixed(3)),
+        Column("twin", "{app}_keras_quality", fixed(3)),
+        Column("train step alone: suite / twin tokens/s", "{app}_suite_step_tokens_per_s", integer),
+        Column("", "{app}_keras_step_tokens_per_s", integer),
+        Column("input pipeline alone: suite / twin tokens/s", "{app}_suite_pipeline_tokens_per_s", integer),
+        Column("", "{app}_keras_pipeline_tokens_per_s", integer),
+        Column("examples", "{app}_examples", integer),
+        Column("`--help` s", "{app}_startup_help_s", fixed(2)),
+        Column("option error s", "{app}_startup_option_error_s", fixed(2)),
+    ],
+    rows=[([app], {"app": app}) for app in _APPS],
+)
+APP_SPEED_RUN = _run_facts("app_speed")
 
 
 # --------------------------------------------------------------------------- apps/translation
@@ -584,6 +656,10 @@ TABLES = {
     "reliability-run": RELIABILITY_RUN,
     "tuning-jsb": ABLATION_JSB,
     "tuning-demo": ABLATION_DEMO,
+    "serving": SERVING,
+    "serving-run": SERVING_RUN,
+    "app-speed": APP_SPEED,
+    "app-speed-run": APP_SPEED_RUN,
     "translation-results": TRANSLATION,
     "translation-scheduled-sampling": TRANSLATION_SCHEDULED_SAMPLING,
     "tagging-ner": TAGGING_NER,

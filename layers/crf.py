@@ -471,6 +471,9 @@ class CRF(keras.layers.Layer):
         transitions_initializer: initializer of A. Defaults to `"glorot_uniform"`.
         boundary_initializer: initializer of s and e. Defaults to `"zeros"`.
         transitions_regularizer: optional regularizer of A.
+        jit_compile: `decode` (Viterbi) as an XLA program, compiled once per bucket of
+            batch and time sizes (`layers.loop.buckets`): serving latency. Needs
+            TensorFlow.
         **kwargs: base layer arguments (`name`, `dtype`, ...). With mixed precision, give
             the CRF `dtype="float32"`.
 
@@ -503,9 +506,11 @@ class CRF(keras.layers.Layer):
         transitions_initializer="glorot_uniform",
         boundary_initializer="zeros",
         transitions_regularizer=None,
+        jit_compile: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.jit_compile = bool(jit_compile)
         if num_tags < 1:
             raise ValueError(f"`num_tags` must be a positive integer; got {num_tags}.")
         self.num_tags = int(num_tags)
@@ -614,7 +619,15 @@ class CRF(keras.layers.Layer):
         """Viterbi decoding: `(tags [B, T] int32, scores [B])`."""
         potentials = self._prepare(potentials)
         transitions, start, end = self.constrained_weights()
-        return crf_viterbi_decode(potentials, transitions, mask, start, end)
+        if not self.jit_compile:
+            return crf_viterbi_decode(potentials, transitions, mask, start, end)
+        from layers.loop.buckets import compiled_on_buckets  # TensorFlow: XLA
+
+        if mask is None:
+            mask = ops.ones(ops.shape(potentials)[:2], dtype="bool")
+        return compiled_on_buckets(
+            lambda p, m: crf_viterbi_decode(p, transitions, m, start, end), potentials, mask
+        )
 
     def marginals(self, potentials, mask=None):
         """Posterior marginals p(y_t = k | x), float tensor [B, T, K] (0 at padding)."""
@@ -668,6 +681,7 @@ class CRF(keras.layers.Layer):
                 "transitions_regularizer": keras.regularizers.serialize(
                     self.transitions_regularizer
                 ),
+                "jit_compile": self.jit_compile,
             }
         )
         return config

@@ -113,6 +113,15 @@ def evaluate_split_argument(parser: argparse.ArgumentParser) -> None:
                         "it once, for a recipe fixed in advance); default: valid")
 
 
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--xla true|false`, the same in every app's `export` (`apps.common.serving`)."""
+    parser.add_argument("--xla", choices=("true", "false"), default="true",
+                        help="compile the recurrent loops (and searches) of the serving "
+                        "signatures with XLA, once per bucket of input shapes: several times "
+                        "lower latency on CPUs; TF Serving then needs "
+                        "--xla_cpu_compilation_enabled=true (default: true)")
+
+
 def _saved_config(config_cls: type, run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.json"
     if not path.exists():

@@ -7,6 +7,7 @@ import argparse
 from apps.common.cli import (
     Command,
     evaluate_split_argument,
+    export_arguments,
     main_guard,
     number_at_least,
     run_app,
@@ -53,7 +54,7 @@ COMMANDS = {
     ),
     "export": Command(
         f"{TASKS}:export", "write a SavedModel that scores and generates text into "
-        "RUN_DIR/export/<version>"
+        "RUN_DIR/export/<version>", export_arguments
     ),
 }
 

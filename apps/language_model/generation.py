@@ -16,9 +16,11 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from apps.common.serving import ServingOptions, xla_function, xla_loops
 from apps.language_model.model import TokenStepper
 from apps.language_model.tokens import TextTokenizer
 from layers.decoding import sample_decode, sample_logits
+from layers.loop.buckets import bucket_size
 
 NEVER = -1  # end token for the decoders: a language model generates a fixed count
 
@@ -40,28 +42,43 @@ class TextGenerator(tf.Module):
             text's tokens (each given the boundary token and the tokens before it),
             "num_tokens": int32 [B]}
     Strings may hold any bytes (invalid UTF-8 is read as U+FFFD).
+
+    `options`: the serving levers (`apps.common.serving`; default none). With `xla`, the
+    prefill and the sampling loop of each prompt run as one XLA program per bucket of
+    prompt lengths (and per `num_tokens`), and scoring runs the XLA recurrent loop.
     """
 
-    def __init__(self, model: keras.Model, tokenizer: TextTokenizer):
+    def __init__(self, model: keras.Model, tokenizer: TextTokenizer, options: ServingOptions | None = None):
         super().__init__(name="text_generator")
         self.model = model
         self.tokenizer = tokenizer
         self.stepper = TokenStepper(model)
         self._boundary = tf.constant([tokenizer.boundary_id], tf.int32)
+        self.options = options or ServingOptions.plain()
+        self._sample_ids = xla_function(self._sample_padded, self.options.xla)
 
     def _prompt_ids(self, prompt):
         text = tf.strings.unicode_transcode(prompt, "UTF-8", "UTF-8", errors="replace")
         return tf.concat([self._boundary, self.tokenizer.encode_tf(text)], axis=0)
 
-    def _continue(self, prompt, steps, temperature, top_k, seed):
-        """`steps` (> 0) token ids after one prompt, and their log-probability."""
-        ids = self._prompt_ids(prompt)
-        state = self.stepper.prefill(ids[None, :-1], self.stepper.initial_state(1))
+    def _sample_padded(self, ids, count, steps, temperature, top_k, seed=None):
+        """`steps` (> 0) token ids after the prompt `ids[:count]` (then padding), and
+        their log-probability."""
+        state = self.stepper.prefill(ids[None], self.stepper.initial_state(1), count - 1)
         result = sample_decode(
-            self.stepper, state, ids[-1:], end_token=NEVER, max_length=steps,
+            self.stepper, state, ids[count - 1 : count], end_token=NEVER, max_length=steps,
             temperature=temperature, top_k=top_k, seed=seed,
         )  # fmt: skip
         return result.sequences[0, :steps], result.scores[0]
+
+    def _continue(self, prompt, steps, temperature, top_k, seed):
+        """`steps` (> 0) token ids after one prompt, and their log-probability."""
+        ids = self._prompt_ids(prompt)
+        count = tf.size(ids)
+        if not self.options.xla:
+            return self._sample_padded(ids, count, steps, temperature, top_k, seed)
+        padded = tf.pad(ids, [[0, bucket_size(count) - count]])  # one program per bucket
+        return self._sample_ids(padded, count, steps, temperature, top_k, seed)
 
     def _generate(self, prompts, num_tokens, temperature, top_k, seed=None):
         temperature = tf.cast(temperature, tf.float32)
@@ -122,7 +139,8 @@ class TextGenerator(tf.Module):
             ids = self._prompt_ids(text)
 
             def nats():
-                logits = tf.cast(self.model(ids[None, :-1], training=False), tf.float32)[0]
+                with xla_loops(self.model, self.options.xla):
+                    logits = tf.cast(self.model(ids[None, :-1], training=False), tf.float32)[0]
                 losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[1:], logits=logits)
                 return tf.reduce_sum(losses)
 

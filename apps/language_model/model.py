@@ -242,10 +242,11 @@ class TokenStepper:
             logits = self.output_bias(self.embedding(x, reverse=True))
         return tf.cast(logits, tf.float32), tuple(new_state)
 
-    def prefill(self, token_ids, state):
-        """Feeds `token_ids [B, N]` one step at a time; returns the state after them."""
+    def prefill(self, token_ids, state, length=None):
+        """Feeds `token_ids [B, N]` one step at a time; returns the state after them (after
+        the first `length` of them, when given: the rest is padding)."""
         token_ids = tf.convert_to_tensor(token_ids, tf.int32)
-        length = tf.shape(token_ids)[1]
+        length = tf.shape(token_ids)[1] if length is None else length
 
         def body(time, state):
             _, state = self(token_ids[:, time], state)

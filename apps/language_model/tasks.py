@@ -15,6 +15,7 @@ from apps.common.checkpoints import load_checkpoint, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import train_model
 from apps.language_model.callbacks import PerplexityLogs, StreamStates
 from apps.language_model.config import LanguageModelConfig
@@ -174,10 +175,13 @@ def _data_name(config: LanguageModelConfig, split: str) -> str:
     return named or config.text_file or config.train_file or f"TFDS {config.tfds_name}"
 
 
-def load_generator(run_dir: RunDir, config: LanguageModelConfig) -> TextGenerator:
+def load_generator(
+    run_dir: RunDir, config: LanguageModelConfig, options: ServingOptions | None = None
+) -> TextGenerator:
+    """The run's `TextGenerator`, with the serving levers `options` (default: none)."""
     tokenizer = TextTokenizer.load(run_dir.vocab_dir)
     model = load_trained(_checkpoint(run_dir), config, tokenizer.vocab_size)
-    return TextGenerator(model, tokenizer)
+    return TextGenerator(model, tokenizer, options)
 
 
 def sample(ctx: RunContext) -> str:
@@ -233,7 +237,7 @@ def predict(ctx: RunContext) -> list[dict]:
 
 def export(ctx: RunContext):
     """SavedModel with the signatures of `TextGenerator` (sampling loop in the graph)."""
-    generator = load_generator(ctx.run_dir, ctx.config)
+    generator = load_generator(ctx.run_dir, ctx.config, serving_options(ctx.args))
     path = export_module(generator, ctx.run_dir, generator.signatures())
     print(f"exported SavedModel: {path}")
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.cli import Command, evaluate_split_argument, export_arguments, main_guard, run_app
 from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
 from apps.sentiment.config import SentimentConfig
 
@@ -41,7 +41,7 @@ COMMANDS = {
         requires_run=False,
     ),
     "export": Command(f"{TASKS}:export", "write a SavedModel (raw strings in) into "
-                      "RUN_DIR/export/<version>"),
+                      "RUN_DIR/export/<version>", export_arguments),
     "ensemble": Command(
         "apps.common.ensemble:create",
         "average the probabilities of trained runs (then evaluate/predict/export --run-dir it)",

@@ -20,6 +20,7 @@ from apps.common.cli import RunContext
 from apps.common.ensemble import member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import train_model
 from apps.sentiment import ensemble
 from apps.sentiment.config import SentimentConfig
@@ -88,20 +89,24 @@ def load_model(run_dir: RunDir, compile: bool = True) -> keras.Model:
     return load_checkpoint(run_dir, compile=compile)
 
 
-def _single_server(run_dir: RunDir, config: SentimentConfig) -> SentimentServer:
+def _single_server(run_dir: RunDir, config: SentimentConfig, options: ServingOptions | None) -> SentimentServer:
     # Without the optimizer: its slots would triple the size of the export.
     model = load_model(run_dir, compile=False)
-    return SentimentServer(model, TextEncoder(config, run_dir.vocab_dir))
+    return SentimentServer(model, TextEncoder(config, run_dir.vocab_dir), options)
 
 
-def make_server(ctx: RunContext) -> SentimentServer | ensemble.EnsembleServer:
-    """The serving module of a run, or of an ensemble run (`ensemble` command)."""
+def make_server(
+    ctx: RunContext, options: ServingOptions | None = None
+) -> SentimentServer | ensemble.EnsembleServer:
+    """The serving module of a run, or of an ensemble run (`ensemble` command), with the
+    serving levers `options` (default: none)."""
     members = members_of(ctx.run_dir)
     if members is None:
-        return _single_server(ctx.run_dir, ctx.config)
-    return ensemble.EnsembleServer(
-        [_single_server(RunDir(member), member_config(member, SentimentConfig)) for member in members]
-    )
+        return _single_server(ctx.run_dir, ctx.config, options)
+    return ensemble.EnsembleServer([
+        _single_server(RunDir(member), member_config(member, SentimentConfig), options)
+        for member in members
+    ])
 
 
 def evaluate(ctx: RunContext) -> dict:
@@ -280,7 +285,7 @@ def predict(ctx: RunContext) -> np.ndarray:
 
 
 def export(ctx: RunContext) -> Path:
-    server = make_server(ctx)
+    server = make_server(ctx, serving_options(ctx.args))
     path = export_module(server, ctx.run_dir, signatures={SIGNATURE: server.serve})
     print(f"exported SavedModel: {path}")
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.cli import Command, evaluate_split_argument, export_arguments, main_guard, run_app
 from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
 from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
 
@@ -58,7 +58,7 @@ COMMANDS = {
     "predict": Command(f"{TASKS}:predict", "tag raw text and print it in CoNLL format",
                        _predict_arguments, requires_run=False),
     "export": Command(f"{TASKS}:export", "write a SavedModel (token strings in, tags out) into "
-                      "RUN_DIR/export/<n>"),
+                      "RUN_DIR/export/<n>", export_arguments),
     "ensemble": Command("apps.common.ensemble:create", "pool trained runs log-linearly (then "
                         "evaluate/predict/export --run-dir it)", _ensemble_arguments,
                         creates_run=True, scopes=ENSEMBLE_SCOPES),

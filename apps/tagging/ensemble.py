@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from apps.common.serving import ServingOptions
 from apps.tagging.export import TaggerModule, TaggingSignatures
 from apps.tagging.model import decode_scores
 
@@ -30,7 +31,9 @@ from apps.tagging.model import decode_scores
 class EnsembleTaggerModule(TaggingSignatures):
     """The signatures of `TaggerModule` for the log-linear pool of its members."""
 
-    def __init__(self, members: list[TaggerModule], decoding: str = "viterbi"):
+    def __init__(
+        self, members: list[TaggerModule], decoding: str = "viterbi", options: ServingOptions | None = None
+    ):
         super().__init__(name="tagger_ensemble")
         if not members:
             raise ValueError("an ensemble needs at least one member")
@@ -45,6 +48,7 @@ class EnsembleTaggerModule(TaggingSignatures):
         self.members = list(members)
         self.tag_names = members[0].tag_names
         self.decoding = decoding
+        self.options = options or ServingOptions.plain()
 
     def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
         scores = [member.scores(tokens) for member in self.members]

@@ -14,14 +14,17 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from apps.common.serving import ServingOptions, by_length, xla_loops
 from apps.tagging.data import Featurizer
 from apps.tagging.model import predict_tag_ids, tag_scores
 
 
 class TaggingSignatures(tf.Module):
-    """The serving signatures of a tagger over `_tag_ids(tokens)` and `tag_names`."""
+    """The serving signatures of a tagger over `_tag_ids(tokens)` and `tag_names`, with
+    the serving levers `options` (`apps.common.serving`; plain unless set)."""
 
     tag_names: tf.Tensor
+    options: ServingOptions = ServingOptions.plain()
 
     def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
         """Best tag ids [B, max length] of non-empty ragged sentences."""
@@ -33,8 +36,19 @@ class TaggingSignatures(tf.Module):
         lengths = tf.cast(tokens.row_lengths(), tf.int32)
         batch = tf.shape(lengths)[0]
         longest = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+
+        def tag_ids():
+            if not self.options.group_by_length:
+                return self._tag_ids(tokens)
+
+            def group(inputs):
+                ids = self._tag_ids(inputs["tokens"])
+                return {"ids": tf.pad(ids, [[0, 0], [0, longest - tf.shape(ids)[1]]])}
+
+            return by_length(group, {"tokens": tokens}, lengths, {"ids": tf.TensorSpec([None], tf.int32)})["ids"]
+
         # An empty batch or only empty sentences: nothing to run the model on.
-        ids = tf.cond(longest > 0, lambda: self._tag_ids(tokens), lambda: tf.zeros([batch, 0], tf.int32))
+        ids = tf.cond(longest > 0, tag_ids, lambda: tf.zeros([batch, 0], tf.int32))
         if width is not None:
             ids = tf.pad(ids, [[0, 0], [0, width - tf.shape(ids)[1]]])
         mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
@@ -70,18 +84,28 @@ class TaggingSignatures(tf.Module):
 
 class TaggerModule(TaggingSignatures):
     """Featurizer + model + tag names, exportable with `tf.saved_model.save`; `decoding`
-    as `TaggingConfig.decoding`."""
+    as `TaggingConfig.decoding`; `options` the serving levers."""
 
-    def __init__(self, featurizer: Featurizer, model: keras.Model, tags: list[str], decoding: str = "viterbi"):
+    def __init__(
+        self,
+        featurizer: Featurizer,
+        model: keras.Model,
+        tags: list[str],
+        decoding: str = "viterbi",
+        options: ServingOptions | None = None,
+    ):
         super().__init__(name="tagger")
         self.featurizer = featurizer
         self.model = model
         self.tag_names = tf.constant(tags, tf.string)
         self.decoding = decoding
+        self.options = options or ServingOptions.plain()
 
     def _tag_ids(self, tokens: tf.RaggedTensor) -> tf.Tensor:
-        return predict_tag_ids(self.model, self.featurizer.batch(tokens), self.decoding)
+        with xla_loops(self.model, self.options.xla):
+            return predict_tag_ids(self.model, self.featurizer.batch(tokens), self.decoding)
 
     def scores(self, tokens: tf.RaggedTensor) -> tuple[tf.Tensor, ...]:
         """`model.tag_scores` of non-empty ragged sentences."""
-        return tag_scores(self.model, self.featurizer.batch(tokens))
+        with xla_loops(self.model, self.options.xla):
+            return tag_scores(self.model, self.featurizer.batch(tokens))

@@ -24,6 +24,7 @@ from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import train_model
 from apps.tagging.char_lm import load_contextual_strings, train_language_models
 from apps.tagging.config import COMPARE_VARIANTS, TaggingConfig
@@ -152,20 +153,27 @@ def command_line(config: TaggingConfig, command: str = "train") -> str:
     return " ".join([f"python -m apps.tagging {command}", *flags])
 
 
-def _member_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule:
+def _member_module(run_dir: RunDir, config: TaggingConfig, options: ServingOptions | None = None) -> TaggerModule:
     vocabularies = Vocabularies.load(run_dir.vocab_dir)
-    return TaggerModule(_featurizer(run_dir, vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding)
+    return TaggerModule(
+        _featurizer(run_dir, vocabularies, config), _load_trained(run_dir), vocabularies.tags, config.decoding, options
+    )
 
 
-def make_module(run_dir: RunDir, config: TaggingConfig) -> TaggerModule | EnsembleTaggerModule:
-    """The serving module of a run, or of an ensemble run (`ensemble` command)."""
+def make_module(
+    run_dir: RunDir, config: TaggingConfig, options: ServingOptions | None = None
+) -> TaggerModule | EnsembleTaggerModule:
+    """The serving module of a run, or of an ensemble run (`ensemble` command), with the
+    serving levers `options` (default: none)."""
     members = members_of(run_dir)
     if members is None:
-        return _member_module(run_dir, config)
+        return _member_module(run_dir, config, options)
     # Members keep their data settings but decode as the ensemble does.
     configs = [dataclasses.replace(member_config(member, TaggingConfig), decoding=config.decoding) for member in members]
     return EnsembleTaggerModule(
-        [_member_module(RunDir(path), member) for path, member in zip(members, configs)], config.decoding
+        [_member_module(RunDir(path), member, options) for path, member in zip(members, configs)],
+        config.decoding,
+        options,
     )
 
 
@@ -330,7 +338,7 @@ def predict(ctx: RunContext) -> list[list[str]]:
 
 def export(ctx: RunContext) -> Path:
     config: TaggingConfig = ctx.config
-    module = make_module(ctx.run_dir, config)
+    module = make_module(ctx.run_dir, config, serving_options(ctx.args))
     with warnings.catch_warnings():
         # Saving also traces Keras's own default signature of the model, whose float
         # placeholder inputs trigger a harmless "structure of inputs" warning.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.cli import Command, evaluate_split_argument, export_arguments, main_guard, run_app
 from apps.common.ensemble import ENSEMBLE_SCOPES, add_members_argument
 from apps.translation.config import TranslationConfig
 
@@ -34,7 +34,8 @@ COMMANDS = {
         evaluate_split_argument,
     ),
     "predict": Command(f"{TASKS}:translate", _TRANSLATE_HELP, _translate_arguments),
-    "export": Command(f"{TASKS}:export", "write a SavedModel (strings in, translations out)"),
+    "export": Command(f"{TASKS}:export", "write a SavedModel (strings in, translations out)",
+                      export_arguments),
     "translate": Command(f"{TASKS}:translate", _TRANSLATE_HELP + " (the same as predict)",
                          _translate_arguments),
     "ensemble": Command(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from apps.common.serving import ServingOptions, by_length, xla_function
 from apps.translation.data import Vocabularies
 from apps.translation.model import AttentionSeq2Seq
 from layers.decoding import beam_search_decode, greedy_decode, tile_to_beam
@@ -37,6 +38,9 @@ class Translator(tf.Module):
         max_length: the most target pieces per translation (a graph constant).
         max_source_length: longer sources are truncated to this many pieces (0: never).
         lowercase: lowercase the inputs (for models trained on lowercased text).
+        options: the serving levers of `translate` (`apps.common.serving`; default none):
+            rows grouped by source length, and each group's encoder and search as one
+            XLA program per bucket of shapes.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class Translator(tf.Module):
         max_length: int = 100,
         max_source_length: int = 0,
         lowercase: bool = False,
+        options: ServingOptions | None = None,
     ):
         super().__init__(name="translator")
         if beam_width < 1:
@@ -65,6 +70,8 @@ class Translator(tf.Module):
         self.max_length = int(max_length)
         self.max_source_length = int(max_source_length)
         self.lowercase = bool(lowercase)
+        self.options = options or ServingOptions.plain()
+        self._group_search = xla_function(self._search_outputs, self.options.xla)
 
     def _pool(self, logits: list[tf.Tensor]) -> tf.Tensor:
         """One model's logits as they are; the mean log-probabilities of several."""
@@ -111,6 +118,21 @@ class Translator(tf.Module):
         )
         return result.sequences[:, 0], result.scores[:, 0]
 
+    def _search_outputs(self, inputs: dict) -> dict:
+        sequences, scores = self._search(inputs["source_ids"])
+        return {"sequences": sequences, "scores": scores}
+
+    def _search_levered(self, source_ids):
+        """`_search` with the serving levers of `options`."""
+        if not (self.options.group_by_length or self.options.xla):
+            return self._search(source_ids)
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, PAD_ID), tf.int32), axis=1)
+        outputs = by_length(
+            self._group_search, {"source_ids": source_ids}, lengths,
+            {"sequences": tf.TensorSpec([None], tf.int32), "scores": tf.TensorSpec([], tf.float32)}, pad_to_buckets=self.options.xla,
+        )  # fmt: skip
+        return outputs["sequences"], outputs["scores"]
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def translate_ids(self, source_ids):
         """Source ids `[N, S]` (0-padded) -> target ids `[N, max_length]` (</s> and padding
@@ -138,7 +160,7 @@ class Translator(tf.Module):
         """Source sentences `[N]` -> `{"translations": [N] strings, "scores": [N]}`."""
         source_ids = self.tokenize(sentences)
         source_ids = tf.pad(source_ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source_ids)[1])]])
-        sequences, scores = self._search(source_ids)
+        sequences, scores = self._search_levered(source_ids)
         return {"translations": self.detokenize(sequences), "scores": scores}
 
 

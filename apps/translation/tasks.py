@@ -18,6 +18,7 @@ from apps.common.ensemble import members_of, refuse_ensemble
 from apps.common.export import export_module, load_export
 from apps.common.plots import plot_heatmap
 from apps.common.run_dir import RunDir
+from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import train_model
 from apps.translation.config import TranslationConfig
 from apps.translation.data import (
@@ -40,8 +41,13 @@ logger = logging.getLogger(__name__)
 
 
 def make_translator(
-    config: TranslationConfig, model, vocabularies: Vocabularies, beam_width: int | None = None
+    config: TranslationConfig,
+    model,
+    vocabularies: Vocabularies,
+    beam_width: int | None = None,
+    options: ServingOptions | None = None,
 ) -> Translator:
+    """The run's `Translator`, with the serving levers `options` (default: none)."""
     return Translator(
         model,
         vocabularies,
@@ -50,6 +56,7 @@ def make_translator(
         max_length=config.maximum_decoding_length,
         max_source_length=config.maximum_source_length,
         lowercase=config.lowercase,
+        options=options,
     )
 
 
@@ -330,7 +337,7 @@ def export(ctx: RunContext) -> Path:
     `{"translations": [N] strings, "scores": [N]}`, with SentencePiece and beam search
     in the graph."""
     config: TranslationConfig = ctx.config
-    translator = make_translator(config, *load_models(ctx.run_dir))
+    translator = make_translator(config, *load_models(ctx.run_dir), options=serving_options(ctx.args))
     path = export_module(translator, ctx.run_dir, {"serving_default": translator.translate})
     print(f"exported SavedModel: {path}")
     return path

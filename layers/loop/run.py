@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from layers.loop.buckets import pad_to_buckets
 from layers.loop.discovery import discover
 from layers.loop.forward import forward_loop
 from layers.loop.framework import gradient_may_be_recorded, replicated
@@ -49,7 +50,9 @@ def run_steps(
         matmul_dtype: Dtype of the recurrent products (e.g. "bfloat16" for mixed precision:
             the products run in it, the states and the element-wise maths in the dtype of
             `projected`); None for the dtype of the kernels.
-        jit_compile: Compile the loop with XLA when no gradient is being recorded.
+        jit_compile: Compile the loop with XLA when no gradient is being recorded. The
+            inputs are padded (with masked steps and rows) to bucket sizes of time and batch
+            (`layers.loop.buckets`), so that the XLA programs compiled stay few.
         fast_backward: Use the hand-written backward pass where the step allows it (False:
             TensorFlow differentiates the `tf.while_loop`; the reference it is tested
             against, and the baseline it is measured against).
@@ -72,7 +75,7 @@ def run_steps(
         output, new_states = step_fn(projected_t, states)
         return output, list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
 
-    def run(projected, mask, initial_states):
+    def run(projected, mask, initial_states, initial_output):
         if use_hooks is not None:
             plan = discover(step, use_hooks, projected, initial_states, nondifferentiable)
             if plan.supported:
@@ -94,6 +97,19 @@ def run_steps(
         )
         return last_output, outputs, final_states
 
-    if jit_compile and not recording:  # XLA for the forward loop only (see `Recurrent`)
-        run = tf.function(run, jit_compile=True, autograph=False)
-    return run(projected, mask, initial_states)
+    if not (jit_compile and not recording):
+        return run(projected, mask, initial_states, initial_output)
+    # XLA for the forward loop only (see `Recurrent`), compiled once per bucket of shapes.
+    num_steps, batch = tf.shape(projected)[0], tf.shape(projected)[1]
+    last_output, outputs, final_states = tf.function(run, jit_compile=True, autograph=False)(
+        *pad_to_buckets(projected, mask, initial_states, initial_output)
+    )
+
+    def unpadded(tensor, time_major: bool):  # the real steps and rows, with static shapes
+        tensor = tensor[:num_steps, :batch] if time_major else tensor[:batch]
+        known = projected.shape[:2] if time_major else projected.shape[1:2]
+        tensor.set_shape(known.concatenate(tensor.shape[len(known) :]))
+        return tensor
+
+    outputs = None if outputs is None else unpadded(outputs, True)
+    return unpadded(last_output, False), outputs, [unpadded(s, False) for s in final_states]

@@ -236,6 +236,28 @@ def test_constrained_crf_never_decodes_invalid_paths_and_excludes_them_from_the_
         np.testing.assert_allclose(log_z[b], np.log(np.sum(np.exp(valid))), rtol=1e-5)
 
 
+def test_xla_decoding_on_bucket_shapes_equals_plain_decoding():
+    """`CRF(jit_compile=True)`: Viterbi as an XLA program on shapes padded to buckets
+    (5 sentences of 4 steps run as 6 x 4; 3 x 7 as 3 x 8), the same paths and scores."""
+    tags = ["O", "B-X", "I-X", "E-X", "S-X"]
+    plain = CRF.for_tags(tags, "bioes", boundary_initializer="random_normal")
+    plain.build((None, None, len(tags)))
+    compiled = CRF.from_config({**plain.get_config(), "jit_compile": True})
+    compiled.build((None, None, len(tags)))
+    compiled.set_weights(plain.get_weights())
+    assert compiled.get_config()["jit_compile"] is True and plain.jit_compile is False
+    rng = np.random.default_rng(5)
+    for batch, length in ((5, 4), (3, 7)):
+        potentials = (3 * rng.normal(size=(batch, length, len(tags)))).astype("float32")
+        lengths = rng.integers(0, length + 1, size=batch)
+        mask = np.arange(length)[None, :] < lengths[:, None]
+        for m in (mask, None):
+            expected_tags, expected_scores = plain.decode(potentials, m)
+            got_tags, got_scores = tf.function(compiled.decode)(potentials, m)
+            np.testing.assert_array_equal(got_tags, expected_tags)
+            np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-5, atol=1e-5)
+
+
 def test_gradients_flow_to_potentials_and_transitions_but_not_to_forbidden_entries():
     crf = CRF.for_tags(["O", "B-X", "I-X"], "bio")
     potentials, _, _, _, mask, tags = _random_problem(4)
