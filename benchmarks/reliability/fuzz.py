@@ -642,6 +642,9 @@ def option_cases(app: str, run_dir: Path, new_run: Path, rng: random.Random, cou
         chosen = rng.sample(listed, min(len(listed), rng.randint(1, 3)))
         argv, bad = [command], None
         target = run_dir if command != "train" or rng.random() < 0.5 else new_run
+        if command == "ensemble":  # a new run directory pooling the trained run
+            target = new_run.with_name(f"{new_run.name}_ensemble")
+            argv += ["--members", str(run_dir), str(run_dir)]
         argv += ["--run-dir", str(target)]
         for position, (flag, field) in enumerate(chosen):
             inside, outside = _values(config_cls, field, rng)

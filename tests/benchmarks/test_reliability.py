@@ -128,3 +128,23 @@ def test_inject_kills_at_the_chosen_write_leaving_it_torn(tmp_path):
     assert (folder / "b.txt").read_text() == "secon"  # half of "second file": the write torn
     killed = run(str(script), [str(folder)], inject=([folder], 3, None))
     assert killed.killed and not (folder / "c.txt").exists()
+
+
+def test_option_cases_of_the_ensemble_command_name_its_members_and_a_new_run(tmp_path):
+    """`ensemble` requires `--members`: without them every case was refused by argparse
+    before its option was looked at (18 false failures in the first full campaign)."""
+    import random
+
+    from apps.common.cli import prepare
+    from apps.tagging.__main__ import COMMANDS
+    from apps.tagging.config import TaggingConfig
+    from benchmarks.reliability.fuzz import option_cases
+
+    trained, new_run = tmp_path / "trained", tmp_path / "new_run"
+    cases = [case for case in option_cases("tagging", trained, new_run, random.Random(0), 200)
+             if case[0][0] == "ensemble"]  # fmt: skip
+    assert cases
+    for argv, _bad, target in cases:
+        assert argv[argv.index("--members") + 1] == str(trained) and target != trained
+    argv = next(argv for argv, bad, _ in cases if bad is None)
+    prepare("tagging", TaggingConfig, COMMANDS, argv)  # argparse exited (code 2) without the members
