@@ -73,6 +73,31 @@ def option(
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
+#: '' trains with teacher forcing only; the others as layers.SCHEDULED_SAMPLING_TYPES.
+SCHEDULED_SAMPLING = ("", "constant", "linear", "exponential", "inverse_sigmoid")
+
+
+@dataclasses.dataclass
+class ScheduledSamplingOptions:
+    """The scheduled-sampling options of the apps whose decoders feed back their own
+    predictions (translation, captioning): mixed into their configs."""
+
+    # P(read the true token) at training step i, constant: k; linear: max(min, k - c * i);
+    # exponential: k ** i; inverse_sigmoid: k / (k + exp(i / k)).
+    scheduled_sampling_type: str = option(
+        "", "scheduled sampling (Bengio et al. 2015): P(read the true token) at step i is "
+        "constant k, linear max(min, k - c i), exponential k^i or inverse_sigmoid "
+        "k / (k + exp(i / k)); none: teacher forcing", choices=SCHEDULED_SAMPLING)
+    scheduled_sampling_k: float = option(1.0, "scheduled sampling: k", above=0)
+    scheduled_sampling_c: float = option(0.0, "scheduled sampling, linear: decay c per step",
+                                         at_least=0)
+    scheduled_sampling_min_probability: float = option(
+        0.0, "scheduled sampling: floor of the read probability", at_least=0, at_most=1)
+    scheduled_sampling_prediction: str = option(
+        "sample", "scheduled sampling: the token fed back (a draw or the argmax)",
+        choices=("sample", "argmax"))
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Options every app shares, with one name and meaning everywhere; apps subclass it."""

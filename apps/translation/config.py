@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from apps.common.config import TrainConfig, option
+from apps.common.config import ScheduledSamplingOptions, TrainConfig, option
 from layers.cell_names import CELL_NAMES
 
 ATTENTION_TYPES = ("bahdanau", "luong_dot", "luong_general", "luong_concat")
 VOCABULARY_TYPES = ("joint", "separate")
 # "bucket": length buckets (OpenNMT-tf); the others are Morishita et al. (2017)'s strategies.
 BATCH_STRATEGIES = ("bucket", "shuffle", "src", "tgt", "src_tgt", "tgt_src")
-#: '' trains with teacher forcing only; the others as layers.SCHEDULED_SAMPLING_TYPES.
-SCHEDULED_SAMPLING = ("", "constant", "linear", "exponential", "inverse_sigmoid")
 
 
 @dataclasses.dataclass
-class TranslationConfig(TrainConfig):
+class TranslationConfig(ScheduledSamplingOptions, TrainConfig):
     # --- data: local parallel files (line i of source translates line i of target) ...
     train_source: str = option("", "training sources, one sentence a line (.gz ok)", scope="data")
     train_target: str = option("", "training targets, line i translating line i of the "
@@ -94,21 +92,6 @@ class TranslationConfig(TrainConfig):
     clip_norm: float = 1.0
     label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", at_least=0,
                                     below=1)
-    # Scheduled sampling (Bengio et al. 2015): P(read the true token) at training step i,
-    # constant: k; linear: max(min, k - c * i); exponential: k ** i; inverse_sigmoid:
-    # k / (k + exp(i / k)).
-    scheduled_sampling_type: str = option(
-        "", "scheduled sampling (Bengio et al. 2015): P(read the true token) at step i is "
-        "constant k, linear max(min, k - c i), exponential k^i or inverse_sigmoid "
-        "k / (k + exp(i / k)); none: teacher forcing", choices=SCHEDULED_SAMPLING)
-    scheduled_sampling_k: float = option(1.0, "scheduled sampling: k", above=0)
-    scheduled_sampling_c: float = option(0.0, "scheduled sampling, linear: decay c per step",
-                                         at_least=0)
-    scheduled_sampling_min_probability: float = option(
-        0.0, "scheduled sampling: floor of the read probability", at_least=0, at_most=1)
-    scheduled_sampling_prediction: str = option(
-        "sample", "scheduled sampling: the token fed back (a draw or the argmax)",
-        choices=("sample", "argmax"))
     lr_schedule: str = "plateau"
     lr_decay_patience: int = 1
     lr_decay_start_epoch: int = 5
