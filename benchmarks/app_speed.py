@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import logging
 import os
 import statistics
@@ -502,20 +501,12 @@ def main(argv=None) -> dict:
 
 
 def _write(args, argv, flat: dict, load: list, started: float) -> dict:
-    """Merges `flat` and the run's machine, conditions, command, date and wall time into
-    the results file; returns its contents."""
-    from benchmarks import host, results_file
+    """Merges `flat` and the run's record into the results file; returns its contents."""
+    from benchmarks import results_file
 
-    results = results_file.read(Path(args.output))
-    results.update(flat)
-    results.update({
-        "machine": host.machine(),
-        "conditions": args.conditions or f"load average {min(load):.1f}-{max(load):.1f}",
-        "command": "python -m benchmarks.app_speed " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.date.today().isoformat(),
-        "wall_s": round(time.perf_counter() - started, 1),
-    })  # fmt: skip
-    results_file.write(Path(args.output), results)
+    command = "python -m benchmarks.app_speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = results_file.merge_run(Path(args.output), flat, command=command, conditions=args.conditions,
+                                     load=load, started=started)  # fmt: skip
     logger.info("wrote %s", args.output)
     return results
 

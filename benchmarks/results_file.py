@@ -41,3 +41,29 @@ def read(path: Path) -> dict:
 def write(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def merge_run(path: Path, figures: dict, *, command: str, conditions: str, load: list[float],
+              started: float, **shared) -> dict:  # fmt: skip
+    """Merges `figures` and the run's machine, conditions (by default the load average
+    seen), command, date and wall time (since `time.perf_counter()` was `started`), plus
+    `shared` keys, into the results file at `path`; returns its contents. Benchmarks call it
+    after each part, so that a later failure keeps what was measured."""
+    import datetime
+    import time
+
+    from benchmarks import host
+
+    with locked(path):
+        results = read(path)
+        results.update(figures)
+        results.update({
+            "machine": host.machine(),
+            **shared,
+            "conditions": conditions or f"load average {min(load):.1f}-{max(load):.1f}",
+            "command": command,
+            "date": datetime.date.today().isoformat(),
+            "wall_s": round(time.perf_counter() - started, 1),
+        })  # fmt: skip
+        write(path, results)
+    return results

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import logging
 import os
 import random
@@ -437,22 +436,12 @@ def main(argv=None) -> dict:
 
 
 def _write(args, argv, flat: dict, load: list, started: float) -> dict:
-    """Merges `flat` and the run's machine, conditions, command, date and wall time into
-    the results file; returns its contents."""
+    """Merges `flat` and the run's record into the results file; returns its contents."""
     from benchmarks import host, results_file
     from benchmarks.rnn_speed import bf16_skip_note
 
-    results = results_file.read(Path(args.output))
-    results.update(flat)
-    results.update({
-        "machine": host.machine(),
-        "bf16_skipped": bf16_skip_note(host.cpu()) or "",
-        "conditions": args.conditions or f"load average {min(load):.1f}-{max(load):.1f}",
-        "command": _command(argv),
-        "date": datetime.date.today().isoformat(),
-        "wall_s": round(time.perf_counter() - started, 1),
-    })  # fmt: skip
-    results_file.write(Path(args.output), results)
+    results = results_file.merge_run(Path(args.output), flat, command=_command(argv), conditions=args.conditions,
+                                     load=load, started=started, bf16_skipped=bf16_skip_note(host.cpu()) or "")  # fmt: skip
     logger.info("wrote %s", args.output)
     return results
 

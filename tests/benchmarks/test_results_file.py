@@ -151,3 +151,17 @@ def test_language_model_final_scores_valid_and_test_together_and_counts_the_test
         assert results[f"final_{split}_ngram_perplexity"] > 1
     assert results["final_test_num_targets"] == 30 * 9 - 1  # every token but the first
     assert results["final_command"] == "the command" and results["final_budget_minutes"] == 5
+
+
+def test_merge_run_keeps_earlier_figures_and_records_the_run(tmp_path):
+    import time
+
+    path = tmp_path / "speed.json"
+    results_file.write(path, {"sentiment_ratio": 2.0, "command": "old"})
+    merged = results_file.merge_run(path, {"tagging_ratio": 1.5}, command="python -m benchmarks.x --apps tagging",
+                                    conditions="", load=[0.5, 1.25], started=time.perf_counter(), note="n")  # fmt: skip
+    assert results_file.read(path) == merged
+    assert merged["sentiment_ratio"] == 2.0 and merged["tagging_ratio"] == 1.5 and merged["note"] == "n"
+    assert merged["command"] == "python -m benchmarks.x --apps tagging"
+    assert merged["conditions"] == "load average 0.5-1.2" and merged["wall_s"] >= 0
+    assert "CPU" in merged["machine"] or "cores" in merged["machine"]
