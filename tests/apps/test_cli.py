@@ -132,12 +132,14 @@ def test_resuming_with_another_model_is_one_clear_line(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["units"] == 4
 
 
-@pytest.mark.parametrize("app", APPS)
-def test_help_and_option_errors_answer_without_tensorflow(app):
+def run_without_tensorflow(app: str, argvs: list[list[str]]) -> str:
+    """Runs `python -m apps.<app>` with each of `argvs` in one fresh process (option
+    errors and --help exit) and asserts that neither TensorFlow nor Keras was imported;
+    returns the output."""
     script = (
         "import sys\n"
         f"from apps.{app}.__main__ import main\n"
-        "for argv in (['train', '--help'], ['train', '--epochs', '0'], ['evaluate', '--help']):\n"
+        f"for argv in {argvs!r}:\n"
         "    try:\n"
         "        main(argv)\n"
         "    except (SystemExit, ValueError):\n"
@@ -149,6 +151,12 @@ def test_help_and_option_errors_answer_without_tensorflow(app):
         env=dict(os.environ, PYTHONPATH=str(REPO)), check=True,
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+    return result.stdout
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_help_and_option_errors_answer_without_tensorflow(app):
+    run_without_tensorflow(app, [["train", "--help"], ["train", "--epochs", "0"], ["evaluate", "--help"]])
 
 
 def test_a_bad_option_on_the_command_line_is_one_line_and_exit_2(tmp_path):

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -21,6 +18,7 @@ from apps.diagnostics.config import DiagnosticsConfig
 from apps.diagnostics.fitting import Rewind, initial_weights
 from apps.diagnostics.model import build_study_cell, regressor
 from apps.diagnostics.studies.gradient_flow import decay_per_step, hidden_state_gradients
+from tests.apps.test_cli import run_without_tensorflow
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--units", "4", "--batch-size", "8", "--valid-examples", "16"]
@@ -232,23 +230,9 @@ def test_batching_study_table(tmp_path):
 
 
 def test_help_and_option_errors_answer_without_tensorflow(tmp_path):
-    script = (
-        "import sys\n"
-        "from apps.diagnostics.__main__ import main\n"
-        "for argv in (['--help'], ['tbptt', '--help'], ['tbptt', '--tbptt-windows', '0']):\n"
-        "    try:\n"
-        "        main(argv)\n"
-        "    except (SystemExit, ValueError):\n"
-        "        pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, PYTHONPATH=str(REPO)), check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "[]"
-    assert "memory-length" in result.stdout and "--flow-cells" in result.stdout
-    assert "--lr-schedule" not in result.stdout  # harness options no study uses stay hidden
+    stdout = run_without_tensorflow("diagnostics", [["--help"], ["tbptt", "--help"], ["tbptt", "--tbptt-windows", "0"]])
+    assert "memory-length" in stdout and "--flow-cells" in stdout
+    assert "--lr-schedule" not in stdout  # harness options no study uses stay hidden
 
 
 @pytest.mark.parametrize(
