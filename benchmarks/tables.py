@@ -227,7 +227,7 @@ _RELIABILITY_ROWS = [
             ("tsv", "classification TSV (`sentiment evaluate`)"),
             ("aclimdb", "aclImdb review folders (`sentiment evaluate --data-dir`)"),
             ("plain_text", "plain text (`language_model evaluate`, `train`)"),
-            ("coco_captions", "COCO caption JSON (the reader: no app reads it yet)"),
+            ("coco_captions", "COCO caption JSON (`pipelines.captions`, the parser of `captioning train --train-json`)"),
             ("jsb", "JSB chorales JSON (the reader)")]),
     *_rows("bad input", "options", "`{subject}`: random option values in and out of their "
            "ranges, any command", "inside: accepted; outside: exit 2, one line naming the "
