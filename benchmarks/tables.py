@@ -27,7 +27,7 @@ TARGETS = TargetTable(
                test_key="test_accuracy", dev_key=None, threshold=0.90, higher_is_better=True,
                format=percent, keys={"command": "benchmark_command"}),
         Target("tagging", "CoNLL-2003 NER test F1 >= 87.0 in <= 60 min", "tagging",
-               "ner_conll2003_dev", test_key="test_f1", dev_key="f1", threshold=0.87,
+               "ner_final", test_key="test_f1", dev_key="dev_f1", threshold=0.87,
                higher_is_better=True, format=percent),
         Target("tagging", "UD EWT UPOS test accuracy >= 95.5 % in <= 60 min", "tagging",
                "pos_dev_ensemble_fast_posterior", test_key="test_accuracy", dev_key="accuracy",
