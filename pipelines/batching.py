@@ -104,6 +104,9 @@ def reshuffled_passes(dataset: tf.data.Dataset, buffer_size: int, seed: int) -> 
     def one_pass(index):
         pass_seed = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index]),
                                                 minval=None, maxval=None, dtype=tf.int64)
+        # The order must not depend on the global seed either; and with a global seed of 0,
+        # TensorFlow's seed resolution would test the tensor seed as a Python bool and fail.
+        tf.compat.v1.get_default_graph().seed = None
         return dataset.shuffle(buffer_size, seed=pass_seed, reshuffle_each_iteration=False)
 
     return tf.data.Dataset.counter().flat_map(one_pass)
