@@ -38,7 +38,8 @@ _MODULES = {
     **dict.fromkeys(("CELL_SPECS", "build_cell"), "registry"),
     **dict.fromkeys(("CELL_NAMES", "GREFF_VARIANT_NAMES"), "cell_names"),
     **dict.fromkeys(
-        ("SCHEDULED_SAMPLING_TYPES", "mix_inputs", "scheduled_sampling_probability",
+        ("SCHEDULED_SAMPLING_ARGUMENTS", "SCHEDULED_SAMPLING_TYPES", "ScheduledSamplingSettings",
+         "mix_inputs", "scheduled_sampling_arguments", "scheduled_sampling_probability",
          "unroll_with_scheduled_sampling"),
         "scheduled_sampling",
     ),

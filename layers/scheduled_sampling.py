@@ -13,6 +13,9 @@ with Recurrent Neural Networks").
 - `mix_inputs` mixes ground-truth and predicted token ids per token.
 - `unroll_with_scheduled_sampling` runs a decoder step function over a target sequence,
   feeding each step the mixed input; its logits go into the usual cross-entropy loss.
+- `ScheduledSamplingSettings`, mixed into a decoder model, validates and stores the five
+  `scheduled_sampling_*` arguments, gives eps at the optimizer's step and the arguments
+  for `get_config`; `scheduled_sampling_arguments` reads them off a model or a config.
 
 Only `keras.ops` and `keras.random` are used.
 """
@@ -27,6 +30,11 @@ from keras import ops, tree
 
 SCHEDULED_SAMPLING_TYPES = ("constant", "linear", "exponential", "inverse_sigmoid")
 PREDICTION_MODES = ("argmax", "sample")
+#: The constructor arguments of a model mixing in `ScheduledSamplingSettings`.
+SCHEDULED_SAMPLING_ARGUMENTS = (
+    "scheduled_sampling_type", "scheduled_sampling_k", "scheduled_sampling_c",
+    "scheduled_sampling_min_probability", "scheduled_sampling_prediction",
+)
 
 
 def _validate_schedule(schedule_type, k, c):
@@ -227,3 +235,54 @@ def unroll_with_scheduled_sampling(
         lambda looped, first: ops.where(length > 1, looped, first), final_state, state
     )
     return logits, fed, final_state
+
+
+def scheduled_sampling_arguments(source) -> dict[str, Any]:
+    """The `SCHEDULED_SAMPLING_ARGUMENTS` read off `source` (a model or an app's config)."""
+    return {name: getattr(source, name) for name in SCHEDULED_SAMPLING_ARGUMENTS}
+
+
+class ScheduledSamplingSettings:
+    """Mixed into a decoder model trained with scheduled sampling: `set_scheduled_sampling`
+    validates and stores the settings in `__init__`, `read_probability` gives eps at the
+    optimizer's step and `get_config` adds `scheduled_sampling_arguments(self)`."""
+
+    def set_scheduled_sampling(
+        self,
+        scheduled_sampling_type: str = "",
+        scheduled_sampling_k: float = 1.0,
+        scheduled_sampling_c: float = 0.0,
+        scheduled_sampling_min_probability: float = 0.0,
+        scheduled_sampling_prediction: str = "sample",
+    ) -> None:
+        """Stores the settings ('' type: teacher forcing only); a bad value raises now
+        rather than at the first training step."""
+        if scheduled_sampling_type not in ("", *SCHEDULED_SAMPLING_TYPES):
+            raise ValueError(
+                f"--scheduled-sampling-type must be '' (teacher forcing) or one of "
+                f"{SCHEDULED_SAMPLING_TYPES}, got {scheduled_sampling_type!r}"
+            )
+        if scheduled_sampling_prediction not in PREDICTION_MODES:
+            raise ValueError(
+                f"--scheduled-sampling-prediction must be one of {PREDICTION_MODES}, "
+                f"got {scheduled_sampling_prediction!r}"
+            )
+        self.scheduled_sampling_type = scheduled_sampling_type
+        self.scheduled_sampling_k = float(scheduled_sampling_k)
+        self.scheduled_sampling_c = float(scheduled_sampling_c)
+        self.scheduled_sampling_min_probability = float(scheduled_sampling_min_probability)
+        self.scheduled_sampling_prediction = scheduled_sampling_prediction
+        if scheduled_sampling_type:
+            self.read_probability()
+
+    def read_probability(self):
+        """eps_i: the probability of reading the reference token at the optimizer's step
+        (step 0 before the model is compiled)."""
+        optimizer = getattr(self, "optimizer", None)
+        return scheduled_sampling_probability(
+            optimizer.iterations if optimizer is not None else 0,
+            self.scheduled_sampling_type,
+            self.scheduled_sampling_k,
+            self.scheduled_sampling_c or None,
+            self.scheduled_sampling_min_probability,
+        )

@@ -33,8 +33,8 @@ from apps.common.optimizer import make_optimizer
 from layers.attention import BahdanauAttention
 from layers.input_projection import InputProjectionCell, needs_input_projection
 from layers.scheduled_sampling import (
-    SCHEDULED_SAMPLING_TYPES,
-    scheduled_sampling_probability,
+    ScheduledSamplingSettings,
+    scheduled_sampling_arguments,
     unroll_with_scheduled_sampling,
 )
 from pipelines.tokenizers import PAD_ID
@@ -48,7 +48,7 @@ def _state_sizes(cell) -> list[int]:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class CaptionModel(keras.Model):
+class CaptionModel(ScheduledSamplingSettings, keras.Model):
     """CNN encoder + recurrent decoder (see the module docstring).
 
     Args:
@@ -93,8 +93,6 @@ class CaptionModel(keras.Model):
             raise ValueError(f"--decoder must be show_tell or attention, got {decoder!r}")
         if image_injection not in ("init_state", "first_input"):
             raise ValueError(f"--image-injection must be init_state or first_input, got {image_injection!r}")
-        if scheduled_sampling_type not in ("", *SCHEDULED_SAMPLING_TYPES):
-            raise ValueError(f"--scheduled-sampling-type must be '' or one of {SCHEDULED_SAMPLING_TYPES}")
         self.vocab_size = int(vocab_size)
         self.image_size = int(image_size)
         self.encoder_name = encoder
@@ -108,15 +106,10 @@ class CaptionModel(keras.Model):
         self.attention_units = int(attention_units)
         self.dropout = float(dropout)
         self.attention_regularization = float(attention_regularization)
-        self.scheduled_sampling_type = scheduled_sampling_type
-        self.scheduled_sampling_k = float(scheduled_sampling_k)
-        self.scheduled_sampling_c = float(scheduled_sampling_c)
-        self.scheduled_sampling_min_probability = float(scheduled_sampling_min_probability)
-        self.scheduled_sampling_prediction = scheduled_sampling_prediction
-        if scheduled_sampling_type:  # validates k and c now rather than in the first step
-            scheduled_sampling_probability(0, scheduled_sampling_type, self.scheduled_sampling_k,
-                                           self.scheduled_sampling_c or None,
-                                           self.scheduled_sampling_min_probability)
+        self.set_scheduled_sampling(
+            scheduled_sampling_type, scheduled_sampling_k, scheduled_sampling_c,
+            scheduled_sampling_min_probability, scheduled_sampling_prediction,
+        )
 
         self.encoder = build_encoder(encoder, self.image_size, self.small_cnn_filters, encoder_weights)
         self.encoder.trainable = not self.frozen_encoder
@@ -231,15 +224,6 @@ class CaptionModel(keras.Model):
         new_states = list(new_cell_states) + [output, coverage + alignments * counted, steps_left - 1.0]
         return logits, new_states, alignments
 
-    def read_probability(self):
-        """eps_i: the probability of reading the reference word at the optimizer's step."""
-        optimizer = getattr(self, "optimizer", None)
-        return scheduled_sampling_probability(
-            optimizer.iterations if optimizer is not None else 0,
-            self.scheduled_sampling_type, self.scheduled_sampling_k,
-            self.scheduled_sampling_c or None, self.scheduled_sampling_min_probability,
-        )
-
     def unroll(self, encoded, caption_in, read_probability=1.0, training=False):
         """Logits `[B, T, V]` of `caption_in` (reading the reference words with
         probability `read_probability`, else the previous prediction), and the final
@@ -284,11 +268,7 @@ class CaptionModel(keras.Model):
             units=self.units, embedding_size=self.embedding_size,
             attention_units=self.attention_units, dropout=self.dropout,
             attention_regularization=self.attention_regularization,
-            scheduled_sampling_type=self.scheduled_sampling_type,
-            scheduled_sampling_k=self.scheduled_sampling_k,
-            scheduled_sampling_c=self.scheduled_sampling_c,
-            scheduled_sampling_min_probability=self.scheduled_sampling_min_probability,
-            scheduled_sampling_prediction=self.scheduled_sampling_prediction,
+            **scheduled_sampling_arguments(self),
         )
         return config
 
@@ -310,11 +290,7 @@ def build_model(config, vocab_size: int, frozen_encoder: bool | None = None,
         attention_units=config.attention_units,
         dropout=config.dropout,
         attention_regularization=config.attention_regularization,
-        scheduled_sampling_type=config.scheduled_sampling_type,
-        scheduled_sampling_k=config.scheduled_sampling_k,
-        scheduled_sampling_c=config.scheduled_sampling_c,
-        scheduled_sampling_min_probability=config.scheduled_sampling_min_probability,
-        scheduled_sampling_prediction=config.scheduled_sampling_prediction,
+        **scheduled_sampling_arguments(config),
         encoder_weights=config.encoder_weights if encoder_weights is None else encoder_weights,
         name="captioning",
     )

@@ -34,9 +34,8 @@ from layers.attention import (
 )
 from layers.input_projection import InputProjectionCell, needs_input_projection
 from layers.scheduled_sampling import (
-    PREDICTION_MODES,
-    SCHEDULED_SAMPLING_TYPES,
-    scheduled_sampling_probability,
+    ScheduledSamplingSettings,
+    scheduled_sampling_arguments,
     unroll_with_scheduled_sampling,
 )
 from pipelines.tokenizers import PAD_ID
@@ -65,7 +64,7 @@ def _cell(name: str, units: int, input_dim: int):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AttentionSeq2Seq(keras.Model):
+class AttentionSeq2Seq(ScheduledSamplingSettings, keras.Model):
     """Encoder-decoder with attention over SentencePiece ids (0 is padding).
 
     Args:
@@ -129,26 +128,10 @@ class AttentionSeq2Seq(keras.Model):
         self.attention_units = int(attention_units)
         self.dropout = float(dropout)
         self.deep_output = bool(deep_output)
-        if scheduled_sampling_type not in ("", *SCHEDULED_SAMPLING_TYPES):
-            raise ValueError(
-                f"--scheduled-sampling-type must be '' (teacher forcing) or one of "
-                f"{SCHEDULED_SAMPLING_TYPES}, got {scheduled_sampling_type!r}"
-            )
-        if scheduled_sampling_prediction not in PREDICTION_MODES:
-            raise ValueError(
-                f"--scheduled-sampling-prediction must be one of {PREDICTION_MODES}, "
-                f"got {scheduled_sampling_prediction!r}"
-            )
-        self.scheduled_sampling_type = scheduled_sampling_type
-        self.scheduled_sampling_k = float(scheduled_sampling_k)
-        self.scheduled_sampling_c = float(scheduled_sampling_c)
-        self.scheduled_sampling_min_probability = float(scheduled_sampling_min_probability)
-        self.scheduled_sampling_prediction = scheduled_sampling_prediction
-        if scheduled_sampling_type:  # validates k and c now rather than in the first step
-            scheduled_sampling_probability(
-                0, scheduled_sampling_type, self.scheduled_sampling_k,
-                self.scheduled_sampling_c or None, self.scheduled_sampling_min_probability,
-            )
+        self.set_scheduled_sampling(
+            scheduled_sampling_type, scheduled_sampling_k, scheduled_sampling_c,
+            scheduled_sampling_min_probability, scheduled_sampling_prediction,
+        )
 
         self.source_embedding = keras.layers.Embedding(
             self.source_vocab_size, self.embedding_size, name="source_embedding"
@@ -272,18 +255,6 @@ class AttentionSeq2Seq(keras.Model):
         )
         return self.project(outputs, embedded, alignments, memory, training=training), alignments
 
-    def read_probability(self):
-        """eps_i: the probability of reading the reference token at the current step."""
-        optimizer = getattr(self, "optimizer", None)
-        step = optimizer.iterations if optimizer is not None else 0
-        return scheduled_sampling_probability(
-            step,
-            self.scheduled_sampling_type,
-            self.scheduled_sampling_k,
-            self.scheduled_sampling_c or None,
-            self.scheduled_sampling_min_probability,
-        )
-
     def scheduled_sampling_logits(self, source, target_in, read_probability, training=True):
         """Logits `[B, T, V]` where step t reads the reference token with probability
         `read_probability`, else the model's prediction of step t - 1 (step 0 reads <s>)."""
@@ -333,11 +304,7 @@ class AttentionSeq2Seq(keras.Model):
             attention_units=self.attention_units,
             dropout=self.dropout,
             deep_output=self.deep_output,
-            scheduled_sampling_type=self.scheduled_sampling_type,
-            scheduled_sampling_k=self.scheduled_sampling_k,
-            scheduled_sampling_c=self.scheduled_sampling_c,
-            scheduled_sampling_min_probability=self.scheduled_sampling_min_probability,
-            scheduled_sampling_prediction=self.scheduled_sampling_prediction,
+            **scheduled_sampling_arguments(self),
         )
         return config
 
@@ -401,11 +368,7 @@ def _build(config: TranslationConfig, source_vocab_size: int, target_vocab_size:
         attention_units=config.attention_units,
         dropout=config.dropout,
         deep_output=config.deep_output,
-        scheduled_sampling_type=config.scheduled_sampling_type,
-        scheduled_sampling_k=config.scheduled_sampling_k,
-        scheduled_sampling_c=config.scheduled_sampling_c,
-        scheduled_sampling_min_probability=config.scheduled_sampling_min_probability,
-        scheduled_sampling_prediction=config.scheduled_sampling_prediction,
+        **scheduled_sampling_arguments(config),
         name="translation",
     )
     model.build()

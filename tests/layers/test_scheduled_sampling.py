@@ -7,7 +7,10 @@ import pytest
 import tensorflow as tf
 
 from layers.scheduled_sampling import (
+    SCHEDULED_SAMPLING_ARGUMENTS,
+    ScheduledSamplingSettings,
     mix_inputs,
+    scheduled_sampling_arguments,
     scheduled_sampling_probability,
     unroll_with_scheduled_sampling,
 )
@@ -152,3 +155,38 @@ def test_return_state_gives_the_state_after_the_last_step(length):
         return unroll_with_scheduled_sampling(step_fn, [tf.zeros(2)], ids, 1.0, return_state=True)[2]
 
     np.testing.assert_allclose(unrolled(tf.constant(inputs))[0], inputs.sum(axis=1))
+
+
+def test_settings_mixin_validates_reads_the_optimizer_step_and_round_trips():
+    """A model mixing in ScheduledSamplingSettings: bad settings raise at construction,
+    eps follows the optimizer's step, and its config holds the five arguments."""
+
+    class Decoder(ScheduledSamplingSettings, keras.Model):
+        def __init__(self, **kwargs):
+            settings = {name: kwargs.pop(name) for name in SCHEDULED_SAMPLING_ARGUMENTS if name in kwargs}
+            super().__init__(**kwargs)
+            self.set_scheduled_sampling(**settings)
+
+        def get_config(self):
+            return {**super().get_config(), **scheduled_sampling_arguments(self)}
+
+    with pytest.raises(ValueError, match="scheduled-sampling-type"):
+        Decoder(scheduled_sampling_type="cosine")
+    with pytest.raises(ValueError, match="scheduled-sampling-prediction"):
+        Decoder(scheduled_sampling_prediction="beam")
+    with pytest.raises(ValueError, match="0 < k < 1"):
+        Decoder(scheduled_sampling_type="exponential", scheduled_sampling_k=2.0)
+    decoder = Decoder(scheduled_sampling_type="linear", scheduled_sampling_k=1.0,
+                      scheduled_sampling_c=0.1, scheduled_sampling_min_probability=0.2)
+    assert float(decoder.read_probability()) == pytest.approx(1.0)  # no optimizer yet: step 0
+    decoder.optimizer = keras.optimizers.SGD()
+    decoder.optimizer.iterations.assign(3)
+    assert float(decoder.read_probability()) == pytest.approx(0.7)
+    decoder.optimizer.iterations.assign(30)
+    assert float(decoder.read_probability()) == pytest.approx(0.2)
+    config = decoder.get_config()
+    assert {name: config[name] for name in SCHEDULED_SAMPLING_ARGUMENTS} == {
+        "scheduled_sampling_type": "linear", "scheduled_sampling_k": 1.0,
+        "scheduled_sampling_c": 0.1, "scheduled_sampling_min_probability": 0.2,
+        "scheduled_sampling_prediction": "sample",
+    }
