@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from benchmarks import results_file
+from benchmarks.host import machine as this_machine
 
 
 def record(
@@ -31,11 +32,11 @@ def record(
     command: str,
     budget_minutes: float,
     conditions: str,
-    machine: str,
+    machine: str | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> dict:
     """Merges one scoring of recipe `name` (dev and test figures) into `path`, counts it,
-    and returns the file's new content."""
+    and returns the file's new content; `machine` defaults to this machine's line."""
     if not test:
         raise ValueError(f"{name}: a test evaluation records at least one test figure")
     date = datetime.date.today().isoformat()
@@ -49,7 +50,7 @@ def record(
                 f"{name}_date": date,
                 f"{name}_budget_minutes": budget_minutes,
                 f"{name}_conditions": conditions,
-                f"{name}_machine": machine,
+                f"{name}_machine": machine or this_machine(),
                 **{f"{name}_{key}": value for key, value in (extra or {}).items()},
             }
         )

@@ -321,7 +321,6 @@ def final(
         command=command,
         budget_minutes=budget_minutes,
         conditions=conditions,
-        machine=machine(),
         extra={
             "dev_split": "ptb.valid.txt, whole split in one stream, state carried",
             "test_split": "ptb.test.txt, whole split in one stream, state carried",

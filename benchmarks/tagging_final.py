@@ -31,7 +31,7 @@ from apps.common.run_dir import RunDir
 from apps.tagging.__main__ import main
 from apps.tagging.config import TaggingConfig
 from apps.tagging.tasks import command_line
-from benchmarks import heldout, host, tagging_ensemble
+from benchmarks import heldout, tagging_ensemble
 from benchmarks.ensemble_members import train_members
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tagging.json"
@@ -146,7 +146,6 @@ def run(task: str, run_root: Path, results: Path = RESULTS, conditions: str = ""
         command=f"python -m benchmarks.tagging_final {task}",
         budget_minutes=recipe.budget_minutes,
         conditions=conditions,
-        machine=host.machine(),
         extra={
             "recipe": recipe.description,
             "members": len(members),

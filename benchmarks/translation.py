@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from benchmarks import heldout, results_file
-from benchmarks.host import machine, run_precision
+from benchmarks.host import run_precision
 
 RESULTS = Path(__file__).resolve().parent / "results" / "translation.json"
 FIGURES = (
@@ -181,7 +181,6 @@ def final(
         command=command,
         budget_minutes=budget_minutes,
         conditions=conditions,
-        machine=machine(),
         extra={
             "dev_split": "multi30k val (1,014 sentences)",
             "test_split": "multi30k test2016 flickr (1,000 sentences)",
