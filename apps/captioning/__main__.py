@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from apps.captioning.config import CaptioningConfig
-from apps.common.cli import Command, evaluate_split_argument, main_guard, run_app
+from apps.common.cli import Command, evaluate_split_argument, export_arguments, main_guard, run_app
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,8 @@ COMMANDS = {
         "images/s; pictures", evaluate_split_argument,
     ),
     "predict": Command(f"{TASKS}:predict", "print one caption per image file", _predict_arguments),
-    "export": Command(f"{TASKS}:export", "write a SavedModel (image bytes in, captions out)"),
+    "export": Command(f"{TASKS}:export", "write a SavedModel (image bytes in, captions out)",
+                      export_arguments),
 }
 
 

@@ -3,7 +3,10 @@
 Decoding of the image bytes (any size; JPEG, PNG, grayscale, RGBA), resizing, the
 encoder, greedy search, beam search or sampling (`layers.decoding`) and the ids' text all
 run in `tf.function`s, so the same module serves `evaluate`, `predict`, the validation
-CIDEr-D of training and the exported SavedModel.
+CIDEr-D of training and the exported SavedModel. With the serving lever `xla`
+(`apps.common.serving`, `export --xla true`) the encoder and the search of `caption` run
+as one XLA program per bucket of batch sizes (the batch padded with copies of its first
+image); sampling runs without it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import tensorflow as tf
 
 from apps.captioning.model import CaptionModel
 from apps.captioning.text import CaptionText
+from apps.common.serving import ServingOptions, xla_function
 from layers.decoding import beam_search_decode, greedy_decode, sample_decode, tile_to_beam
+from layers.loop.buckets import bucket_size
 from pipelines.captions import decode_image_batch
 from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
@@ -32,6 +37,7 @@ class Captioner(tf.Module):
         temperature: sampling temperature (0: greedy).
         max_length: the most tokens a caption has (<end> included).
         seed: sampling seed (None: a new draw at every call).
+        options: the serving levers of `caption` (default: none).
     """
 
     def __init__(
@@ -44,6 +50,7 @@ class Captioner(tf.Module):
         temperature: float = 1.0,
         max_length: int = 25,
         seed: int | None = None,
+        options: ServingOptions | None = None,
     ):
         super().__init__(name="captioner")
         if decoding not in ("greedy", "beam", "sample"):
@@ -59,6 +66,8 @@ class Captioner(tf.Module):
         self.max_length = int(max_length)
         self.seed = seed
         self.image_size = model.image_size
+        self.xla = (options or ServingOptions.plain()).xla and self.decoding != "sample"
+        self._compiled_search = xla_function(self._pixels_search, self.xla)
         feature_shape = model.encoder.outputs[0 if model.feature_kind == "grid" else 1].shape[1:]
         self.caption_features = tf.function(
             self._caption_features,
@@ -95,9 +104,25 @@ class Captioner(tf.Module):
         sequences, log_probs = self.search(features)
         return {"token_ids": sequences, "log_probs": log_probs}
 
+    def _pixels_search(self, pixels):
+        return self.search(self.model.encode(pixels))
+
+    def _levered_search(self, pixels):
+        """`search(encode(pixels))`, with `xla` one compiled program per bucket of rows:
+        the batch is padded with copies of its first image (an empty one with a black
+        image), so that the search stops no later than for the real rows."""
+        if not self.xla:
+            return self._pixels_search(pixels)
+        count = tf.shape(pixels)[0]
+        black = tf.zeros([1, self.image_size, self.image_size, 3], tf.uint8)
+        pixels = tf.cond(count > 0, lambda: pixels, lambda: black)
+        rows = tf.range(bucket_size(tf.shape(pixels)[0])) % tf.shape(pixels)[0]
+        sequences, log_probs = self._compiled_search(tf.gather(pixels, rows))
+        return sequences[:count], log_probs[:count]
+
     def _caption_pixels(self, pixels):
         """uint8 images `[N, S, S, 3]` (already resized) -> token ids and log-probabilities."""
-        sequences, log_probs = self.search(self.model.encode(pixels))
+        sequences, log_probs = self._pixels_search(pixels)
         return {"token_ids": sequences, "log_probs": log_probs}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -106,7 +131,7 @@ class Captioner(tf.Module):
         `{"captions": [N] strings, "log_probs": [N], "valid": [N] bool}`; an image that
         cannot be decoded gets an empty caption, log-probability 0 and `valid` False."""
         pixels, valid = decode_image_batch(images, self.image_size)
-        sequences, log_probs = self.search(self.model.encode(pixels))
+        sequences, log_probs = self._levered_search(pixels)
         captions = tf.where(valid, self.detokenizer(sequences), "")
         return {"captions": captions, "log_probs": tf.where(valid, log_probs, 0.0), "valid": valid}
 

@@ -26,6 +26,7 @@ from apps.common.checkpoints import load_checkpoint
 from apps.common.cli import RunContext
 from apps.common.export import export_module, load_export
 from apps.common.run_dir import RunDir
+from apps.common.serving import ServingOptions, serving_options
 from apps.common.training import TrainingResult, train_model
 
 logger = logging.getLogger(__name__)
@@ -322,10 +323,11 @@ def image_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def make_captioner(config: CaptioningConfig, run_dir: RunDir) -> Captioner:
+def make_captioner(config: CaptioningConfig, run_dir: RunDir, options: ServingOptions | None = None) -> Captioner:
+    """The run's `Captioner`, with the serving levers `options` (default: none)."""
     return Captioner(load_model(run_dir), load_text(config, run_dir), config.decoding,
                      config.beam_width, config.length_penalty, config.temperature,
-                     config.maximum_decoding_length)
+                     config.maximum_decoding_length, options=options)
 
 
 def predict(ctx: RunContext) -> list[str]:
@@ -359,7 +361,7 @@ def export(ctx: RunContext) -> Path:
     """A SavedModel whose `serving_default` takes encoded images `[N]` and returns
     `{"captions": [N] strings, "log_probs": [N], "valid": [N] bool}`, with decoding,
     resizing, the encoder and the search in the graph."""
-    captioner = make_captioner(ctx.config, ctx.run_dir)
+    captioner = make_captioner(ctx.config, ctx.run_dir, serving_options(ctx.args))
     path = export_module(captioner, ctx.run_dir, {"serving_default": captioner.caption})
     print(f"exported SavedModel: {path}")
     return path

@@ -1,7 +1,8 @@
 """apps/captioning model and decoding: greedy equals a beam of one token for token, a
 large beam finds the brute-force best caption of a tiny random model, attention weights
 sum to 1 over the grid, the doubly stochastic penalty against NumPy, any cell and both
-decoders save and load, encoders by name, caption text in the graph."""
+decoders save and load, encoders by name, caption text in the graph, the XLA serving
+lever captions as the plain signature."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from apps.captioning.config import ENCODERS
 from apps.captioning.inference import Captioner, alignments_of
 from apps.captioning.model import CaptionModel
 from apps.captioning.text import CaptionText
+from apps.common.serving import ServingOptions
 from pipelines.tokenizers import BOS_ID, EOS_ID
 
 WORDS = CaptionText("words", ["", "<unk>", "<start>", "<end>", "red", "circle"])
@@ -214,3 +216,27 @@ def test_sampling_at_temperature_zero_is_greedy_and_seeded_draws_repeat():
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, greedy_ids)  # a hot softmax leaves the greedy path
     assert np.all(np.asarray(first_scores) <= 0)
+
+
+@pytest.mark.parametrize(("decoder", "decoding"), [("attention", "beam"), ("show_tell", "greedy")])
+def test_the_xla_serving_lever_captions_as_the_plain_signature(decoder, decoding):
+    """`caption` with the XLA lever (one program per bucket of batch sizes, the batch
+    padded with copies of its first image) gives the plain signature's captions, in
+    order, for batches of 0, 1, 3 and 5 images, one of them undecodable."""
+    keras.utils.set_random_seed(4)
+    model = tiny_model(decoder=decoder, vocab_size=30)
+    text = CaptionText("words", ["", "<unk>", "<start>", "<end>", *[f"w{i}" for i in range(26)]])
+    plain = Captioner(model, text, decoding, beam_width=3, max_length=7)
+    fast = Captioner(model, text, decoding, beam_width=3, max_length=7, options=ServingOptions())
+    assert fast.xla and not plain.xla
+    encoded = [tf.io.encode_png(image).numpy() for image in images(5, seed=1)]
+    encoded[3] = b"not an image"
+    for count in (0, 1, 3, 5):
+        batch = tf.constant(encoded[:count], tf.string, shape=[count])
+        expected, got = plain.caption(batch), fast.caption(batch)
+        assert got["captions"].numpy().tolist() == expected["captions"].numpy().tolist()
+        assert got["valid"].numpy().tolist() == expected["valid"].numpy().tolist()
+        np.testing.assert_allclose(got["log_probs"], expected["log_probs"], rtol=1e-4, atol=1e-4)
+    assert len(set(plain.caption(tf.constant(encoded))["captions"].numpy().tolist())) > 1
+    sampler = Captioner(model, text, "sample", options=ServingOptions())
+    assert not sampler.xla  # sampling keeps its random draws outside XLA

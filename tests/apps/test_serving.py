@@ -98,8 +98,12 @@ def test_export_takes_xla_true_by_default_and_false_for_plain_tensorflow():
     assert serving_options(parser.parse_args([])) == ServingOptions(xla=True, group_by_length=True)
     assert serving_options(parser.parse_args(["--xla", "false"])).xla is False
     assert ServingOptions.plain() == ServingOptions(xla=False, group_by_length=False)
-    from apps.sentiment.__main__ import COMMANDS
-    from apps.sentiment.config import SentimentConfig
+    import importlib
 
-    app_parser = build_parser("sentiment", SentimentConfig, COMMANDS)
-    assert app_parser.parse_args(["export", "--run-dir", "r", "--xla", "false"]).xla == "false"
+    configs = {"sentiment": "SentimentConfig", "tagging": "TaggingConfig", "translation": "TranslationConfig",
+               "language_model": "LanguageModelConfig", "captioning": "CaptioningConfig"}  # fmt: skip
+    for app, name in configs.items():  # every app's export takes the same option
+        commands = importlib.import_module(f"apps.{app}.__main__").COMMANDS
+        config_cls = getattr(importlib.import_module(f"apps.{app}.config"), name)
+        app_parser = build_parser(app, config_cls, commands)
+        assert app_parser.parse_args(["export", "--run-dir", "r", "--xla", "false"]).xla == "false", app
