@@ -37,9 +37,10 @@ from pathlib import Path
 
 from benchmarks import results_file
 from benchmarks.host import machine
+from benchmarks.recipes import DATA_ROOT, recipe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "captioning.json"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captions_small"
+DATA = Path(DATA_ROOT) / "captions_small"
 
 SHAPES_FLAGS = [
     "--dataset", "shapes", "--image-size", "48", "--small-cnn-filters", "16", "--units", "256",
@@ -47,13 +48,6 @@ SHAPES_FLAGS = [
     "--shapes-train-images", "6000", "--shapes-valid-images", "300", "--epochs", "100",
     "--steps-per-epoch", "100", "--learning-rate", "0.003", "--java-metrics", "false",
     "--lr-schedule", "plateau", "--lr-decay-patience", "0", "--lr-decay-start-epoch", "3",
-]  # fmt: skip
-FLICKR8K_FLAGS = [
-    "--image-size", "96", "--small-cnn-filters", "32", "--units", "256", "--embedding-size", "128",
-    "--attention-units", "128", "--dropout", "0.5", "--min-word-count", "3", "--batch-size", "32",
-    "--epochs", "200", "--learning-rate", "0.001", "--maximum-decoding-length", "20",
-    "--early-stopping-patience", "15", "--lr-schedule", "plateau", "--lr-decay-patience", "2",
-    "--lr-decay-start-epoch", "10", "--min-learning-rate", "0.0001",
 ]  # fmt: skip
 SHAPES_FIGURES = ("exact", "bleu_4", "cider", "images_per_s")
 FLICKR8K_FIGURES = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "cider", "meteor", "exact",
@@ -100,9 +94,7 @@ def flickr8k(args) -> dict:
 
     prefix = f"flickr8k_{args.decoder}"
     run_dir = args.run_dir or f"runs/captioning/benchmark_{prefix}"
-    data = ["--dataset", "coco_json", "--train-json", str(DATA / "captions_train.json"),
-            "--valid-json", str(DATA / "captions_val.json"), "--image-dir", str(DATA / "images")]
-    trained = main(["train", "--run-dir", run_dir, *data, *FLICKR8K_FLAGS, "--decoder", args.decoder,
+    trained = main(["train", *recipe("captioning", "--run-dir", run_dir, "--decoder", args.decoder),
                     "--max-train-minutes", str(args.budget_minutes), "--verbose", "2",
                     "--java-metrics", "false", "--plot-images", "0", "--evaluate-beam-widths", "1"])
     record = main(["evaluate", "--run-dir", run_dir, "--evaluate-beam-widths", "1,3,5",

@@ -24,6 +24,13 @@ RECIPES = {
     "--tokenizer char --epochs 1000 --num-layers 2 --units 512 --embedding-size 64 "
     "--dropout 0.25 --batch-size 32 --bptt 128 --learning-rate 0.002 --clip-norm 1.0 "
     "--steps-per-epoch 200 --lr-decay-patience 1 --ngram-order 0",
+    # The Flickr8k sample from scratch (`benchmarks.captioning flickr8k`, Show-Attend-Tell).
+    "captioning": "--dataset coco_json --train-json {data}/captions_small/captions_train.json "
+    "--valid-json {data}/captions_small/captions_val.json --image-dir {data}/captions_small/images "
+    "--image-size 96 --small-cnn-filters 32 --units 256 --embedding-size 128 --attention-units 128 "
+    "--dropout 0.5 --min-word-count 3 --batch-size 32 --epochs 200 --learning-rate 0.001 "
+    "--maximum-decoding-length 20 --early-stopping-patience 15 --lr-schedule plateau "
+    "--lr-decay-patience 2 --lr-decay-start-epoch 10 --min-learning-rate 0.0001",
 }
 
 

@@ -15,8 +15,12 @@ then exported three ways and loaded back, as a server loads it:
             layers and cells, the rest the suite's), without the levers
     suite   the suite's layers without the levers (the export before the levers)
 
+Captioning has no Keras built-in twin (its decoder steps a cell inside the search), so
+its plain export is the suite's without the levers (`plain_keras_layers` none).
+
 Requests are validation examples in their own lengths (review texts, dev sentences,
-validation source sentences, validation lines as prompts and texts). Latency: each of
+validation source sentences, validation lines as prompts and texts, validation images as
+their JPEG files, taken in turn when there are fewer than `--requests`). Latency: each of
 `--requests` requests alone (batch 1), the three exports in turn for each request after a
 first pass over all of them (which compiles the XLA programs: its time is recorded as
 `_first_pass_s`); p50 and p99. Throughput: the same requests in batches of 64, every
@@ -54,8 +58,8 @@ logger = logging.getLogger("benchmarks.serving")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving", description=__doc__.split("\n")[0])
-    parser.add_argument("--apps", default="sentiment,tagging,translation,language_model",
-                        help="comma-separated apps (captioning once it exists)")
+    parser.add_argument("--apps", default="sentiment,tagging,translation,language_model,captioning",
+                        help="comma-separated apps")
     parser.add_argument("--runs-root", default=str(REPO / "runs" / "serving"),
                         help="where the runs to serve are trained (reused when present)")
     parser.add_argument("--train-minutes", type=float, default=4.0,
@@ -166,8 +170,31 @@ def _lm_requests(config, count):
     return lines[:count]
 
 
+def _captioning_module(beam_width: int):
+    def module(run_dir, config, options):
+        from apps.captioning import tasks
+        from apps.captioning.inference import Captioner
+
+        captioner = Captioner(tasks.load_model(run_dir), tasks.load_text(config, run_dir), "beam", beam_width,
+                              config.length_penalty, max_length=config.maximum_decoding_length, options=options)  # fmt: skip
+        return captioner, {"serving_default": captioner.caption}
+
+    return module
+
+
+def _captioning_requests(config, count):
+    """The validation images' file contents (JPEG bytes as stored), repeated in turn up
+    to `count` requests when the split has fewer images."""
+    import json
+
+    folder = Path(config.valid_image_dir or config.image_dir)
+    names = [image["file_name"] for image in json.loads(Path(config.valid_json).read_text())["images"]]
+    contents = [(folder / name).read_bytes() for name in names[:count]]
+    return [contents[index % len(contents)] for index in range(count)]
+
+
 def subjects(num_tokens: int) -> dict[str, list[Subject]]:
-    """app -> its served signatures (captioning: add its subject here once the app exists)."""
+    """app -> its served signatures."""
     texts = _texts_call
     return {
         "sentiment": [Subject("sentiment", "sentiment", _sentiment_module, _sentiment_requests,
@@ -183,6 +210,11 @@ def subjects(num_tokens: int) -> dict[str, list[Subject]]:
                     texts("prompts", "generate", num_tokens=num_tokens, temperature=0.0)),
             Subject("language_model_score", "language_model", _lm_module, _lm_requests,
                     texts("texts", "score")),
+        ],
+        "captioning": [
+            Subject(f"captioning_{name}", "captioning", _captioning_module(beam), _captioning_requests,
+                    texts("images"), size=lambda image: len(image) / 1024)
+            for name, beam in (("greedy", 1), ("beam5", 5))
         ],
     }  # fmt: skip
 
@@ -329,6 +361,7 @@ def _config(app: str, run_dir):
         "sentiment": "apps.sentiment.config:SentimentConfig", "tagging": "apps.tagging.config:TaggingConfig",
         "translation": "apps.translation.config:TranslationConfig",
         "language_model": "apps.language_model.config:LanguageModelConfig",
+        "captioning": "apps.captioning.config:CaptioningConfig",
     }  # fmt: skip
     import importlib
 
