@@ -137,8 +137,13 @@ class CaptionModel(ScheduledSamplingSettings, keras.Model):
             self.gate = keras.layers.Dense(1, activation="sigmoid", name="gate")
             self.deep_hidden = keras.layers.Dense(self.embedding_size, use_bias=False, name="deep_hidden")
             self.deep_context = keras.layers.Dense(self.embedding_size, use_bias=False, name="deep_context")
-        elif image_injection == "first_input":
-            self.image_embedding = keras.layers.Dense(self.embedding_size, name="image_embedding")
+        else:
+            # The pooled ReLU features are large (tens) and alike in scale across images: fed
+            # as they are, the tanh initial states (or the first input's gates) saturate and
+            # the decoder never sees the image. Layer normalisation gives them unit scale.
+            self.image_norm = keras.layers.LayerNormalization(name="image_norm")
+            if image_injection == "first_input":
+                self.image_embedding = keras.layers.Dense(self.embedding_size, name="image_embedding")
         self.sampling_seed = keras.random.SeedGenerator(1337)
 
     @property
@@ -163,6 +168,7 @@ class CaptionModel(ScheduledSamplingSettings, keras.Model):
             self.output_projection.build((None, self.embedding_size))
         else:
             self.cell.build((None, self.embedding_size))
+            self.image_norm.build((None, self.vector_features))
             if self.image_injection == "first_input":
                 self.image_embedding.build((None, self.vector_features))
             else:
@@ -187,6 +193,7 @@ class CaptionModel(ScheduledSamplingSettings, keras.Model):
         enters the coverage penalty (default: all)."""
         encoded = ops.cast(encoded, self.compute_dtype)
         if self.decoder == "show_tell":
+            encoded = self.image_norm(encoded)
             if self.image_injection == "init_state":
                 return None, None, [dense(encoded) for dense in self.init_states]
             zeros = self.cell.get_initial_state(batch_size=ops.shape(encoded)[0])

@@ -240,3 +240,20 @@ def test_the_xla_serving_lever_captions_as_the_plain_signature(decoder, decoding
     assert len(set(plain.caption(tf.constant(encoded))["captions"].numpy().tolist())) > 1
     sampler = Captioner(model, text, "sample", options=ServingOptions())
     assert not sampler.xla  # sampling keeps its random draws outside XLA
+
+
+@pytest.mark.parametrize("injection", ["init_state", "first_input"])
+def test_show_tell_initial_states_follow_the_image_at_any_feature_scale(injection):
+    """Pooled ReLU features are tens in size: the Show-and-Tell decoder's initial states
+    must still differ from image to image, not saturate to one state for all (before the
+    image vector was normalised, tanh(Dense(vector)) was +-1 for every image and the
+    decoder learnt only the caption prior)."""
+    keras.utils.set_random_seed(5)
+    model = tiny_model(decoder="show_tell", image_injection=injection, units=32)
+    vectors = np.abs(np.random.default_rng(2).normal(size=(16, model.vector_features))).astype("float32")
+    for scale in (1.0, 50.0):
+        _, _, states = model.start(vectors * scale)
+        for state in states:
+            state = np.asarray(state)
+            assert state.std(axis=0).mean() > 0.05, scale
+            assert (np.abs(state) > 0.99).mean() < 0.5, scale
