@@ -168,8 +168,8 @@ CAPTIONING_FLICKR8K = RunTable(
     ],
     rows=[
         Row("captioning", "flickr8k_attention", "small CNN (96 px) + Show-Attend-Tell LSTM-256, from scratch"),
-        Row("captioning", "flickr8k_show_tell", "small CNN (96 px) + Show-and-Tell LSTM-256 (image vector as the "
-            "initial state), from scratch"),
+        Row("captioning", "flickr8k_show_tell", "small CNN (96 px) + Show-and-Tell LSTM-256 (layer-normalised image "
+            "vector as the initial state), from scratch"),
     ],
     budget=True,
     machine=True,
@@ -324,7 +324,8 @@ def _run_facts(file: str, extra: Sequence[tuple[str, str]] = ()) -> KeyTable:
 _SUBJECTS = {
     "sentiment": "sentiment", "tagging": "tagging", "translation greedy": "translation_greedy",
     "translation beam 5": "translation_beam5", "language model generate (32 tokens)": "language_model_generate",
-    "language model score": "language_model_score",
+    "language model score": "language_model_score", "captioning greedy": "captioning_greedy",
+    "captioning beam 5": "captioning_beam5",
 }  # fmt: skip
 SERVING = KeyTable(
     readme="README.md",
@@ -349,8 +350,9 @@ SERVING = KeyTable(
     ],
     rows=[([name], {"s": subject}) for name, subject in _SUBJECTS.items()],
 )
-SERVING_RUN = _run_facts("serving", [(f"{app} run trained by", f"{app}_train_command", _code)
-                                     for app in ("sentiment", "tagging", "translation", "language_model")]
+_SERVED_APPS = ("sentiment", "tagging", "translation", "language_model", "captioning")
+SERVING_RUN = _run_facts("serving", [(f"{app} measured by", f"{app}_benchmark_command", _code) for app in _SERVED_APPS]
+                         + [(f"{app} run trained by", f"{app}_train_command", _code) for app in _SERVED_APPS]
                          + [("bf16", "bf16_skipped", text)])  # fmt: skip
 
 _APPS = ("sentiment", "tagging", "translation", "language_model")
