@@ -173,10 +173,8 @@ def _lm_requests(config, count):
 def _captioning_module(beam_width: int):
     def module(run_dir, config, options):
         from apps.captioning import tasks
-        from apps.captioning.inference import Captioner
 
-        captioner = Captioner(tasks.load_model(run_dir), tasks.load_text(config, run_dir), "beam", beam_width,
-                              config.length_penalty, max_length=config.maximum_decoding_length, options=options)  # fmt: skip
+        captioner = tasks.make_captioner(config, run_dir, options, beam_width=beam_width)
         return captioner, {"serving_default": captioner.caption}
 
     return module

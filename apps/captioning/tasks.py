@@ -323,11 +323,15 @@ def image_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def make_captioner(config: CaptioningConfig, run_dir: RunDir, options: ServingOptions | None = None) -> Captioner:
-    """The run's `Captioner`, with the serving levers `options` (default: none)."""
-    return Captioner(load_model(run_dir), load_text(config, run_dir), config.decoding,
-                     config.beam_width, config.length_penalty, config.temperature,
-                     config.maximum_decoding_length, options=options)
+def make_captioner(config: CaptioningConfig, run_dir: RunDir, options: ServingOptions | None = None,
+                   beam_width: int | None = None) -> Captioner:
+    """The run's `Captioner`, with the serving levers `options` (default: none); with
+    `beam_width`, a beam search of that width (1: greedy) instead of `config.decoding`."""
+    decoding = config.decoding if beam_width is None else "beam"
+    width = config.beam_width if beam_width is None else beam_width
+    return Captioner(load_model(run_dir), load_text(config, run_dir), decoding, width,
+                     config.length_penalty, config.temperature, config.maximum_decoding_length,
+                     options=options)
 
 
 def predict(ctx: RunContext) -> list[str]:
