@@ -248,9 +248,11 @@ _RELIABILITY_ROWS = [
     (["serving", "every `.keras` checkpoint above", "loads with `safe_mode=True`"],
      {"prefix": "safe_mode_all"}),
     (["multi-worker", "`adding` train, MultiWorkerMirroredStrategy, two workers on 127.0.0.1: "
-      "both killed after a random epoch, restarted",
-      "each epoch once; weights bit-equal to an uninterrupted two-worker run; valid MSE within "
-      "2 % of one worker's"], {"prefix": "multi_worker_adding"}),
+      "both killed after a random epoch, restarted; and once with worker 0's backup an epoch "
+      "behind worker 1's (killed between their commits)",
+      "each epoch once, both resumed from the epoch both committed; weights bit-equal to an "
+      "uninterrupted two-worker run; valid MSE within 2 % of one worker's"],
+     {"prefix": "multi_worker_adding"}),
 ]
 RELIABILITY = KeyTable(
     readme="README.md",

@@ -8,11 +8,12 @@ feature, lower-cased word vectors, word dropout 0.05, Adam 1e-3 without decay) f
 same number of epochs, with one option changed (`LEVERS`). Epochs, not minutes, make the
 budget equal: the 2-core development machine is shared, and its load changes the time
 an epoch takes several-fold within an hour; each lever's wall and CPU time are recorded
-beside its scores. The best epoch on dev is kept, as in every run of the app. A trained
-lever's run directory is reused, not retrained. Figures go to
-benchmarks/results/tagging.json under `ner_lever_<name>_*`: `f1` (all dev mentions) and
-`unseen_f1` (mentions whose token sequence occurs nowhere in the training file), with
-precision, recall, counts and times.
+beside its scores. Every lever trains in float32 (`--mixed-precision float32`), so that
+levers measured on machines with and without bfloat16 units compare. The best epoch on
+dev is kept, as in every run of the app. A trained lever's run directory is reused, not
+retrained. Figures go to benchmarks/results/tagging.json under `ner_lever_<name>_*`:
+`f1` (all dev mentions) and `unseen_f1` (mentions whose token sequence occurs nowhere in
+the training file), with precision, recall, counts and times.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ DATA_DIR = Path("/work/shared/data/conll2003")
 TRAIN_FILE = DATA_DIR / "eng.train"
 DEV_FILE = DATA_DIR / "eng.testa"
 
-RECIPE = "--task ner --early-stopping-patience 10 --lr-schedule constant --verbose 2"
+RECIPE = "--task ner --early-stopping-patience 10 --lr-schedule constant --mixed-precision float32 --verbose 2"
 
 #: Each lever: the options that differ from the recipe.
 LEVERS = {

@@ -1,13 +1,19 @@
-"""Test-wide setup: quiet TensorFlow, two logical CPU devices, deterministic seeds.
+"""Test-wide setup: quiet TensorFlow, two logical CPU devices, deterministic seeds, and
+`--mixed-precision auto` standing for float32 on every machine.
 
 The logical devices must be configured before TensorFlow initialises its runtime, so this
 runs at import time of the test session, before any test module imports TensorFlow ops.
+`auto` would otherwise train in bfloat16 on CPUs with AMX or AVX512-BF16 and in float32
+elsewhere, and tests that compare with float32 references would pass on one machine and
+fail on the other; the bfloat16 paths are tested explicitly (`--mixed-precision
+mixed_bfloat16`, tests/apps/test_bfloat16.py) on every machine. Subprocesses inherit it.
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("RNN_SUITE_AUTO_PRECISION", "float32")
 
 import tensorflow as tf  # noqa: E402
 

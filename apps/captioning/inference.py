@@ -107,22 +107,25 @@ class Captioner(tf.Module):
     def _pixels_search(self, pixels):
         return self.search(self.model.encode(pixels))
 
-    def _levered_search(self, pixels):
-        """`search(encode(pixels))`, with `xla` one compiled program per bucket of rows:
-        the batch is padded with copies of its first image (an empty one with a black
-        image), so that the search stops no later than for the real rows."""
-        if not self.xla:
-            return self._pixels_search(pixels)
+    def _levered_search(self, pixels, xla: bool):
+        """`search(encode(pixels))` for a batch of any size. An empty batch runs one black
+        image instead (oneDNN's convolutions refuse an empty batch on some CPUs, e.g. AMD
+        EPYC with AVX-512) and returns no rows. With `xla`, one compiled program per
+        bucket of rows: the batch is padded with copies of its first image, so that the
+        search stops no later than for the real rows."""
         count = tf.shape(pixels)[0]
         black = tf.zeros([1, self.image_size, self.image_size, 3], tf.uint8)
         pixels = tf.cond(count > 0, lambda: pixels, lambda: black)
-        rows = tf.range(bucket_size(tf.shape(pixels)[0])) % tf.shape(pixels)[0]
-        sequences, log_probs = self._compiled_search(tf.gather(pixels, rows))
+        if xla:
+            rows = tf.range(bucket_size(tf.shape(pixels)[0])) % tf.shape(pixels)[0]
+            sequences, log_probs = self._compiled_search(tf.gather(pixels, rows))
+        else:
+            sequences, log_probs = self._pixels_search(pixels)
         return sequences[:count], log_probs[:count]
 
     def _caption_pixels(self, pixels):
         """uint8 images `[N, S, S, 3]` (already resized) -> token ids and log-probabilities."""
-        sequences, log_probs = self._pixels_search(pixels)
+        sequences, log_probs = self._levered_search(pixels, xla=False)
         return {"token_ids": sequences, "log_probs": log_probs}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -131,7 +134,7 @@ class Captioner(tf.Module):
         `{"captions": [N] strings, "log_probs": [N], "valid": [N] bool}`; an image that
         cannot be decoded gets an empty caption, log-probability 0 and `valid` False."""
         pixels, valid = decode_image_batch(images, self.image_size)
-        sequences, log_probs = self._levered_search(pixels)
+        sequences, log_probs = self._levered_search(pixels, self.xla)
         captions = tf.where(valid, self.detokenizer(sequences), "")
         return {"captions": captions, "log_probs": tf.where(valid, log_probs, 0.0), "valid": valid}
 

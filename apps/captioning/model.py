@@ -206,7 +206,7 @@ class CaptionModel(ScheduledSamplingSettings, keras.Model):
             steps = ops.full((batch,), 1e9, dtype="float32")
         states = [dense(mean) for dense in self.init_states] + [
             self.init_query(mean),
-            ops.zeros((batch, self.grid_cells), dtype="float32"),
+            ops.zeros((batch, self.grid_cells), dtype=self.compute_dtype),  # coverage
             ops.cast(steps, "float32"),
         ]
         return memory, self.attention.setup_memory(memory), states
@@ -262,7 +262,7 @@ class CaptionModel(ScheduledSamplingSettings, keras.Model):
         if training and self.decoder == "attention" and self.attention_regularization > 0:
             coverage = final_states[self.num_cell_states + 1]
             tokens = ops.maximum(ops.sum(ops.cast(ops.not_equal(caption_in, PAD_ID), "float32")), 1.0)
-            penalty = ops.sum(ops.square(1.0 - coverage)) / tokens
+            penalty = ops.sum(ops.square(1.0 - ops.cast(coverage, "float32"))) / tokens
             self.add_loss(self.attention_regularization * penalty)
         return logits
 

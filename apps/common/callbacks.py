@@ -45,10 +45,12 @@ def standard_callbacks(
     run_dir: RunDir,
     save_best: bool = True,
     before_backup: list[keras.callbacks.Callback] | None = None,
+    resume_epoch: int | None = None,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, a CSV history, TensorBoard, the best-model checkpoint, early
     stopping when asked for, then `before_backup` and BackupAndRestore (a killed run
-    resumes at its last epoch; last, so that it saves the state training goes on from).
+    resumes at its last epoch, or at `resume_epoch`, see `AtomicBackupAndRestore`; last,
+    so that it saves the state training goes on from).
     The progress bar is Keras's own (`fit(verbose=1)`)."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
@@ -76,7 +78,11 @@ def standard_callbacks(
             )
         )
     callbacks.extend(before_backup or [])
-    callbacks.append(AtomicBackupAndRestore(str(run_dir.backup_dir), delete_checkpoint=False))
+    callbacks.append(
+        AtomicBackupAndRestore(
+            str(run_dir.backup_dir), resume_epoch=resume_epoch, delete_checkpoint=False
+        )
+    )
     return callbacks
 
 
@@ -93,8 +99,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     killed while writing leaves a file that cannot be read. Here the weights of each
     backup go to a new file, renamed into place once complete, and the record, written
     atomically after it, names that file: the record is the commit. A kill before it
-    leaves the previous record and the weights it names; older weights files are removed
-    after it. Runs backed up by Keras's callback (latest.weights.h5) resume as before."""
+    leaves the previous record and the weights it names. Each record also names the
+    backup before it (`previous`), whose weights file is kept (older ones are removed):
+    the workers of a multi-worker run killed between their commits of an epoch hold
+    backups one epoch apart, and resume together from the epoch all of them committed
+    (`resume_epoch`, agreed by `train_model`). Runs backed up by Keras's callback
+    (latest.weights.h5) resume as before.
+
+    Args:
+        backup_dir: where the backups go.
+        resume_epoch: the completed epochs to resume from (this backup or the previous
+            one; 0 without either: a new start); None: the last backup.
+    """
+
+    def __init__(self, backup_dir, resume_epoch: int | None = None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.resume_epoch = resume_epoch
 
     def _save_model(self):
         folder = Path(self.backup_dir)
@@ -103,24 +123,55 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         temporary = folder / f".tmp{os.getpid()}.weights.h5"
         self.model.save_weights(str(temporary), overwrite=True)
         os.replace(temporary, folder / name)
-        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        previous = read_backup_record(folder)
+        if previous is not None:
+            previous.pop("previous", None)
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
+                  "previous": previous}  # fmt: skip
         write_atomically(folder / BACKUP_RECORD, json.dumps(record))
+        kept = {name, (previous or {}).get("weights")}
         for stale in folder.glob("*.weights.h5*"):
-            if stale.name != name:
+            if stale.name not in kept:
                 stale.unlink(missing_ok=True)
 
     def _load_model(self):
         if not self.model.built:
             super()._load_model()  # Keras's error for an unbuilt model
-        record_path = Path(self.backup_dir) / BACKUP_RECORD
-        if not record_path.exists():
+        record = backup_generation(Path(self.backup_dir), self.resume_epoch)
+        if record is None:
             return  # a new run (weights files without a record were never committed)
-        record = json.loads(record_path.read_text(encoding="utf-8"))
         weights = Path(self.backup_dir) / record.get("weights", "latest.weights.h5")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))
         self.model._initial_epoch = record["epoch"]
+
+
+def read_backup_record(folder: Path) -> dict | None:
+    """The last committed backup record in `folder` (None: none yet)."""
+    path = Path(folder) / BACKUP_RECORD
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def backup_generation(folder: Path, epoch: int | None) -> dict | None:
+    """The record of the backup in `folder` after `epoch` completed epochs: the last one
+    (`epoch` None or its own) or the one before it; None for a new start (no backup, or
+    `epoch` 0); ValueError when neither backup is of `epoch`."""
+    record = read_backup_record(folder)
+    if record is None or epoch is None or record["epoch"] == epoch:
+        return record
+    previous = record.get("previous")
+    if previous and previous["epoch"] == epoch:
+        return previous
+    if epoch == 0:
+        return None
+    raise ValueError(
+        f"{folder}: no backup after epoch {epoch} to resume from (the last backup is after "
+        f"epoch {record['epoch']}, the one before it after "
+        f"{previous['epoch'] if previous else 'none'})"
+    )
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):

@@ -3,14 +3,26 @@
 bfloat16 matrix products pay only on CPUs with AMX or AVX512-BF16 units (on an AVX2-only
 CPU a 1024x1024 bf16 matmul ran at 58 GFLOP/s against 67 in float32); GPUs run
 mixed_bfloat16 from compute capability 8.0 (Ampere) and mixed_float16 from 7.0.
+
+The environment variable `RNN_SUITE_AUTO_PRECISION` (a policy name) decides what `auto`
+stands for instead of the machine, e.g. `float32` to keep every run of a script or test
+suite in float32 whatever the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+#: The environment variable that, set to a policy name, decides what `auto` stands for.
+AUTO_PRECISION_VARIABLE = "RNN_SUITE_AUTO_PRECISION"
+#: The policies `auto` can stand for.
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 #: CPU flags that make bfloat16 fast.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -43,6 +55,14 @@ def resolve_precision(name: str) -> str:
     here and logged)."""
     if name != "auto":
         return name
+    chosen = os.environ.get(AUTO_PRECISION_VARIABLE, "")
+    if chosen:
+        if chosen not in POLICIES:
+            raise ValueError(
+                f"{AUTO_PRECISION_VARIABLE}={chosen!r}: expected one of {', '.join(POLICIES)}"
+            )
+        logger.info("--mixed-precision auto: %s (set by %s)", chosen, AUTO_PRECISION_VARIABLE)
+        return chosen
     import tensorflow as tf
 
     capabilities = []
@@ -57,3 +77,18 @@ def resolve_precision(name: str) -> str:
         else f"CPU {'with' if policy != 'float32' else 'without'} AMX/AVX512-BF16",
     )
     return policy
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[str]:
+    """Builds inside it take the policy `name` (`auto` resolved for this machine); the
+    process-wide policy is restored afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    policy = resolve_precision(name)
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -56,5 +56,16 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(one, value)
 
 
+def fewest_across_workers(strategy: tf.distribute.Strategy, value: int) -> int:
+    """The smallest of the workers' `value`s under a multi-worker strategy (an all-gather
+    of one number per worker); `value` itself under any other strategy."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return value
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([value], tf.int64)
+    )
+    return int(tf.reduce_min(strategy.gather(values, axis=0)))
+
+
 def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy) -> int:
     return per_replica_batch_size * strategy.num_replicas_in_sync

@@ -3,11 +3,10 @@ precision, with the learning-rate schedule and the wall-clock budget of the conf
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -23,7 +22,8 @@ from apps.common.callbacks import (
 from apps.common.cli import RunContext
 from apps.common.optimizer import schedule_callbacks
 from apps.common.plots import plot_curves, read_history
-from apps.common.precision import resolve_precision
+from apps.common.precision import dtype_policy
+from apps.common.strategy import fewest_across_workers
 from apps.common.time_budget import CLOCK_FILE, TrainingClock
 
 
@@ -64,19 +64,6 @@ def completed_epochs(run_dir) -> int:
         raise ValueError(f"{path}: not a BackupAndRestore record ({error})") from error
 
 
-@contextlib.contextmanager
-def dtype_policy(name: str) -> Iterator[str]:
-    """Builds inside it take the policy `name` (`auto` resolved for this machine); the
-    process-wide policy is restored afterwards."""
-    previous = keras.config.dtype_policy()
-    policy = resolve_precision(name)
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield policy
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def train_model(
     ctx: RunContext,
     build_compiled_model: Callable[[], keras.Model],
@@ -110,13 +97,16 @@ def train_model(
         model = build_compiled_model()
     average = WeightAverage() if config.ema_momentum > 0 else None
     clock = TrainingClock(ctx.run_dir.backup_dir / CLOCK_FILE, config.max_train_minutes)
-    completed = completed_epochs(ctx.run_dir)
+    # The workers of a multi-worker run killed between their commits of an epoch resume
+    # together from the fewest epochs any of them committed.
+    completed = fewest_across_workers(strategy, completed_epochs(ctx.run_dir))
     resume_history(ctx.run_dir, completed)  # before the checkpoint reads its best epoch
     callbacks = standard_callbacks(
         config,
         ctx.run_dir,
         save_best=save_best and validation_data is not None,
         before_backup=[average.restore] if average else None,
+        resume_epoch=completed,
     )
     if average:
         metric_callbacks = [average.apply, *metric_callbacks]

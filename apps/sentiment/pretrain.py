@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from apps.common.checkpoints import load_model_file
 from apps.common.cli import RunContext
 from apps.common.optimizer import make_optimizer
 from apps.common.run_dir import RunDir
@@ -56,6 +57,9 @@ class LanguageModelLoss(keras.layers.Layer):
     """
 
     def __init__(self, vocabulary_size: int, num_sampled: int = 1024, **kwargs):
+        # float32 under a mixed policy too: the (sampled) softmax over the vocabulary
+        # needs its precision, and tf.nn.sampled_softmax_loss one dtype for all inputs.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
         self.num_sampled = num_sampled
@@ -205,7 +209,7 @@ def pretrain(
 def load_language_model(run_dir: RunDir) -> keras.Model:
     import layers  # noqa: F401  (registers the suite's layers for deserialisation)
 
-    return keras.saving.load_model(run_dir.best_model_path, compile=False)
+    return load_model_file(run_dir.best_model_path)
 
 
 def transfer(classifier: keras.Model, language_model: keras.Model) -> keras.Model:

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
+from apps.common.checkpoints import load_model_file
 from apps.common.time_budget import TrainingClock
 from apps.tagging.config import TaggingConfig
 
@@ -214,5 +215,5 @@ def load_contextual_strings(directory: Path, separator: int) -> ContextualString
         path = directory / f"{direction}.keras"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no character language model; run `train` first")
-        models.append(keras.saving.load_model(path))
+        models.append(load_model_file(path, compile=True))
     return ContextualStrings(*models, separator=separator)

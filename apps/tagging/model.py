@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 import layers
+from apps.common.checkpoints import load_model_file
 from apps.common.optimizer import make_optimizer
 from apps.tagging.config import TaggingConfig
 from apps.tagging.data import CASINGS, Vocabularies
@@ -284,4 +285,4 @@ def load_model(path) -> keras.Model:
         # Rebuilding a loaded CRFTagger calls its backbone with a plain dict where Keras
         # expects its own tracked dict: a false "structure of inputs" warning.
         warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        return keras.saving.load_model(path, safe_mode=True)
+        return load_model_file(path, compile=True)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.common.checkpoints import save_checkpoint
+from apps.common.checkpoints import checkpoint_path, save_checkpoint
 from apps.common.cli import RunContext
 from apps.common.config import save_config
 from apps.common.ensemble import SUMMED_METRICS, member_config, members_of, refuse_ensemble
@@ -74,11 +74,7 @@ def _featurizer(run_dir: RunDir, vocabularies: Vocabularies, config: TaggingConf
 
 
 def _load_trained(run_dir: RunDir) -> keras.Model:
-    for name in ("best.keras", "final.keras"):
-        path = run_dir.checkpoint_dir / name
-        if path.exists():
-            return load_model(path)
-    raise FileNotFoundError(f"{run_dir.checkpoint_dir}: no checkpoint; run `train` first")
+    return load_model(checkpoint_path(run_dir))
 
 
 def _summary(scores: dict, prefix: str) -> dict:

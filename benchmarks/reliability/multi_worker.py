@@ -1,6 +1,7 @@
 """Multi-worker trials: apps/adding trained under MultiWorkerMirroredStrategy by two worker
 processes on 127.0.0.1 (TF_CONFIG, free ports), killed (SIGKILL, both) once the chief has
-committed a number of epochs drawn from the seed, restarted, and compared.
+committed a number of epochs drawn from the seed, restarted, and compared; and one trial
+whose workers' backups are an epoch apart (`staggered_trial`).
 
 Each worker has its own run directory (Keras's callbacks have no chief: every worker
 writes its history, checkpoints and backup). A trial holds when both restarted workers
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -131,6 +133,35 @@ def multi_worker_trial(work: Path, data: dict[str, Path], rng: random.Random, in
     return Trial("multi_worker", "adding", not problems, detail)
 
 
+def staggered_trial(work: Path, data: dict[str, Path], reference: list[Path]) -> Trial:
+    """The uninterrupted two-worker run with worker 0's backup one epoch behind worker 1's
+    (as when both are killed after worker 1 committed the last epoch and before worker 0
+    did), restarted: both must resume from the epoch both committed and end as the
+    uninterrupted run did."""
+    spec = APPS["adding"]
+    run_dirs = [work / f"staggered_w{worker}" for worker in range(2)]
+    for source, target in zip(reference, run_dirs):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    record_path = run_dirs[0] / "backup" / "training_metadata.json"
+    record = read_json(record_path)
+    record_path.write_text(json.dumps(record["previous"]), encoding="utf-8")
+    how = f"worker 0's backup rolled back to epoch {record['previous']['epoch']}, worker 1's at {record['epoch']}"
+    codes = _wait(_start_workers(run_dirs, data, _free_ports(2), work))
+    problems = [] if codes == [0, 0] else [f"restarted workers exited {codes} (logs in {work})"]
+    for run_dir in run_dirs:
+        if history_epochs(run_dir) != list(range(spec.epochs)):
+            problems.append(f"{run_dir.name} history epochs {history_epochs(run_dir)}")
+    if not problems:
+        final = [run_dir / "checkpoints" / "final.keras" for run_dir in [*run_dirs, reference[0]]]
+        problems += [problem for problem in (weights_differ(final[0], final[1]), weights_differ(final[2], final[0]))
+                     if problem]  # fmt: skip
+    detail = how + "; " + ("; ".join(problems) if problems else
+                           "both resumed from the epoch both committed and ended with the uninterrupted "
+                           "run's weights (bit-equal)")  # fmt: skip
+    return Trial("multi_worker", "adding", not problems, detail)
+
+
 def run_multi_worker(work: Path, data: dict[str, Path], trials: int, rng: random.Random, tally) -> None:
     work = work / "multi_worker"
     work.mkdir(parents=True, exist_ok=True)
@@ -147,6 +178,7 @@ def run_multi_worker(work: Path, data: dict[str, Path], trials: int, rng: random
         tally.add(Trial("multi_worker", "adding", False,
                         f"the uninterrupted two-worker run failed (exits {codes}; logs in {work})"))  # fmt: skip
         return
+    tally.add(staggered_trial(work, data, reference))
     for index in range(trials):
         if not tally.open:
             return

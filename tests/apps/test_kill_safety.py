@@ -100,3 +100,38 @@ def test_a_tokenizer_killed_at_any_write_is_trained_again_not_trusted(kind, tmp_
         assert killed.killed, killed.stderr[-1000:]
         again = load_or_train(config, text.read_text(encoding="utf-8"), str(folder))
         assert (again.kind, again.tokens) == (whole.kind, whole.tokens), f"killed at write {at}"
+
+
+def test_a_backup_keeps_the_one_before_it_and_resumes_from_either(tmp_path):
+    """The backup record names the previous backup, whose weights stay: a multi-worker
+    run resumes every worker from the epoch all of them committed (the two-worker case
+    runs in `python -m benchmarks.reliability`'s multi_worker trials)."""
+    import keras
+    import numpy as np
+
+    from apps.common.callbacks import AtomicBackupAndRestore, backup_generation, read_backup_record
+
+    x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+
+    def fit(resume_epoch=None) -> keras.Model:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        backup = AtomicBackupAndRestore(str(tmp_path), resume_epoch=resume_epoch, delete_checkpoint=False)
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[backup])
+        return model
+
+    fit()
+    record = read_backup_record(tmp_path)
+    assert (record["epoch"], record["previous"]["epoch"]) == (3, 2)
+    assert record["previous"].get("previous") is None  # one generation back, not a chain
+    assert sorted(path.name for path in tmp_path.glob("*.weights.h5")) == sorted(
+        [record["weights"], record["previous"]["weights"]]
+    )
+    assert backup_generation(tmp_path, None) == record == backup_generation(tmp_path, 3)
+    assert backup_generation(tmp_path, 2) == record["previous"]
+    assert backup_generation(tmp_path, 0) is None  # a new start
+    with pytest.raises(ValueError, match="no backup after epoch 1"):
+        backup_generation(tmp_path, 1)
+    resumed = fit(resume_epoch=2)  # trains the third epoch again, from the second's backup
+    assert resumed.history.epoch == [2]
