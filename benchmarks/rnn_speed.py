@@ -465,17 +465,19 @@ def section_cells(rounds: int, cells, bf16: bool):
     return results
 
 
-def section_bf16_accuracy(epochs: int = 8):
-    """The adding-problem app (apps/adding, T=50, 64 units) trained in float32 and in
-    mixed_bfloat16 from the same seed: test MSE after the same number of steps."""
+def section_bf16_accuracy(epochs: int = 8, **sizes):
+    """The adding-problem app (apps/adding, T=50, 64 units, or `sizes`: AddingConfig
+    fields) trained in float32 and in mixed_bfloat16 from the same seed: test MSE after the
+    same number of steps."""
     from apps.adding.config import AddingConfig
-    from apps.adding.data import test_dataset, train_dataset
+    from apps.adding.data import heldout_dataset, train_dataset
     from apps.adding.model import build_model
 
+    sizes = {"length": 50, "units": 64, "train_examples": 20_000, **sizes}
     results = {}
     for policy in ("float32", "mixed_bfloat16"):
         for cell_name in ("lstm", "gru"):
-            config = AddingConfig(length=50, units=64, train_examples=20_000, epochs=epochs)
+            config = AddingConfig(epochs=epochs, **sizes)
             keras.utils.set_random_seed(0)
             previous = keras.config.dtype_policy()
             keras.config.set_dtype_policy(policy)
@@ -492,7 +494,7 @@ def section_bf16_accuracy(epochs: int = 8):
             )
             seconds = time.perf_counter() - start
             test_mse = float(
-                model.evaluate(test_dataset(config), verbose=0, return_dict=True)["mse"]
+                model.evaluate(heldout_dataset(config, "test"), verbose=0, return_dict=True)["mse"]
             )
             results[f"{cell_name} {policy}"] = {
                 "test_mse": round(test_mse, 5),

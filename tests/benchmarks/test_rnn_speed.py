@@ -22,3 +22,15 @@ def test_bf16_figures_are_skipped_with_a_note_without_bf16_kernels():
     note = bf16_skip_note(host.cpu(EPYC_AVX2))
     assert note.startswith("bf16 speed figures skipped: AMD EPYC has no bf16 matrix kernels")
     assert bf16_skip_note(host.cpu("")) is not None  # no /proc/cpuinfo: flags unknown
+
+
+def test_bf16_accuracy_trains_the_adding_app_in_both_precisions():
+    """The section that runs only on machines with bf16 kernels, on a tiny setting."""
+    import math
+
+    from benchmarks.rnn_speed import section_bf16_accuracy
+
+    results = section_bf16_accuracy(epochs=1, length=6, units=4, train_examples=64, batch_size=16,
+                                    steps_per_epoch=2, test_examples=32)  # fmt: skip
+    assert sorted(results) == ["gru float32", "gru mixed_bfloat16", "lstm float32", "lstm mixed_bfloat16"]
+    assert all(math.isfinite(row["test_mse"]) and row["steps"] == 2 for row in results.values())
