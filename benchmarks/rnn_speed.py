@@ -102,11 +102,12 @@ if ARGS is not None and ARGS.threads:
 
 import keras  # noqa: E402
 
+from apps.common.precision import BF16_CPU_FLAGS  # noqa: E402
 from benchmarks import host, results_file  # noqa: E402
 from layers import CELL_NAMES, Recurrent, build_cell  # noqa: E402
 
 # ---------------------------------------------------------------------------- machine
-BF16_KERNEL_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags of native bf16 matrix products
+BF16_KERNEL_FLAGS = BF16_CPU_FLAGS  # CPU flags of native bf16 matrix products (what `auto` uses)
 
 
 def bf16_skip_note(processor: dict) -> str | None:

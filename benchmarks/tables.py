@@ -36,7 +36,7 @@ TARGETS = TargetTable(
                "drop04_88", test_key="test_bleu_beam5", dev_key="valid_bleu_beam5", threshold=36.0,
                higher_is_better=True, dev_label="val, beam 5"),
         Target("language_model", "PTB test perplexity <= 105 in <= 60 min", "language_model",
-               "ptb_lstm_light_dropout", test_key="test_perplexity", dev_key="valid_perplexity",
+               "final", test_key="test_perplexity", dev_key="dev_perplexity",
                threshold=105.0, higher_is_better=False, format=fixed(1), dev_label="valid"),
         Target("language_model", "Tiny Shakespeare valid <= 1.50 nats/char in <= 60 min",
                "language_model", "shakespeare_lstm", test_key=None,

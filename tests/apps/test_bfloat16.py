@@ -65,7 +65,8 @@ def _language_model(folder: Path) -> list[str]:
 
 def _captioning(folder: Path) -> list[str]:
     return [*captioning_tests.TINY, "--shapes-max-shapes", "1", "--shapes-train-images", "96",
-            "--shapes-valid-images", "16", "--epochs", "1", "--attention-regularization", "1.0"]  # fmt: skip
+            "--shapes-valid-images", "16", "--epochs", "1", "--attention-regularization", "1.0",
+            "--evaluate-beam-widths", "1", "--plot-images", "0"]  # fmt: skip
 
 
 APPS = {
