@@ -107,17 +107,16 @@ from benchmarks import host, results_file  # noqa: E402
 from layers import CELL_NAMES, Recurrent, build_cell  # noqa: E402
 
 # ---------------------------------------------------------------------------- machine
-BF16_KERNEL_FLAGS = BF16_CPU_FLAGS  # CPU flags of native bf16 matrix products (what `auto` uses)
 
 
 def bf16_skip_note(processor: dict) -> str | None:
     """Why bf16 speed figures are not measured on the CPU `processor` (`host.cpu()`); None
     where they are."""
-    if any(flag in processor["flags"] for flag in BF16_KERNEL_FLAGS):
+    if any(flag in processor["flags"] for flag in BF16_CPU_FLAGS):
         return None
     return (
         f"bf16 speed figures skipped: {processor['model']} has no bf16 matrix kernels "
-        f"(none of {', '.join(BF16_KERNEL_FLAGS)}), so mixed_bfloat16 products would be emulated"
+        f"(none of {', '.join(BF16_CPU_FLAGS)}), so mixed_bfloat16 products would be emulated"
     )
 
 

@@ -4,7 +4,6 @@ precision, with the learning-rate schedule and the wall-clock budget of the conf
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Sequence
 
@@ -16,6 +15,7 @@ from apps.common.callbacks import (
     BACKUP_RECORD,
     HISTORY_FILE,
     monitor_mode,
+    read_backup_record,
     resume_history,
     standard_callbacks,
 )
@@ -56,10 +56,9 @@ class TrainingResult:
 def completed_epochs(run_dir) -> int:
     """Epochs a resumed run's earlier processes completed (BackupAndRestore's record)."""
     path = run_dir.backup_dir / BACKUP_RECORD
-    if not path.exists():
-        return 0
     try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["epoch"])
+        record = read_backup_record(run_dir.backup_dir)
+        return 0 if record is None else int(record["epoch"])
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a BackupAndRestore record ({error})") from error
 

@@ -87,6 +87,24 @@ def _valid_mse(run_dir: Path) -> float | None:
     return read_json(run_dir / "metrics.json").get("valid_mse")
 
 
+def _restarted_problems(run_dirs: list[Path], data: dict[str, Path], reference: Path, work: Path) -> list[str]:
+    """Restarts the two workers of `run_dirs` and lists what went wrong: an exit other than
+    0, an epoch missing from or repeated in a history, final weights that differ between
+    the workers or from the uninterrupted run `reference`."""
+    codes = _wait(_start_workers(run_dirs, data, _free_ports(2), work))
+    problems = [] if codes == [0, 0] else [f"restarted workers exited {codes} (logs in {work})"]
+    for run_dir in run_dirs:
+        if history_epochs(run_dir) != list(range(APPS["adding"].epochs)):
+            problems.append(f"{run_dir.name} history epochs {history_epochs(run_dir)}")
+    if not problems:
+        final = [run_dir / "checkpoints" / "final.keras" for run_dir in run_dirs]
+        for problem in (weights_differ(final[0], final[1]),
+                        weights_differ(reference / "checkpoints" / "final.keras", final[0])):  # fmt: skip
+            if problem:
+                problems.append(problem)
+    return problems
+
+
 def multi_worker_trial(work: Path, data: dict[str, Path], rng: random.Random, index: int,
                        reference: Path, single: Path) -> Trial:  # fmt: skip
     spec = APPS["adding"]
@@ -108,19 +126,8 @@ def multi_worker_trial(work: Path, data: dict[str, Path], rng: random.Random, in
     committed = [_epoch(run_dir) for run_dir in run_dirs]
     how = (f"both workers killed {delay:.2f} s after the chief committed epoch {commit} "
            f"(exits {killed}); committed epochs {committed}")  # fmt: skip
-    codes = _wait(_start_workers(run_dirs, data, _free_ports(2), work))
-    problems = []
-    if codes != [0, 0]:
-        problems.append(f"restarted workers exited {codes} (logs in {work})")
-    for run_dir in run_dirs:
-        if history_epochs(run_dir) != list(range(spec.epochs)):
-            problems.append(f"{run_dir.name} history epochs {history_epochs(run_dir)}")
+    problems = _restarted_problems(run_dirs, data, reference, work)
     if not problems:
-        final = [run_dir / "checkpoints" / "final.keras" for run_dir in run_dirs]
-        for problem in (weights_differ(final[0], final[1]),
-                        weights_differ(reference / "checkpoints" / "final.keras", final[0])):  # fmt: skip
-            if problem:
-                problems.append(problem)
         ours, theirs = _valid_mse(run_dirs[0]), _valid_mse(single)
         gap = abs(ours - theirs) / theirs
         if gap > TOLERANCE:
@@ -138,7 +145,6 @@ def staggered_trial(work: Path, data: dict[str, Path], reference: list[Path]) ->
     (as when both are killed after worker 1 committed the last epoch and before worker 0
     did), restarted: both must resume from the epoch both committed and end as the
     uninterrupted run did."""
-    spec = APPS["adding"]
     run_dirs = [work / f"staggered_w{worker}" for worker in range(2)]
     for source, target in zip(reference, run_dirs):
         shutil.rmtree(target, ignore_errors=True)
@@ -147,15 +153,7 @@ def staggered_trial(work: Path, data: dict[str, Path], reference: list[Path]) ->
     record = read_json(record_path)
     record_path.write_text(json.dumps(record["previous"]), encoding="utf-8")
     how = f"worker 0's backup rolled back to epoch {record['previous']['epoch']}, worker 1's at {record['epoch']}"
-    codes = _wait(_start_workers(run_dirs, data, _free_ports(2), work))
-    problems = [] if codes == [0, 0] else [f"restarted workers exited {codes} (logs in {work})"]
-    for run_dir in run_dirs:
-        if history_epochs(run_dir) != list(range(spec.epochs)):
-            problems.append(f"{run_dir.name} history epochs {history_epochs(run_dir)}")
-    if not problems:
-        final = [run_dir / "checkpoints" / "final.keras" for run_dir in [*run_dirs, reference[0]]]
-        problems += [problem for problem in (weights_differ(final[0], final[1]), weights_differ(final[2], final[0]))
-                     if problem]  # fmt: skip
+    problems = _restarted_problems(run_dirs, data, reference[0], work)
     detail = how + "; " + ("; ".join(problems) if problems else
                            "both resumed from the epoch both committed and ended with the uninterrupted "
                            "run's weights (bit-equal)")  # fmt: skip
